@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    flamingo_eval::cli::main()
+}
