@@ -1,0 +1,241 @@
+"""Build an OpenFlamingo model through open_flamingo's own factory, and load a checkpoint into it."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+from .config import FAMILIES, OF_CROSS_ATTN_DEFAULTS, OF_PERCEIVER_DEFAULTS, ExportError  # noqa: E402
+
+SPECIAL_TOKENS = ("<|endofchunk|>", "<image>")
+ALIAS_PREFIXES = ("lang_encoder.old_decoder_blocks.", "lang_encoder.gated_cross_attn_layers.")
+
+
+@dataclass
+class Built:
+    model: torch.nn.Module          # open_flamingo.Flamingo, eval mode
+    image_processor: object         # open_clip preprocess transform
+    tokenizer: object               # transformers tokenizer with OpenFlamingo's special tokens
+    family: str
+    cfg: dict
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_tokenizer(cfg):
+    from transformers import AutoTokenizer
+
+    tpath = Path(cfg["tokenizer"]["path"])
+    if not tpath.is_dir():
+        raise ExportError(f"tokenizer.path {tpath} is not a directory (a Hugging Face tokenizer directory "
+                          "holding tokenizer.json / tokenizer_config.json is expected)")
+    tok = AutoTokenizer.from_pretrained(str(tpath), local_files_only=True)
+    if not cfg["tokenizer"]["add_special_tokens"]:
+        vocab = tok.get_vocab()
+        specials = set(tok.all_special_tokens)
+        for t in SPECIAL_TOKENS:
+            if t not in vocab or t not in specials:
+                raise ExportError(
+                    f"tokenizer {tpath} has no special token {t!r} (OpenFlamingo's tokenizer adds "
+                    "`<|endofchunk|>` and `<image>` as additional special tokens). Either point tokenizer.path "
+                    "at the OpenFlamingo tokenizer saved after create_model_and_transforms, or set "
+                    "`tokenizer.add_special_tokens: true` to let open_flamingo's factory add them to a base "
+                    "LM tokenizer (the checkpoint's embeddings must then have rows for them)")
+    return tok
+
+
+def _lm_dir(cfg, workdir: Path) -> str:
+    family = cfg["lang"]["family"]
+    model_type, cls_name, _ = FAMILIES[family]
+    if cfg["lang"].get("path"):
+        p = Path(cfg["lang"]["path"])
+        cj = p / "config.json"
+        if not cj.is_file():
+            raise ExportError(f"lang.path {p} has no config.json (a Hugging Face model directory is expected)")
+        mt = json.loads(cj.read_text()).get("model_type")
+        if mt != model_type:
+            raise ExportError(f"{cj}: model_type {mt!r} does not match lang.family {family} "
+                              f"(expects {model_type!r}); fix lang.family or lang.path")
+        return str(p)
+    # random-initialised LM from a config: materialise it so that the factory's from_pretrained loads it
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    conf = dict(cfg["lang"]["config"])
+    conf_obj = AutoConfig.for_model(**conf)
+    torch.manual_seed(cfg["seed"])
+    lm = AutoModelForCausalLM.from_config(conf_obj)
+    d = workdir / "lm"
+    lm.save_pretrained(str(d), safe_serialization=True)
+    return str(d)
+
+
+def _clip_name(cfg, workdir: Path) -> str:
+    import open_clip
+
+    name = cfg["vision"]["clip_model"]
+    if cfg["vision"].get("clip_config"):
+        d = workdir / "clip_configs"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{name}.json").write_text(json.dumps(cfg["vision"]["clip_config"], sort_keys=True))
+        open_clip.add_model_config(str(d / f"{name}.json"))
+    if open_clip.get_model_config(name) is None:
+        raise ExportError(f"vision.clip_model {name!r} is not an open_clip model name; give vision.clip_config "
+                          "to register a custom one")
+    return name
+
+
+def build_model(cfg: dict, workdir: Path) -> Built:
+    """Build the Flamingo model with open_flamingo.create_model_and_transforms (random init where no
+    pretrained weights are named), then apply non-default perceiver / cross-attention sizes using the same
+    open_flamingo classes. Deterministic for a given cfg['seed']."""
+    from open_flamingo import create_model_and_transforms
+    from open_flamingo.src.helpers import GatedCrossAttentionBlock, PerceiverResampler
+
+    family = cfg["lang"]["family"]
+    workdir = Path(workdir)
+    _check_tokenizer(cfg)
+    clip_name = _clip_name(cfg, workdir)
+    lm_path = _lm_dir(cfg, workdir)
+    torch.manual_seed(cfg["seed"])
+    with contextlib.redirect_stdout(sys.stderr):  # the factory prints; keep stdout for reports
+      model, image_processor, tokenizer = create_model_and_transforms(
+        clip_vision_encoder_path=clip_name,
+        clip_vision_encoder_pretrained=cfg["vision"]["pretrained"] or None,
+        lang_encoder_path=lm_path,
+        tokenizer_path=cfg["tokenizer"]["path"],
+        cross_attn_every_n_layers=cfg["cross_attn_every_n_layers"],
+        use_local_files=True,
+        decoder_layers_attr_name=FAMILIES[family][2],
+      )
+    cls_names = [c.__name__ for c in type(model.lang_encoder).__mro__]
+    if FAMILIES[family][1] not in cls_names:
+        raise ExportError(f"lang.family {family} expects transformers' {FAMILIES[family][1]}, but the LM at "
+                          f"{lm_path} loaded as {type(model.lang_encoder).__mro__[1].__name__}")
+    lm = model.lang_encoder
+    if cfg["perceiver"] != OF_PERCEIVER_DEFAULTS:
+        torch.manual_seed(cfg["seed"] + 1)
+        p = cfg["perceiver"]
+        model.perceiver = PerceiverResampler(
+            dim=model.vis_dim, depth=p["depth"], dim_head=p["dim_head"], heads=p["heads"],
+            num_latents=p["num_latents"], max_num_frames=p["max_num_frames"], ff_mult=p["ff_mult"])
+    if cfg["cross_attn"] != OF_CROSS_ATTN_DEFAULTS:
+        torch.manual_seed(cfg["seed"] + 2)
+        c = cfg["cross_attn"]
+        n = cfg["cross_attn_every_n_layers"]
+        lm.gated_cross_attn_layers = torch.nn.ModuleList([
+            GatedCrossAttentionBlock(dim=model.lang_dim, dim_visual=model.vis_dim, dim_head=c["dim_head"],
+                                     heads=c["heads"], ff_mult=c["ff_mult"])
+            if (i + 1) % n == 0 else None
+            for i in range(len(lm.old_decoder_blocks))
+        ])
+        lm.init_flamingo_layers(False)
+    model.requires_grad_(False)
+    model.eval()
+    tokenizer.padding_side = "left"
+    return Built(model, image_processor, tokenizer, family, cfg)
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoints
+# --------------------------------------------------------------------------------------------------
+
+def load_state_dict_file(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        sd = load_file(str(path))
+    else:
+        sd = torch.load(str(path), map_location="cpu")
+        if isinstance(sd, dict) and "model_state_dict" in sd:  # OpenFlamingo training checkpoints
+            sd = {k.replace("module.", ""): v for k, v in sd["model_state_dict"].items()}
+        elif isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+            sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ExportError(f"checkpoint {path} is not a state dict (a mapping of parameter names to tensors)")
+    return sd
+
+
+def param_groups(model) -> list:
+    """State-dict names grouped by the tensor they name (OpenFlamingo registers every decoder block and
+    cross-attention block twice; MPT ties its LM head to the embedding). Canonical name first."""
+    groups = {}
+    for name, t in model.state_dict(keep_vars=True).items():
+        groups.setdefault(id(t), []).append(name)
+    out = []
+    for names in groups.values():
+        names.sort(key=lambda n: (n.startswith(ALIAS_PREFIXES), 0))
+        out.append(names)
+    return out
+
+
+def _fmt(keys, n=6):
+    keys = sorted(keys)
+    s = ", ".join(keys[:n])
+    return s + (f", … ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def apply_checkpoint(built: Built, sd: dict, ckpt_path) -> None:
+    """Load `sd` into the model; unexpected or missing keys and shape mismatches are errors."""
+    model, cfg = built.model, built.cfg
+    groups = param_groups(model)
+    known = {n for g in groups for n in g}
+    unexpected = [k for k in sd if k not in known]
+    if unexpected:
+        raise ExportError(
+            f"checkpoint {ckpt_path}: {len(unexpected)} unexpected key(s): {_fmt(unexpected)}. The checkpoint "
+            f"does not match the model the config {cfg['_path']} describes (check lang.family, lang.config / "
+            "lang.path, cross_attn_every_n_layers, perceiver, cross_attn and vision.clip_model)")
+    vision_pre = bool(cfg["vision"]["pretrained"])
+    lang_pre = bool(cfg["lang"].get("path"))
+    missing = []
+    state = model.state_dict(keep_vars=True)
+    for names in groups:
+        present = [n for n in names if n in sd]
+        if not present:
+            n0 = names[0]
+            covered = (vision_pre and n0.startswith("vision_encoder.")) or (
+                lang_pre and n0.startswith("lang_encoder.") and not any("gated_cross_attn" in n for n in names))
+            if not covered:
+                missing.append(n0)
+            continue
+        src = sd[present[0]]
+        dst = state[names[0]]
+        if tuple(src.shape) != tuple(dst.shape):
+            hint = ""
+            if "embed" in present[0] or "wte" in present[0] or "lm_head" in present[0]:
+                hint = (f" The tokenizer with OpenFlamingo's special tokens has {len(built.tokenizer)} entries; "
+                        "a different row count means the wrong tokenizer (or tokenizer.add_special_tokens).")
+            raise ExportError(f"checkpoint {ckpt_path}: key {present[0]} has shape {tuple(src.shape)} but the "
+                              f"model built from {cfg['_path']} expects {tuple(dst.shape)}.{hint}")
+        with torch.no_grad():
+            dst.copy_(src.to(dst.dtype))
+    if missing:
+        raise ExportError(
+            f"checkpoint {ckpt_path}: {len(missing)} missing key(s): {_fmt(missing)}. Either the checkpoint "
+            "is for a different model, or those weights must come from pretrained sources "
+            "(vision.pretrained for vision_encoder.*, lang.path for the base LM)")
+
+
+def canonical_state_dict(model) -> dict:
+    """One entry per tensor (canonical names), cloned, in state-dict order."""
+    state = model.state_dict()
+    return {names[0]: state[names[0]].detach().clone().contiguous() for names in param_groups(model)}

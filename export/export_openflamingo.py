@@ -1,0 +1,262 @@
+"""Export an OpenFlamingo model (config + checkpoint state dict) to the flamingo-eval model contract.
+
+    export/.venv/bin/python -m export.export_openflamingo --config CFG.yaml --checkpoint STATE_DICT --out DIR
+
+The model is built by open_flamingo's own factory (export/build.py), the three graphs are exported with
+torch.onnx (export/onnx_export.py), then PyTorch and onnxruntime are compared on fixed inputs
+(export/parity.py); the export fails unless logits agree within --tol and greedy and beam-3 tokens are
+identical. Everything is written to a temporary sibling directory and renamed into place at the end, so a
+failed export leaves nothing behind. See export/README.md and export/CONTRACT.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Optional
+
+if __package__ in (None, ""):  # allow `python export/export_openflamingo.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "export"
+
+import yaml  # noqa: E402
+
+from .config import ExportError, load_config  # noqa: E402
+
+EXPORTER_VERSION = "0.1.0"
+CONTRACT_VERSION = 1
+_INTERP = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest", "lanczos": "lanczos"}
+
+
+def preprocess_info(image_processor) -> dict:
+    """Read the preprocessing off open_clip's own transform (and refuse shapes the contract can't say)."""
+    from torchvision import transforms as T
+
+    ts = list(getattr(image_processor, "transforms", []))
+    kinds = [getattr(t, "__name__", type(t).__name__) for t in ts]
+    try:
+        resize, crop, rgb, to_tensor, norm = ts
+        assert isinstance(resize, T.Resize) and isinstance(crop, T.CenterCrop)
+        assert isinstance(to_tensor, T.ToTensor) and isinstance(norm, T.Normalize)
+        assert getattr(rgb, "__name__", "") == "_convert_to_rgb"
+    except (ValueError, AssertionError):
+        raise ExportError(f"unsupported open_clip preprocessing {ts!r} {kinds}: the contract describes "
+                          "Resize(shortest side) + CenterCrop + RGB + ToTensor + Normalize")
+    size = resize.size if isinstance(resize.size, int) else resize.size[0]
+    if not isinstance(resize.size, int) and len(resize.size) != 1:
+        raise ExportError(f"unsupported Resize size {resize.size!r} (expected an int: shortest side)")
+    crop_size = crop.size[0] if isinstance(crop.size, (tuple, list)) else crop.size
+    if crop_size != size:
+        raise ExportError(f"resize {size} and centre crop {crop_size} differ; the contract has one image_size")
+    interp = resize.interpolation.value if hasattr(resize.interpolation, "value") else str(resize.interpolation)
+    if interp not in _INTERP:
+        raise ExportError(f"unsupported interpolation {interp!r}")
+    return {"image_size": int(size), "resize": "shortest_side", "interpolation": _INTERP[interp],
+            "crop": "center", "mean": [float(x) for x in norm.mean], "std": [float(x) for x in norm.std]}
+
+
+def _scalar(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v))
+
+
+def dump_manifest(m: dict) -> str:
+    """Deterministic YAML in the key order of CONTRACT.md (leaf lists and components in flow style)."""
+    lines = []
+
+    def emit(d, indent):
+        pad = "  " * indent
+        for k, v in d.items():
+            if isinstance(v, dict) and all(not isinstance(x, (dict, list)) for x in v.values()) and indent == 1:
+                inner = ", ".join(f"{kk}: {_scalar(vv)}" for kk, vv in v.items())
+                lines.append(f"{pad}{k}: {{{inner}}}")
+            elif isinstance(v, dict):
+                lines.append(f"{pad}{k}:")
+                emit(v, indent + 1)
+            elif isinstance(v, list):
+                lines.append(f"{pad}{k}: [{', '.join(_scalar(x) for x in v)}]")
+            else:
+                lines.append(f"{pad}{k}: {_scalar(v)}")
+
+    emit(m, 0)
+    return "\n".join(lines) + "\n"
+
+
+def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_post_applied_by_open_clip: bool,
+                   compensated: bool) -> dict:
+    from .build import sha256_file
+
+    tok = built.tokenizer
+    cfg = built.cfg
+    pre = preprocess_info(built.image_processor)
+    if pre["image_size"] != graphs["vision"]["image_size"]:
+        raise ExportError(f"preprocess image_size {pre['image_size']} != vision tower input "
+                          f"{graphs['vision']['image_size']}")
+    vision = {k: graphs["vision"][k] for k in ("patch_size", "num_patches", "width", "embed_dim")}
+    lang = dict(graphs["lang"])
+    lang.update({"family": built.family, "uses_position_ids": built.family == "gpt_neox",
+                 "cross_attn_every_n_layers": cfg["cross_attn_every_n_layers"]})
+    lang = {k: lang[k] for k in ("family", "n_layers", "n_heads", "head_dim", "hidden", "vocab_size",
+                                 "max_positions", "uses_position_ids", "cross_attn_every_n_layers")}
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<image>", "<|endofchunk|>")}
+    if tok.pad_token_id is None:
+        raise ExportError("the tokenizer has no pad token after open_flamingo's factory (expected <PAD>)")
+    for t, i in ids.items():
+        if i is None or i == tok.unk_token_id and tok.unk_token != t or i >= lang["vocab_size"]:
+            raise ExportError(f"special token {t} has id {i}, outside the LM head ({lang['vocab_size']} rows)")
+    return {
+        "contract_version": CONTRACT_VERSION,
+        "exporter_version": EXPORTER_VERSION,
+        "opset": 17,
+        "name": cfg["name"],
+        "source": {
+            "checkpoint_sha256": checkpoint_sha,
+            "open_flamingo_version": metadata.version("open_flamingo"),
+            "open_clip_version": metadata.version("open_clip_torch"),
+            "patch_tokens_ln_post": bool(ln_post_applied_by_open_clip and not compensated),
+        },
+        "components": {k: {"file": v, "sha256": sha256_file(files[k])} for k, v in
+                       (("vision_encoder", "vision_encoder.onnx"), ("perceiver", "perceiver.onnx"),
+                        ("lang_decoder", "lang_decoder.onnx"), ("tokenizer", "tokenizer.json"))},
+        "preprocess": pre,
+        "vision": vision,
+        "perceiver": graphs["perceiver"],
+        "lang": lang,
+        "special_tokens": {"image": ids["<image>"], "endofchunk": ids["<|endofchunk|>"], "pad": tok.pad_token_id,
+                           "eos": tok.eos_token_id, "bos": None},
+        "tokenizer": {"add_bos": False, "padding_side": "left"},
+    }
+
+
+def _check_out_dir(out: Path, name: str, checkpoint_sha: str, overwrite: bool):
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ExportError(f"output {out} exists and is not a directory; choose another --out")
+    if not any(out.iterdir()):
+        return
+    man = out / "model.yaml"
+    if not man.is_file():
+        raise ExportError(f"output directory {out} is not empty and holds no model.yaml (not an exported model); "
+                          "choose a new or empty --out")
+    try:
+        m = yaml.safe_load(man.read_text()) or {}
+    except yaml.YAMLError:
+        m = {}
+    old = (m.get("name"), (m.get("source") or {}).get("checkpoint_sha256"))
+    if old != (name, checkpoint_sha) and not overwrite:
+        raise ExportError(f"output directory {out} already holds a different model (name {old[0]!r}, checkpoint "
+                          f"{old[1]!r}; this export is {name!r}, {checkpoint_sha!r}); choose another --out or "
+                          "pass --overwrite to replace it")
+
+
+def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = None, overwrite: bool = False,
+                 tol: float = 1e-4, max_new_tokens: int = 12,
+                 extra: Optional[Callable] = None, log=print) -> dict:
+    """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename."""
+    import torch
+
+    from .build import apply_checkpoint, build_model, load_state_dict_file, sha256_file
+    from .onnx_export import detect_ln_post, export_graphs
+    from .parity import check_parity
+
+    t0 = time.time()
+    cfg = config if isinstance(config, dict) else load_config(config)
+    out = Path(out).resolve()
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ExportError(f"checkpoint {checkpoint} does not exist")
+    sha = checkpoint_sha or sha256_file(checkpoint)
+    _check_out_dir(out, cfg["name"], sha, overwrite)
+    threads = int(os.environ.get("FLAMINGO_EXPORT_THREADS", "0"))
+    if threads:
+        torch.set_num_threads(threads)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            built = build_model(cfg, Path(work))
+            apply_checkpoint(built, load_state_dict_file(checkpoint), checkpoint)
+            applies = detect_ln_post(built.model.vision_encoder)
+            compensate = False
+            if applies:
+                if not cfg["vision"]["compensate_ln_post"]:
+                    raise ExportError(
+                        f"open_clip {metadata.version('open_clip_torch')} applies ln_post to the patch tokens "
+                        "(open_clip >= 2.23); OpenFlamingo was trained with open_clip <= 2.22, which does not. "
+                        "Install the pinned open_clip_torch==2.20.0 (export/setup_venv.sh), or set "
+                        "`vision.compensate_ln_post: true` in the config to export tokens without ln_post")
+                compensate = True
+            log(f"[export] built {cfg['name']} ({built.family}) in {time.time() - t0:.1f}s")
+            t1 = time.time()
+            graphs = export_graphs(built, tmp, compensate)
+            tok_path = tmp / "tokenizer.json"
+            built.tokenizer.backend_tokenizer.save(str(tok_path), pretty=True)
+            files = {"vision_encoder": tmp / "vision_encoder.onnx", "perceiver": tmp / "perceiver.onnx",
+                     "lang_decoder": tmp / "lang_decoder.onnx", "tokenizer": tok_path}
+            manifest = build_manifest(built, graphs, files, sha, applies, compensate)
+            (tmp / "model.yaml").write_text(dump_manifest(manifest))
+            log(f"[export] graphs written in {time.time() - t1:.1f}s")
+            t2 = time.time()
+            import onnx
+
+            for k in ("vision_encoder", "perceiver", "lang_decoder"):
+                onnx.checker.check_model(str(files[k]))
+            parity = check_parity(built, tmp, compensate, tol=tol, max_new_tokens=max_new_tokens)
+            log(f"[export] parity ok in {time.time() - t2:.1f}s: max abs diff {parity['max_abs_diff']:.3g}, "
+                f"greedy identical {parity['greedy_tokens_identical']}, "
+                f"beam-3 identical {parity['beam3_tokens_identical']}")
+            if extra is not None:
+                extra(built, tmp, compensate)
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
+    return {"name": cfg["name"], "out": str(out), "seconds": round(time.time() - t0, 1), "parity": parity,
+            "sizes": sizes}
+
+
+def _swap_into_place(tmp: Path, out: Path):
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old.rmdir()
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="export_openflamingo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", required=True, help="export config YAML (see export/README.md)")
+    ap.add_argument("--checkpoint", required=True, help="state dict: .pt/.pth/.bin (torch.load) or .safetensors")
+    ap.add_argument("--out", required=True, help="model directory to create")
+    ap.add_argument("--overwrite", action="store_true", help="replace a different model already in --out")
+    ap.add_argument("--tol", type=float, default=1e-4, help="max abs logit difference allowed (fp32)")
+    ap.add_argument("--max-new-tokens", type=int, default=12, help="tokens generated by the parity check")
+    a = ap.parse_args(argv)
+    try:
+        rep = export_model(a.config, a.checkpoint, a.out, overwrite=a.overwrite, tol=a.tol,
+                           max_new_tokens=a.max_new_tokens, log=lambda s: print(s, file=sys.stderr))
+    except ExportError as e:
+        print(f"export_openflamingo: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(rep, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

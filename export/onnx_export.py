@@ -1,0 +1,115 @@
+"""Export the three contract graphs of a built OpenFlamingo model (torch.onnx legacy exporter, opset 17)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from .config import ExportError
+from .wrappers import (LangDecoderOnnx, PerceiverOnnx, VisionEncoderOnnx, export_mode, lang_io_names,
+                       visual_tokens_without_ln_post)
+
+OPSET = 17
+
+
+def detect_ln_post(visual) -> bool:
+    """True when this open_clip applies ln_post to the patch tokens it returns (open_clip >= 2.23)."""
+    h, w = visual.image_size
+    g = torch.Generator().manual_seed(1234)
+    x = torch.randn(1, 3, h, w, generator=g)
+    with torch.no_grad():
+        out = visual(x)
+        if not isinstance(out, tuple):
+            raise ExportError("the open_clip vision tower does not return patch tokens (output_tokens is off)")
+        _, tokens = out
+        _, plain = visual_tokens_without_ln_post(visual, x)
+    if torch.allclose(tokens, plain, atol=1e-5, rtol=1e-4):
+        return False
+    if torch.allclose(tokens, visual.ln_post(plain), atol=1e-5, rtol=1e-4):
+        return True
+    raise ExportError("cannot tell whether open_clip applies ln_post to the patch tokens: its tokens match "
+                      "neither the plain transformer output nor ln_post of it (unsupported open_clip version)")
+
+
+def lang_dims(built) -> dict:
+    lm = built.model.lang_encoder
+    c = lm.config
+    if built.family == "gpt_neox":
+        n_layers, n_heads, hidden = c.num_hidden_layers, c.num_attention_heads, c.hidden_size
+        max_pos = c.max_position_embeddings
+        vocab = lm.embed_out.weight.shape[0]
+    else:
+        n_layers, n_heads, hidden = c.n_layers, c.n_heads, c.d_model
+        max_pos = c.max_seq_len
+        vocab = lm.lm_head.weight.shape[0]
+    return {"n_layers": n_layers, "n_heads": n_heads, "head_dim": hidden // n_heads, "hidden": hidden,
+            "vocab_size": int(vocab), "max_positions": int(max_pos)}
+
+
+def _export(module, args, path, input_names, output_names, dynamic_axes):
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):  # the exporter prints diagnostics
+            torch.onnx.export(module, args, buf, input_names=input_names, output_names=output_names,
+                              dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True,
+                              export_params=True, verbose=False)
+    Path(path).write_bytes(buf.getvalue())
+
+
+def export_graphs(built, out_dir: Path, compensate_ln_post: bool) -> dict:
+    model = built.model
+    out_dir = Path(out_dir)
+    visual = model.vision_encoder
+    h, w = visual.image_size
+    dv = model.vis_dim
+    perceiver = model.perceiver
+    max_frames = perceiver.frame_embs.shape[0] if perceiver.frame_embs is not None else 1
+    n_latents = perceiver.latents.shape[0]
+    n_patches = visual.grid_size[0] * visual.grid_size[1]
+    dims = lang_dims(built)
+    g = torch.Generator().manual_seed(0)
+    with export_mode(OPSET):
+        # vision encoder
+        _export(VisionEncoderOnnx(visual, compensate_ln_post).eval(), (torch.randn(2, 3, h, w, generator=g),),
+                out_dir / "vision_encoder.onnx", ["pixels"], ["patch_tokens", "image_embedding"],
+                {"pixels": {0: "N"}, "patch_tokens": {0: "N"}, "image_embedding": {0: "N"}})
+        # perceiver
+        f_ex = min(2, max_frames)
+        _export(PerceiverOnnx(perceiver).eval(), (torch.randn(2, 3, f_ex, n_patches, dv, generator=g),),
+                out_dir / "perceiver.onnx", ["patch_tokens"], ["latents"],
+                {"patch_tokens": {0: "B", 1: "T", 2: "F"}, "latents": {0: "B", 1: "T"}})
+        # language decoder
+        B, S, Pk, T = 2, 4, 3, 2
+        H, Dh, L = dims["n_heads"], dims["head_dim"], dims["n_layers"]
+        ids = torch.randint(0, min(100, dims["vocab_size"]), (B, S), generator=g)
+        args = [ids, torch.ones(B, Pk + S, dtype=torch.long)]
+        if built.family == "gpt_neox":
+            args.append(torch.arange(Pk, Pk + S).repeat(B, 1))
+        args += [torch.tensor([[1, 1, 2, 2], [0, 1, 1, 1]]), torch.randn(B, T, n_latents, dv, generator=g),
+                 torch.tensor([2])]
+        for _ in range(L):
+            args += [torch.randn(B, H, Pk, Dh, generator=g), torch.randn(B, H, Pk, Dh, generator=g)]
+        in_names, out_names = lang_io_names(built.family, L)
+        dyn = {"input_ids": {0: "B", 1: "S"}, "attention_mask": {0: "B", 1: "Pk+S"},
+               "media_index": {0: "B", 1: "S"}, "vision_latents": {0: "B", 1: "T"}, "logits": {0: "B", 1: "K"}}
+        if built.family == "gpt_neox":
+            dyn["position_ids"] = {0: "B", 1: "S"}
+        for i in range(L):
+            dyn[f"past_key_{i}"] = dyn[f"past_value_{i}"] = {0: "B", 2: "Pk"}
+            dyn[f"present_key_{i}"] = dyn[f"present_value_{i}"] = {0: "B", 2: "Pk+S"}
+        _export(LangDecoderOnnx(model, built.family).eval(), tuple(args), out_dir / "lang_decoder.onnx",
+                in_names, out_names, dyn)
+    return {
+        "vision": {"patch_size": int(visual.patch_size[0]), "num_patches": int(n_patches), "width": int(dv),
+                   "embed_dim": int(visual.output_dim), "image_size": int(h)},
+        "perceiver": {"num_latents": int(n_latents), "depth": len(perceiver.layers),
+                      "heads": int(perceiver.layers[0][0].heads),
+                      "dim_head": int(perceiver.layers[0][0].to_q.out_features // perceiver.layers[0][0].heads),
+                      "max_frames": int(max_frames), "frame_embeddings": perceiver.frame_embs is not None},
+        "lang": dims,
+    }

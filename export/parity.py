@@ -1,0 +1,170 @@
+"""PyTorch (the real open_flamingo Flamingo) versus onnxruntime (the exported graphs), on fixed inputs."""
+from __future__ import annotations
+
+import contextlib
+import types
+
+import numpy as np
+import torch
+
+from .config import ExportError
+from .ortrun import OrtModel, prepare_rows
+from .wrappers import visual_tokens_without_ln_post
+
+PROMPT_2SHOT = "<image>Output:a cat.<|endofchunk|><image>Output:a rocket.<|endofchunk|><image>Output:"
+PROMPT_VQA = "<image>Question:What is in the picture? Short answer:"
+
+
+@contextlib.contextmanager
+def torch_vision(built, compensate: bool):
+    """Inside, model.vision_encoder returns what the exported vision graph returns."""
+    visual = built.model.vision_encoder
+    if not compensate:
+        yield visual
+        return
+    saved = visual.forward
+    visual.forward = types.MethodType(visual_tokens_without_ln_post, visual)
+    try:
+        yield visual
+    finally:
+        visual.forward = saved
+
+
+def tokenize(tokenizer, texts):
+    tokenizer.padding_side = "left"
+    enc = tokenizer(texts, padding="longest", truncation=True, max_length=2000, return_tensors="pt")
+    return enc["input_ids"].long(), enc["attention_mask"].long()
+
+
+def vision_x_for(pixels_per_row):
+    """OpenFlamingo eval's _prepare_images: (B, T_img, 1, C, H, W), zero images for missing slots."""
+    T = max(len(p) for p in pixels_per_row)
+    c, h, w = pixels_per_row[0][0].shape
+    vx = torch.zeros(len(pixels_per_row), T, 1, c, h, w)
+    for b, px in enumerate(pixels_per_row):
+        for t, p in enumerate(px):
+            vx[b, t, 0] = p
+    return vx
+
+
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    pos = mask.long().cumsum(-1) - 1
+    pos.masked_fill_(mask == 0, 1)
+    return pos
+
+
+def torch_logits_with_positions(model, vision_x, input_ids, mask):
+    """All-position logits through the real OpenFlamingo modules with HF-generate positions (what
+    Flamingo.generate's first step computes)."""
+    with torch.no_grad():
+        model._encode_vision_x(vision_x=vision_x)
+        model._condition_media_locations(input_ids=input_ids)
+        try:
+            # GPT-NeoX takes explicit (rotary) positions; MPT's ALiBi needs none
+            kw = {"position_ids": positions(mask)} if hasattr(model.lang_encoder, "gpt_neox") else {}
+            out = model.lang_encoder(input_ids=input_ids, attention_mask=mask.bool(), **kw)
+        finally:
+            model.lang_encoder.clear_conditioned_layers()
+    return out.logits
+
+
+def of_generate(model, vision_x, input_ids, mask, max_new_tokens, num_beams):
+    """Flamingo.generate exactly as OpenFlamingo's eval calls it (plus score outputs)."""
+    with torch.inference_mode():
+        out = model.generate(vision_x, input_ids, mask.bool(), min_new_tokens=0, max_new_tokens=max_new_tokens,
+                             num_beams=num_beams, length_penalty=0.0, return_dict_in_generate=True,
+                             output_scores=True)
+    return out
+
+
+def _maxdiff(a, b) -> float:
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    b = b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    if a.shape != b.shape:
+        raise ExportError(f"parity: shape mismatch {a.shape} vs {b.shape}")
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) if a.size else 0.0
+
+
+def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_tokens: int = 12) -> dict:
+    model, tok = built.model, built.tokenizer
+    ort = OrtModel(model_dir)
+    visual = model.vision_encoder
+    h, w = visual.image_size
+    g = torch.Generator().manual_seed(2024)
+    px = torch.randn(4, 3, h, w, generator=g).clamp(-2, 2)
+    rep = {}
+    with torch_vision(built, compensate) as vis, torch.no_grad():
+        # vision
+        pooled, tokens = vis(px)
+        o_tokens, o_emb = ort.encode_images(px.numpy())
+        rep["vision_patch_tokens"] = _maxdiff(tokens, o_tokens)
+        rep["vision_image_embedding"] = _maxdiff(pooled, o_emb)
+        # perceiver, incl. a multi-frame case
+        P, Dv = tokens.shape[1], tokens.shape[2]
+        fmax = ort.manifest["perceiver"]["max_frames"]
+        worst = 0.0
+        for shape in ((3, 1, 1), (1, 2, fmax), (2, 3, max(1, fmax - 1))):
+            pt = torch.randn(*shape, P, Dv, generator=g)
+            worst = max(worst, _maxdiff(model.perceiver(pt), ort.perceive(pt.numpy())))
+        rep["perceiver_latents"] = worst
+
+        # decoder: one 2-shot prompt, full-sequence logits vs Flamingo.forward
+        ids, mask = tokenize(tok, [PROMPT_2SHOT])
+        vx = vision_x_for([px[:3]])
+        ref = model(vision_x=vx, lang_x=ids, attention_mask=mask.bool()).logits
+        rows = prepare_rows(ids.numpy(), mask.numpy(), ort.image_token)
+        lat = ort.latents_for_rows([px[:3].numpy()])
+        logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
+                               ids.shape[1], ort.empty_past(1))
+        rep["prefill_logits"] = _maxdiff(ref, logits)
+        # logits_keep=1 and a split prefill (cache reuse): same numbers
+        logits1, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat, 1,
+                                ort.empty_past(1))
+        rep["prefill_logits_keep1"] = _maxdiff(ref[:, -1:], logits1)
+        cut = ids.shape[1] // 2
+        _, past = ort.decode(rows.input_ids[:, :cut], rows.attention_mask[:, :cut], rows.position_ids[:, :cut],
+                             rows.media_index[:, :cut], lat, 1, ort.empty_past(1))
+        logits2, _ = ort.decode(rows.input_ids[:, cut:], rows.attention_mask, rows.position_ids[:, cut:],
+                                rows.media_index[:, cut:], lat, ids.shape[1] - cut, past)
+        rep["split_prefill_logits"] = _maxdiff(ref[:, cut:], logits2)
+
+        # decoder: a left-padded batch of two rows with 3 and 1 images
+        texts = [PROMPT_2SHOT, PROMPT_VQA]
+        imgs = [px[:3], px[3:4]]
+        ids, mask = tokenize(tok, texts)
+        vx = vision_x_for(imgs)
+        ref = torch_logits_with_positions(model, vx, ids, mask)
+        rows = prepare_rows(ids.numpy(), mask.numpy(), ort.image_token)
+        lat = ort.latents_for_rows([p.numpy() for p in imgs])
+        logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
+                               ids.shape[1], ort.empty_past(2))
+        real = mask.numpy().astype(bool)
+        rep["batch_prefill_logits"] = _maxdiff(ref.numpy()[real], logits[real])
+
+    # generation through Flamingo.generate vs the ORT driver
+    greedy_t = of_generate(model, vx, ids, mask, max_new_tokens, 1)
+    rec = []
+    greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
+    greedy_ref = greedy_t.sequences[:, ids.shape[1]:].numpy()
+    rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
+        if len(rec) == len(greedy_t.scores) else float("inf")
+    rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and (greedy_ref == greedy_o).all())
+    beam_t = of_generate(model, vx, ids, mask, max_new_tokens, 3)
+    beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
+    beam_ref = beam_t.sequences[:, ids.shape[1]:].numpy()
+    rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
+    rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
+    rep["greedy_tokens"] = greedy_ref.tolist()
+    rep["beam3_tokens"] = beam_ref.tolist()
+
+    numeric = {k: v for k, v in rep.items() if isinstance(v, float)}
+    rep["max_abs_diff"] = max(numeric.values())
+    bad = [f"{k}={v:.3g}" for k, v in numeric.items() if not v <= tol]
+    if not rep["greedy_tokens_identical"]:
+        bad.append(f"greedy tokens differ: torch {greedy_ref.tolist()} onnx {greedy_o.tolist()}")
+    if not rep["beam3_tokens_identical"]:
+        bad.append(f"beam-3 tokens differ: torch {beam_ref.tolist()} onnx {beam_o.tolist()}")
+    if bad:
+        raise ExportError("parity check failed (PyTorch vs onnxruntime, tolerance "
+                          f"{tol:g} max abs): " + "; ".join(bad))
+    return rep

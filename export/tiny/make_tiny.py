@@ -1,0 +1,96 @@
+"""Create a tiny random-initialised OpenFlamingo fixture model and export it (with goldens).
+
+    python -m export.tiny.make_tiny NAME [--out-root tests/fixtures/models]
+
+NAME is a config in export/tiny/configs/. The model is built by open_flamingo's factory with a fixed seed,
+its cross-attention gates are set to 0.5 (so that images change the text), its state dict is written to a
+temporary checkpoint and that checkpoint goes through the normal exporter (export_openflamingo), which
+also runs the parity check; goldens (export/goldens.py) are added before the model directory is renamed
+into place.
+"""
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..build import build_model, canonical_state_dict
+from ..config import load_config
+from ..export_openflamingo import export_model
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+GATE = 0.5
+
+
+def make_eoc_reachable(built, factor: float = 1.05) -> int:
+    """A random LM practically never emits <|endofchunk|>, so stopping would go untested. Give the
+    <|endofchunk|> row of the LM head the direction of a token the model does generate for the goldens'
+    2-shot prompt (the most frequent one from the 3rd generated token on), scaled by `factor`: wherever
+    that token would win, <|endofchunk|> now wins by a clear margin. Returns the token copied."""
+    from collections import Counter
+
+    from ..goldens import GEN_MAX_NEW_TOKENS, PREFILL_IMAGES, load_pixels
+    from ..parity import PROMPT_2SHOT, of_generate, tokenize, vision_x_for
+
+    model, tok = built.model, built.tokenizer
+    ids, mask = tokenize(tok, [PROMPT_2SHOT])
+    vx = vision_x_for([load_pixels(built.image_processor, PREFILL_IMAGES)])
+    out = of_generate(model, vx, ids, mask, GEN_MAX_NEW_TOKENS, 1).sequences[0, ids.shape[1]:].tolist()
+    counts = Counter(out[2:])
+    best = max(counts.values())
+    t = next(x for x in out[2:] if counts[x] == best)
+    eoc = tok.convert_tokens_to_ids("<|endofchunk|>")
+    head = model.lang_encoder.get_output_embeddings().weight
+    with torch.no_grad():
+        head[eoc] = head[t] * factor
+    return t
+
+
+def make(name: str, out_root: Path, goldens: bool = True, log=print) -> dict:
+    from open_flamingo.src.helpers import GatedCrossAttentionBlock
+
+    cfg = load_config(HERE / "configs" / f"{name}.yaml")
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        built = build_model(cfg, work / "build")
+        with torch.no_grad():
+            for m in built.model.modules():
+                if isinstance(m, GatedCrossAttentionBlock):
+                    m.attn_gate.fill_(GATE)
+                    m.ff_gate.fill_(GATE)
+        make_eoc_reachable(built)
+        ckpt = work / "checkpoint.pt"
+        torch.save(canonical_state_dict(built.model), ckpt)
+        del built
+        extra = None
+        if goldens:
+            from ..goldens import write_goldens
+
+            extra = write_goldens
+        return export_model(cfg, ckpt, Path(out_root) / name, checkpoint_sha=f"random-init:{cfg['seed']}",
+                            overwrite=True, extra=extra, log=log)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("names", nargs="+")
+    ap.add_argument("--out-root", default=str(REPO / "tests" / "fixtures" / "models"))
+    ap.add_argument("--no-goldens", action="store_true")
+    ap.add_argument("--summary", action="store_true", help="print one line per model instead of the report")
+    a = ap.parse_args(argv)
+    for n in a.names:
+        rep = make(n, Path(a.out_root), goldens=not a.no_goldens, log=lambda s: print(s, file=sys.stderr))
+        if a.summary:
+            p = rep["parity"]
+            print(f"{n}: {rep['seconds']}s, max abs diff {p['max_abs_diff']:.3g}, greedy identical "
+                  f"{p['greedy_tokens_identical']}, beam-3 identical {p['beam3_tokens_identical']}, "
+                  f"files {sum(rep['sizes'].values()) / 1e6:.2f} MB")
+        else:
+            print(json.dumps(rep, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

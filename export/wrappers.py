@@ -1,0 +1,268 @@
+"""ONNX-exportable wrappers around the real OpenFlamingo modules (export/CONTRACT.md).
+
+The wrappers only re-plumb inputs: every weight and every piece of model math is executed by the
+OpenFlamingo / open_clip / transformers modules themselves:
+
+* vision: open_clip's `VisionTransformer.forward` (OpenFlamingo sets `output_tokens=True`), returning
+  `(pooled, tokens)`; with an open_clip that applies `ln_post` to the tokens (>= 2.23) an explicit
+  compensation re-runs the tower's own sub-modules without it (only when asked to).
+* perceiver: OpenFlamingo's `PerceiverResampler.forward`.
+* language: the LM's embedding, its real decoder blocks wrapped in OpenFlamingo's `FlamingoLayer`
+  (which runs the real `GatedCrossAttentionBlock` before each block), final norm and LM head. The only
+  replaced piece is OpenFlamingo's stateful conditioning: instead of `media_locations` computed from
+  `<image>` tokens plus the `use_cached_media` flag, the graph takes `media_index` (the value
+  OpenFlamingo's `text_time` takes) and hands the real `MaskedCrossAttention` an integer
+  `media_locations` whose cumulative sum is exactly `media_index`.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+
+# --------------------------------------------------------------------------------------------------
+# torch 2.0.1 legacy-exporter workarounds (PROTOCOL.md §8)
+# --------------------------------------------------------------------------------------------------
+
+def _plain_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False):
+    """Plain attention with the semantics of F.scaled_dot_product_attention (no dropout at export)."""
+    scale = 1.0 / (query.shape[-1] ** 0.5)
+    scores = torch.matmul(query, key.transpose(-2, -1)) * scale
+    if is_causal:
+        L, S = query.shape[-2], key.shape[-2]
+        causal = torch.ones(L, S, dtype=torch.bool, device=query.device).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    return torch.matmul(torch.softmax(scores, dim=-1), value)
+
+
+_SYMBOLICS_REGISTERED = False
+
+
+def _register_symbolics(opset: int):
+    global _SYMBOLICS_REGISTERED
+    if _SYMBOLICS_REGISTERED:
+        return
+    from torch.onnx import symbolic_helper, register_custom_op_symbolic
+
+    def unflatten(g, input, dim, unflattened_size):
+        dim = symbolic_helper._get_const(dim, "i", "dim")
+        parts = []
+        for v in symbolic_helper._unpack_list(unflattened_size):
+            v = g.op("Cast", v, to_i=7)  # int64
+            parts.append(g.op("Reshape", v, g.op("Constant", value_t=torch.tensor([1]))))
+        rank = symbolic_helper._get_tensor_rank(input)
+        if rank is None:
+            raise RuntimeError("unflatten: input rank unknown at export")
+        if dim < 0:
+            dim += rank
+        shape = g.op("Shape", input)
+        head = g.op("Slice", shape, g.op("Constant", value_t=torch.tensor([0])),
+                    g.op("Constant", value_t=torch.tensor([dim])))
+        tail = g.op("Slice", shape, g.op("Constant", value_t=torch.tensor([dim + 1])),
+                    g.op("Constant", value_t=torch.tensor([rank])))
+        mid = g.op("Concat", *parts, axis_i=0)
+        return g.op("Reshape", input, g.op("Concat", head, mid, tail, axis_i=0))
+
+    register_custom_op_symbolic("aten::unflatten", unflatten, opset)
+    _SYMBOLICS_REGISTERED = True
+
+
+@contextlib.contextmanager
+def export_mode(opset: int):
+    """Patch what torch 2.0.1's legacy exporter cannot handle, for the duration of an export."""
+    import torch.nn.functional as F
+
+    _register_symbolics(opset)
+    saved = F.scaled_dot_product_attention
+    F.scaled_dot_product_attention = _plain_sdpa
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = saved
+
+
+# --------------------------------------------------------------------------------------------------
+# vision encoder
+# --------------------------------------------------------------------------------------------------
+
+def visual_tokens_without_ln_post(visual, x):
+    """Run an open_clip VisionTransformer with its own sub-modules, returning (pooled, tokens) as
+    open_clip <= 2.22 does: tokens are the transformer output (no ln_post), CLS dropped; pooled is
+    ln_post(CLS) @ proj. Used only to compensate open_clip >= 2.23."""
+    if getattr(visual, "input_patchnorm", False) or getattr(visual, "attn_pool", None) is not None \
+            or getattr(visual, "global_average_pool", False):
+        raise NotImplementedError("ln_post compensation supports plain CLS-pooled ViTs only")
+    x = visual.conv1(x)
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+    cls = visual.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype)
+    x = torch.cat([cls, x], dim=1)
+    x = x + visual.positional_embedding.to(x.dtype)
+    x = visual.patch_dropout(x)
+    x = visual.ln_pre(x)
+    x = x.permute(1, 0, 2)
+    x = visual.transformer(x)
+    x = x.permute(1, 0, 2)
+    pooled, tokens = x[:, 0], x[:, 1:]
+    pooled = visual.ln_post(pooled)
+    if visual.proj is not None:
+        pooled = pooled @ visual.proj
+    return pooled, tokens
+
+
+class VisionEncoderOnnx(nn.Module):
+    def __init__(self, visual: nn.Module, compensate_ln_post: bool):
+        super().__init__()
+        self.visual = visual
+        self.compensate_ln_post = compensate_ln_post
+
+    def forward(self, pixels):
+        if self.compensate_ln_post:
+            pooled, tokens = visual_tokens_without_ln_post(self.visual, pixels)
+        else:
+            pooled, tokens = self.visual(pixels)  # what Flamingo._encode_vision_x takes as [1]
+        return tokens, pooled
+
+
+class PerceiverOnnx(nn.Module):
+    def __init__(self, perceiver: nn.Module):
+        super().__init__()
+        self.perceiver = perceiver
+
+    def forward(self, patch_tokens):
+        return self.perceiver(patch_tokens)
+
+
+# --------------------------------------------------------------------------------------------------
+# language decoder
+# --------------------------------------------------------------------------------------------------
+
+def media_locations_from_index(media_index: torch.Tensor) -> torch.Tensor:
+    """Integer `media_locations` whose cumsum along the sequence equals `media_index`.
+
+    OpenFlamingo's MaskedCrossAttention computes `text_time = media_locations.cumsum(-1)` and
+    attends token i to media `text_time[i]` (0 = none); feeding these deltas makes the real module
+    use `media_index` verbatim (for prompts this is the usual boolean media mask)."""
+    prev = torch.cat([torch.zeros_like(media_index[:, :1]), media_index[:, :-1]], dim=1)
+    return media_index - prev
+
+
+def _keep_last(hidden: torch.Tensor, logits_keep: torch.Tensor) -> torch.Tensor:
+    S = hidden.shape[1]
+    idx = torch.arange(S - logits_keep[0], S, device=hidden.device)
+    return torch.index_select(hidden, 1, idx)
+
+
+class LangDecoderOnnx(nn.Module):
+    """One graph for prefill and decode; see CONTRACT.md (lang_decoder.onnx)."""
+
+    def __init__(self, flamingo: nn.Module, family: str):
+        super().__init__()
+        self.lm = flamingo.lang_encoder
+        self.family = family
+        self.n_layers = len(self.lm._get_decoder_layers())
+
+    def _condition(self, vision_latents, media_index):
+        media_locations = media_locations_from_index(media_index)
+        for layer in self.lm._get_decoder_layers():
+            layer.condition_vis_x(vision_latents)
+            layer.condition_media_locations(media_locations)
+            layer.condition_use_cached_media(False)
+
+    def _clear(self):
+        for layer in self.lm._get_decoder_layers():
+            layer.condition_vis_x(None)
+            layer.condition_media_locations(None)
+            layer.condition_use_cached_media(None)
+
+    def forward(self, input_ids, attention_mask, *rest):
+        if self.family == "gpt_neox":
+            position_ids, media_index, vision_latents, logits_keep, *past = rest
+        else:
+            media_index, vision_latents, logits_keep, *past = rest
+            position_ids = None
+        pasts = [(past[2 * i], past[2 * i + 1]) for i in range(self.n_layers)]
+        self._condition(vision_latents, media_index)
+        try:
+            if self.family == "gpt_neox":
+                logits, presents = self._gpt_neox(input_ids, attention_mask, position_ids, logits_keep, pasts)
+            else:
+                logits, presents = self._mpt(input_ids, attention_mask, logits_keep, pasts)
+        finally:
+            self._clear()
+        flat = []
+        for k, v in presents:
+            flat += [k, v]
+        return (logits, *flat)
+
+    # GPT-NeoX: GPTNeoXModel.forward's glue with explicit position ids, real layers
+    def _gpt_neox(self, input_ids, attention_mask, position_ids, logits_keep, pasts):
+        base = self.lm.gpt_neox
+        dtype = base.embed_in.weight.dtype
+        ext = attention_mask[:, None, None, :].to(dtype)
+        ext = (1.0 - ext) * torch.finfo(dtype).min
+        h = base.emb_dropout(base.embed_in(input_ids))
+        # GPTNeoXAttention slices its causal mask from a [max_pos, max_pos] bool buffer, which the exporter
+        # would bake in as a max_pos**2-byte constant; hand it the same lower-triangular mask computed for
+        # the actual key length instead (its slice [Pk:Pk+S, :Pk+S] is then exactly the buffer's slice).
+        total = attention_mask.shape[1]
+        ar = torch.arange(total, device=input_ids.device)
+        causal = (ar[None, :] <= ar[:, None])[None, None]
+        saved = [layer.decoder_layer.attention.bias for layer in base.layers]
+        presents = []
+        try:
+            for layer, past in zip(base.layers, pasts):
+                layer.decoder_layer.attention.bias = causal
+                out = layer(h, attention_mask=ext, position_ids=position_ids, layer_past=past, use_cache=True)
+                h = out[0]
+                presents.append(out[1])
+        finally:
+            for layer, b in zip(base.layers, saved):
+                layer.decoder_layer.attention.bias = b
+        h = base.final_layer_norm(h)
+        h = _keep_last(h, logits_keep)
+        return self.lm.embed_out(h), presents
+
+    # MPT (transformers' native MptForCausalLM): MptModel.forward's glue, with the ALiBi bias and the
+    # causal+padding mask built for the actual key length (MptModel slices them with Python ints,
+    # which a trace would freeze)
+    def _mpt(self, input_ids, attention_mask, logits_keep, pasts):
+        from transformers.models.mpt.modeling_mpt import build_mpt_alibi_tensor
+
+        base = self.lm.transformer
+        S = input_ids.shape[1]
+        total = attention_mask.shape[1]
+        past_len = total - S
+        alibi = build_mpt_alibi_tensor(base.num_heads, total, device=input_ids.device)
+        q_pos = torch.arange(S, device=input_ids.device)[:, None] + past_len
+        k_pos = torch.arange(total, device=input_ids.device)[None, :]
+        causal = k_pos > q_pos  # True = masked, as MptModel's mask
+        padding = ~(attention_mask[:, None, None, :].to(torch.bool))
+        mask = padding | causal[None, None, :, :]
+        h = base.wte(input_ids)
+        presents = []
+        for block, past in zip(base.blocks, pasts):
+            out = block(h, position_bias=alibi, attention_mask=mask, layer_past=past, use_cache=True)
+            h = out[0]
+            presents.append(out[1])
+        h = base.norm_f(h)
+        h = _keep_last(h, logits_keep)
+        return self.lm.lm_head(h), presents
+
+
+def lang_io_names(family: str, n_layers: int):
+    inputs = ["input_ids", "attention_mask"]
+    if family == "gpt_neox":
+        inputs.append("position_ids")
+    inputs += ["media_index", "vision_latents", "logits_keep"]
+    outputs = ["logits"]
+    for i in range(n_layers):
+        inputs += [f"past_key_{i}", f"past_value_{i}"]
+        outputs += [f"present_key_{i}", f"present_value_{i}"]
+    return inputs, outputs
