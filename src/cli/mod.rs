@@ -1,6 +1,9 @@
 //! The `flamingo-eval` command line: flags are declared here and in one file per subcommand;
 //! each subcommand file turns its flags into calls on the library and prints the result.
 
+pub mod common;
+pub mod model;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -14,6 +17,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Inspect an exported model directory.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+    /// Generate text for a prompt with images (try a model by hand).
+    Generate(model::GenerateArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -21,6 +29,8 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Model(cmd) => model::run_model(cmd),
+        Command::Generate(args) => model::run_generate(args),
     };
     match result {
         Ok(code) => code,

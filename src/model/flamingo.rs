@@ -1,0 +1,719 @@
+//! The Flamingo model API the rest of the harness uses: encode media once, prefill prompts, decode with a
+//! KV cache, generate (greedy / beam) and score candidate continuations.
+//!
+//! Everything here speaks token ids, media handles and log-probabilities; the ONNX Runtime details stay in
+//! [`super::session`] and [`super::runtime`].
+
+use crate::model::manifest::Manifest;
+use crate::model::preprocess::{decode_image_file, preprocess};
+use crate::model::runtime::{ProviderReport, RuntimeOptions};
+use crate::model::search::{self, Scorer, SearchParams};
+use crate::model::session::{Component, DType, TensorSpec};
+use crate::model::tokenizer::Tokenizer;
+use anyhow::{anyhow, bail, Context, Result};
+use ort::session::SessionInputValue;
+use ort::value::TensorRef;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One media item of a prompt: an image, or the frames of a video (in time order).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Media {
+    Image(PathBuf),
+    Frames(Vec<PathBuf>),
+}
+
+impl Media {
+    fn files(&self) -> &[PathBuf] {
+        match self {
+            Media::Image(p) => std::slice::from_ref(p),
+            Media::Frames(f) => f,
+        }
+    }
+}
+
+/// The encoded form of one media item, shared by every prompt that shows it.
+#[derive(Debug)]
+pub struct EncodedMedia {
+    /// Perceiver latents `[L, Dv]`, row-major.
+    pub latents: Vec<f32>,
+    /// Projected CLIP embedding `[E]` (unnormalised; the mean over frames for a video).
+    pub embedding: Vec<f32>,
+}
+
+/// A tokenised prompt with its media in `<image>` order.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub ids: Vec<u32>,
+    pub media: Vec<Arc<EncodedMedia>>,
+}
+
+/// Counters for the run's provenance and benchmarks.
+#[derive(Debug, Default, Clone)]
+pub struct ModelStats {
+    pub vision_calls: usize,
+    pub images_encoded: usize,
+    pub media_cache_hits: usize,
+    pub perceiver_calls: usize,
+    pub decoder_calls: usize,
+    pub vision_time: Duration,
+    pub perceiver_time: Duration,
+    pub decoder_time: Duration,
+    pub preprocess_time: Duration,
+}
+
+impl ModelStats {
+    pub fn ort_time(&self) -> Duration {
+        self.vision_time + self.perceiver_time + self.decoder_time
+    }
+}
+
+/// Result of generating for one prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// Generated token ids, without the stop token.
+    pub tokens: Vec<u32>,
+    /// Decoded text (special tokens skipped).
+    pub text: String,
+    /// Sum of the generated tokens' log-probabilities (the beam score when `length_penalty` is 0).
+    pub score: f32,
+}
+
+/// Per-token log-probabilities of one candidate continuation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateScore {
+    pub token_logprobs: Vec<f32>,
+}
+
+impl CandidateScore {
+    pub fn sum(&self) -> f64 {
+        self.token_logprobs.iter().map(|&v| v as f64).sum()
+    }
+    pub fn mean(&self) -> f64 {
+        if self.token_logprobs.is_empty() {
+            0.0
+        } else {
+            self.sum() / self.token_logprobs.len() as f64
+        }
+    }
+}
+
+pub struct FlamingoModel {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub tokenizer: Tokenizer,
+    vision: Component,
+    perceiver: Component,
+    decoder: Component,
+    cache: HashMap<[u8; 32], Arc<EncodedMedia>>,
+    pub stats: ModelStats,
+    /// How many images go through the vision encoder in one call.
+    pub vision_batch: usize,
+    /// How many candidate continuations are scored in one decoder call.
+    pub candidate_chunk: usize,
+}
+
+/// Key/value cache of a batch of rows, `[B, H, len, Dh]` per layer.
+#[derive(Debug, Clone)]
+pub(crate) struct KvCache {
+    pub batch: usize,
+    pub len: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub layers: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl KvCache {
+    fn empty(batch: usize, n_layers: usize, heads: usize, head_dim: usize) -> Self {
+        KvCache { batch, len: 0, heads, head_dim, layers: vec![(Vec::new(), Vec::new()); n_layers] }
+    }
+
+    fn row_size(&self) -> usize {
+        self.heads * self.len * self.head_dim
+    }
+
+    /// A new cache whose row `i` is row `rows[i]` of this one.
+    pub fn select_rows(&self, rows: &[usize]) -> KvCache {
+        let rs = self.row_size();
+        let pick = |v: &Vec<f32>| {
+            let mut out = Vec::with_capacity(rows.len() * rs);
+            for &r in rows {
+                out.extend_from_slice(&v[r * rs..(r + 1) * rs]);
+            }
+            out
+        };
+        KvCache {
+            batch: rows.len(),
+            len: self.len,
+            heads: self.heads,
+            head_dim: self.head_dim,
+            layers: self.layers.iter().map(|(k, v)| (pick(k), pick(v))).collect(),
+        }
+    }
+
+    /// Keeps only positions `start..` of the sequence axis (drops left padding of a single row).
+    fn drop_prefix(&self, start: usize) -> KvCache {
+        if start == 0 {
+            return self.clone();
+        }
+        let new_len = self.len - start;
+        let cut = |v: &Vec<f32>| {
+            let mut out = Vec::with_capacity(self.batch * self.heads * new_len * self.head_dim);
+            for bh in 0..self.batch * self.heads {
+                let base = bh * self.len * self.head_dim;
+                out.extend_from_slice(&v[base + start * self.head_dim..base + self.len * self.head_dim]);
+            }
+            out
+        };
+        KvCache {
+            batch: self.batch,
+            len: new_len,
+            heads: self.heads,
+            head_dim: self.head_dim,
+            layers: self.layers.iter().map(|(k, v)| (cut(k), cut(v))).collect(),
+        }
+    }
+}
+
+/// The decoding state of a batch of rows after a prefill.
+#[derive(Debug, Clone)]
+pub(crate) struct RowsState {
+    pub kv: KvCache,
+    /// Attention mask over the cached positions, per row.
+    pub mask: Vec<Vec<i64>>,
+    /// Number of real (non-padding) tokens seen so far, per row.
+    pub real_len: Vec<usize>,
+    /// Media of each row (the decode-step media index is `media.len()`).
+    pub media: Vec<Vec<Arc<EncodedMedia>>>,
+}
+
+impl RowsState {
+    pub fn select_rows(&self, rows: &[usize]) -> RowsState {
+        RowsState {
+            kv: self.kv.select_rows(rows),
+            mask: rows.iter().map(|&r| self.mask[r].clone()).collect(),
+            real_len: rows.iter().map(|&r| self.real_len[r]).collect(),
+            media: rows.iter().map(|&r| self.media[r].clone()).collect(),
+        }
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<[u8; 32]> {
+    let bytes = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+    Ok(Sha256::digest(&bytes).into())
+}
+
+fn verify_hash(path: &Path, expected: &str) -> Result<()> {
+    let got = hex::encode(sha256_file(path)?);
+    if !expected.eq_ignore_ascii_case(&got) {
+        bail!(
+            "{}: sha256 {got} does not match model.yaml ({expected}); the file was modified or belongs to another export",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+impl FlamingoModel {
+    /// Loads a model directory: manifest, tokenizer and the three sessions, each checked against the contract.
+    pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<FlamingoModel> {
+        let manifest = Manifest::load(dir)?;
+        let c = &manifest.components;
+        for comp in [&c.vision_encoder, &c.perceiver, &c.lang_decoder, &c.tokenizer] {
+            let p = manifest.component_path(dir, comp);
+            if !p.exists() {
+                bail!(
+                    "{}: component file missing (named in {}); re-export the model with export/export_openflamingo.py",
+                    p.display(),
+                    dir.join("model.yaml").display()
+                );
+            }
+            verify_hash(&p, &comp.sha256)?;
+        }
+        let tokenizer = Tokenizer::load(&manifest.component_path(dir, &c.tokenizer), &manifest)?;
+        let f32s = |n: &str, s: &str| TensorSpec::new(n, DType::F32, s);
+        let i64s = |n: &str, s: &str| TensorSpec::new(n, DType::I64, s);
+        let vision = Component::load(
+            "vision_encoder",
+            &manifest.component_path(dir, &c.vision_encoder),
+            &[f32s("pixels", "[N,3,H,W]")],
+            &[f32s("patch_tokens", "[N,P,Dv]"), f32s("image_embedding", "[N,E]")],
+            opts,
+        )?;
+        let perceiver = Component::load(
+            "perceiver",
+            &manifest.component_path(dir, &c.perceiver),
+            &[f32s("patch_tokens", "[B,T,F,P,Dv]")],
+            &[f32s("latents", "[B,T,L,Dv]")],
+            opts,
+        )?;
+        let mut dec_in = vec![
+            i64s("input_ids", "[B,S]"),
+            i64s("attention_mask", "[B,Pk+S]"),
+            i64s("media_index", "[B,S]"),
+            f32s("vision_latents", "[B,T,L,Dv]"),
+            i64s("logits_keep", "[1]"),
+        ];
+        if manifest.lang.uses_position_ids {
+            dec_in.push(i64s("position_ids", "[B,S]"));
+        }
+        let mut dec_out = vec![f32s("logits", "[B,K,V]")];
+        for i in 0..manifest.lang.n_layers {
+            dec_in.push(f32s(&format!("past_key_{i}"), "[B,H,Pk,Dh]"));
+            dec_in.push(f32s(&format!("past_value_{i}"), "[B,H,Pk,Dh]"));
+            dec_out.push(f32s(&format!("present_key_{i}"), "[B,H,Pk+S,Dh]"));
+            dec_out.push(f32s(&format!("present_value_{i}"), "[B,H,Pk+S,Dh]"));
+        }
+        let decoder = Component::load("lang_decoder", &manifest.component_path(dir, &c.lang_decoder), &dec_in, &dec_out, opts)?;
+        Ok(FlamingoModel {
+            dir: dir.to_path_buf(),
+            manifest,
+            tokenizer,
+            vision,
+            perceiver,
+            decoder,
+            cache: HashMap::new(),
+            stats: ModelStats::default(),
+            vision_batch: 32,
+            candidate_chunk: 64,
+        })
+    }
+
+    /// Which execution provider each component runs on.
+    pub fn providers(&self) -> Vec<ProviderReport> {
+        vec![self.vision.provider.clone(), self.perceiver.provider.clone(), self.decoder.provider.clone()]
+    }
+
+    /// Preprocessed pixels `[3,S,S]` of one image file.
+    pub fn preprocess_file(&self, path: &Path) -> Result<Vec<f32>> {
+        let img = decode_image_file(path)?;
+        Ok(preprocess(&img, &self.manifest.preprocess))
+    }
+
+    /// Runs the vision encoder on preprocessed pixels (`n` images): (patch tokens `[n,P,Dv]`, embeddings `[n,E]`).
+    pub fn run_vision(&mut self, pixels: &[f32], n: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let s = self.manifest.preprocess.image_size as i64;
+        let t = Instant::now();
+        let input = TensorRef::from_array_view((vec![n as i64, 3, s, s], pixels)).map_err(|e| anyhow!("{e}"))?;
+        let out = self.vision.run(vec![(Cow::from("pixels"), SessionInputValue::from(input))])?;
+        let patches = extract_f32(&out, "patch_tokens")?;
+        let emb = extract_f32(&out, "image_embedding")?;
+        drop(out);
+        self.stats.vision_calls += 1;
+        self.stats.images_encoded += n;
+        self.stats.vision_time += t.elapsed();
+        Ok((patches, emb))
+    }
+
+    /// Runs the perceiver on `b` media of `f` frames each: patch tokens `[b,1,f,P,Dv]` → latents `[b,L,Dv]`.
+    pub fn run_perceiver(&mut self, patches: &[f32], b: usize, f: usize) -> Result<Vec<f32>> {
+        let p = self.manifest.vision.num_patches as i64;
+        let d = self.manifest.vision.width as i64;
+        let t = Instant::now();
+        let input =
+            TensorRef::from_array_view((vec![b as i64, 1, f as i64, p, d], patches)).map_err(|e| anyhow!("{e}"))?;
+        let out = self.perceiver.run(vec![(Cow::from("patch_tokens"), SessionInputValue::from(input))])?;
+        let lat = extract_f32(&out, "latents")?;
+        drop(out);
+        self.stats.perceiver_calls += 1;
+        self.stats.perceiver_time += t.elapsed();
+        Ok(lat)
+    }
+
+    /// Encodes already-preprocessed single-frame images (`n` × `[3,S,S]`) without caching; used to check the
+    /// model against reference pixels.
+    pub fn encode_pixels(&mut self, pixels: &[f32], n: usize) -> Result<Vec<Arc<EncodedMedia>>> {
+        let (patches, embs) = self.run_vision(pixels, n)?;
+        let lat = self.run_perceiver(&patches, n, 1)?;
+        let (l, d, e) = (self.manifest.perceiver.num_latents, self.manifest.vision.width, self.manifest.vision.embed_dim);
+        Ok((0..n)
+            .map(|i| {
+                Arc::new(EncodedMedia {
+                    latents: lat[i * l * d..(i + 1) * l * d].to_vec(),
+                    embedding: embs[i * e..(i + 1) * e].to_vec(),
+                })
+            })
+            .collect())
+    }
+
+    /// Encodes media (vision encoder + perceiver), each distinct content once per model instance: results are
+    /// cached by the SHA-256 of the files' bytes. Errors name the file.
+    pub fn encode_media(&mut self, media: &[Media]) -> Result<Vec<Arc<EncodedMedia>>> {
+        let keys: Vec<[u8; 32]> = media
+            .par_iter()
+            .map(|m| {
+                let mut h = Sha256::new();
+                for f in m.files() {
+                    h.update(sha256_file(f)?);
+                }
+                Ok(h.finalize().into())
+            })
+            .collect::<Result<_>>()?;
+        // Distinct uncached media, first occurrence order.
+        let mut todo: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in keys.iter().enumerate() {
+            if self.cache.contains_key(k) {
+                self.stats.media_cache_hits += 1;
+            } else if seen.insert(*k) {
+                todo.push(i);
+            }
+        }
+        let max_frames = self.manifest.perceiver.max_frames;
+        for &i in &todo {
+            let nf = media[i].files().len();
+            if nf == 0 {
+                bail!("a video has no frames");
+            }
+            if nf > max_frames {
+                bail!(
+                    "{}: {nf} frames, but the model supports at most {max_frames} per media (perceiver.max_frames in model.yaml)",
+                    media[i].files()[0].display()
+                );
+            }
+        }
+        // Preprocess all frames in parallel.
+        let t = Instant::now();
+        let frames: Vec<(usize, &PathBuf)> =
+            todo.iter().flat_map(|&i| media[i].files().iter().map(move |f| (i, f))).collect();
+        let pixels: Vec<Vec<f32>> = frames.par_iter().map(|(_, f)| self.preprocess_file(f)).collect::<Result<_>>()?;
+        self.stats.preprocess_time += t.elapsed();
+        // Vision encoder in batches over all frames.
+        let px = pixels.first().map(|p| p.len()).unwrap_or(0);
+        let (np, dv, e) = (self.manifest.vision.num_patches, self.manifest.vision.width, self.manifest.vision.embed_dim);
+        let mut patches = Vec::with_capacity(frames.len() * np * dv);
+        let mut embs = Vec::with_capacity(frames.len() * e);
+        for chunk in pixels.chunks(self.vision_batch.max(1)) {
+            let mut flat = Vec::with_capacity(chunk.len() * px);
+            for p in chunk {
+                flat.extend_from_slice(p);
+            }
+            let (p, em) = self.run_vision(&flat, chunk.len())?;
+            patches.extend(p);
+            embs.extend(em);
+        }
+        // Perceiver, grouped by frame count so each call has one F.
+        let mut offsets = Vec::with_capacity(todo.len());
+        let mut off = 0;
+        for &i in &todo {
+            offsets.push(off);
+            off += media[i].files().len();
+        }
+        let mut by_frames: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (j, &i) in todo.iter().enumerate() {
+            by_frames.entry(media[i].files().len()).or_default().push(j);
+        }
+        let l = self.manifest.perceiver.num_latents;
+        for (nf, group) in by_frames {
+            for chunk in group.chunks(self.vision_batch.max(1)) {
+                let mut flat = Vec::with_capacity(chunk.len() * nf * np * dv);
+                for &j in chunk {
+                    flat.extend_from_slice(&patches[offsets[j] * np * dv..(offsets[j] + nf) * np * dv]);
+                }
+                let lat = self.run_perceiver(&flat, chunk.len(), nf)?;
+                for (c, &j) in chunk.iter().enumerate() {
+                    let mut emb = vec![0f32; e];
+                    for fr in 0..nf {
+                        for (k, v) in emb.iter_mut().enumerate() {
+                            *v += embs[(offsets[j] + fr) * e + k];
+                        }
+                    }
+                    if nf > 1 {
+                        emb.iter_mut().for_each(|v| *v /= nf as f32);
+                    }
+                    let enc = EncodedMedia { latents: lat[c * l * dv..(c + 1) * l * dv].to_vec(), embedding: emb };
+                    self.cache.insert(keys[todo[j]], Arc::new(enc));
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| self.cache[k].clone()).collect())
+    }
+
+    /// Tokenises a prompt and checks that its `<image>` markers match the media and that it fits the model.
+    pub fn make_prompt(&self, text: &str, media: Vec<Arc<EncodedMedia>>) -> Result<Prompt> {
+        let ids = self.tokenizer.encode(text)?;
+        let n_img = ids.iter().filter(|&&t| t == self.tokenizer.image_id).count();
+        if n_img != media.len() {
+            bail!("the prompt has {n_img} <image> markers but {} media were given", media.len());
+        }
+        self.check_length(ids.len())?;
+        Ok(Prompt { ids, media })
+    }
+
+    fn check_length(&self, n: usize) -> Result<()> {
+        let max = self.manifest.lang.max_positions;
+        if n > max {
+            bail!("prompt is {n} tokens long, more than the model's maximum of {max} positions (lang.max_positions)");
+        }
+        Ok(())
+    }
+
+    /// One decoder call. `ids`, `positions` and `media_index` are `[B,S]` row-major; `mask` is `[B, Pk+S]`.
+    #[allow(clippy::too_many_arguments)]
+    fn decoder_step(
+        &mut self,
+        ids: &[i64],
+        mask: &[i64],
+        positions: &[i64],
+        media_index: &[i64],
+        latents: &[f32],
+        n_media_slots: usize,
+        kv: &KvCache,
+        batch: usize,
+        keep: usize,
+    ) -> Result<(Vec<f32>, KvCache)> {
+        let s = ids.len() / batch;
+        let total = kv.len + s;
+        let (l, d) = (self.manifest.perceiver.num_latents, self.manifest.vision.width);
+        let (h, dh) = (kv.heads, kv.head_dim);
+        let t = Instant::now();
+        let bi = batch as i64;
+        let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(6 + 2 * kv.layers.len());
+        fn tens<'a>(shape: Vec<i64>, data: &'a [i64]) -> Result<SessionInputValue<'a>> {
+            Ok(SessionInputValue::from(TensorRef::from_array_view((shape, data)).map_err(|e| anyhow!("{e}"))?))
+        }
+        inputs.push(("input_ids".into(), tens(vec![bi, s as i64], ids)?));
+        inputs.push(("attention_mask".into(), tens(vec![bi, total as i64], mask)?));
+        if self.manifest.lang.uses_position_ids {
+            inputs.push(("position_ids".into(), tens(vec![bi, s as i64], positions)?));
+        }
+        inputs.push(("media_index".into(), tens(vec![bi, s as i64], media_index)?));
+        let keep_arr = [keep as i64];
+        inputs.push(("logits_keep".into(), tens(vec![1], &keep_arr)?));
+        inputs.push((
+            "vision_latents".into(),
+            SessionInputValue::from(
+                TensorRef::from_array_view((vec![bi, n_media_slots as i64, l as i64, d as i64], latents))
+                    .map_err(|e| anyhow!("{e}"))?,
+            ),
+        ));
+        let kv_shape = vec![bi, h as i64, kv.len as i64, dh as i64];
+        let empty: Vec<f32> = Vec::new();
+        for (i, (k, v)) in kv.layers.iter().enumerate() {
+            let (k, v) = if kv.len == 0 { (&empty, &empty) } else { (k, v) };
+            inputs.push((
+                format!("past_key_{i}").into(),
+                SessionInputValue::from(TensorRef::from_array_view((kv_shape.clone(), &k[..])).map_err(|e| anyhow!("{e}"))?),
+            ));
+            inputs.push((
+                format!("past_value_{i}").into(),
+                SessionInputValue::from(TensorRef::from_array_view((kv_shape.clone(), &v[..])).map_err(|e| anyhow!("{e}"))?),
+            ));
+        }
+        let n_layers = kv.layers.len();
+        let out = self.decoder.run(inputs)?;
+        let logits = extract_f32(&out, "logits")?;
+        let mut layers = Vec::with_capacity(n_layers);
+        for i in 0..n_layers {
+            layers.push((extract_f32(&out, &format!("present_key_{i}"))?, extract_f32(&out, &format!("present_value_{i}"))?));
+        }
+        drop(out);
+        self.stats.decoder_calls += 1;
+        self.stats.decoder_time += t.elapsed();
+        Ok((logits, KvCache { batch, len: total, heads: h, head_dim: dh, layers }))
+    }
+
+    /// Flattens the media of each row into `[B, T, L, Dv]` (zero-padded to the largest T, at least 1).
+    fn latents_batch(&self, media: &[Vec<Arc<EncodedMedia>>]) -> (Vec<f32>, usize) {
+        let (l, d) = (self.manifest.perceiver.num_latents, self.manifest.vision.width);
+        let t = media.iter().map(|m| m.len()).max().unwrap_or(0).max(1);
+        let mut out = vec![0f32; media.len() * t * l * d];
+        for (r, row) in media.iter().enumerate() {
+            for (j, m) in row.iter().enumerate() {
+                let base = (r * t + j) * l * d;
+                out[base..base + l * d].copy_from_slice(&m.latents);
+            }
+        }
+        (out, t)
+    }
+
+    /// Prefills a batch of prompts (left-padded to the longest) and returns the state plus the logits of the
+    /// last `keep` positions of every row (`[B, keep, V]`).
+    pub(crate) fn prefill(&mut self, prompts: &[&Prompt], keep: usize) -> Result<(RowsState, Vec<f32>)> {
+        if prompts.is_empty() {
+            bail!("prefill of an empty batch");
+        }
+        let b = prompts.len();
+        let s = prompts.iter().map(|p| p.ids.len()).max().unwrap();
+        if s == 0 {
+            bail!("empty prompt");
+        }
+        self.check_length(s)?;
+        let pad = self.tokenizer.pad_id as i64;
+        let img = self.tokenizer.image_id;
+        let mut ids = vec![pad; b * s];
+        let mut mask = vec![0i64; b * s];
+        let mut pos = vec![1i64; b * s];
+        let mut midx = vec![0i64; b * s];
+        for (r, p) in prompts.iter().enumerate() {
+            let off = s - p.ids.len();
+            let mut count = 0i64;
+            for (j, &t) in p.ids.iter().enumerate() {
+                if t == img {
+                    count += 1;
+                }
+                ids[r * s + off + j] = t as i64;
+                mask[r * s + off + j] = 1;
+                pos[r * s + off + j] = j as i64;
+                midx[r * s + off + j] = count;
+            }
+        }
+        let media: Vec<Vec<Arc<EncodedMedia>>> = prompts.iter().map(|p| p.media.clone()).collect();
+        let (lat, t) = self.latents_batch(&media);
+        let l = &self.manifest.lang;
+        let kv = KvCache::empty(b, l.n_layers, l.n_heads, l.head_dim);
+        let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &lat, t, &kv, b, keep.min(s))?;
+        let state = RowsState {
+            kv,
+            mask: mask.chunks(s).map(|c| c.to_vec()).collect(),
+            real_len: prompts.iter().map(|p| p.ids.len()).collect(),
+            media,
+        };
+        Ok((state, logits))
+    }
+
+    /// Logits of the last `keep` positions of each prompt after a left-padded batch prefill (`[B, keep, V]`).
+    pub fn prompt_logits(&mut self, prompts: &[&Prompt], keep: usize) -> Result<Vec<f32>> {
+        Ok(self.prefill(prompts, keep)?.1)
+    }
+
+    /// Appends `tokens` (`[B, S]`, right-padded with `valid[r]` real tokens per row) to every row and returns the
+    /// logits of all S positions (`[B, S, V]`) and the new state.
+    pub(crate) fn extend(&mut self, state: &RowsState, tokens: &[Vec<u32>]) -> Result<(RowsState, Vec<f32>)> {
+        let b = tokens.len();
+        let s = tokens.iter().map(|t| t.len()).max().unwrap_or(0);
+        if s == 0 {
+            bail!("nothing to decode");
+        }
+        let total = state.kv.len + s;
+        self.check_length(state.real_len.iter().map(|&r| r + s).max().unwrap_or(0))?;
+        let pad = self.tokenizer.pad_id as i64;
+        let mut ids = vec![pad; b * s];
+        let mut mask = Vec::with_capacity(b * total);
+        let mut pos = vec![1i64; b * s];
+        let mut midx = vec![0i64; b * s];
+        let mut new_masks = Vec::with_capacity(b);
+        for (r, row) in tokens.iter().enumerate() {
+            let mut m = state.mask[r].clone();
+            for j in 0..s {
+                let real = j < row.len();
+                if real {
+                    ids[r * s + j] = row[j] as i64;
+                    pos[r * s + j] = (state.real_len[r] + j) as i64;
+                }
+                midx[r * s + j] = state.media[r].len() as i64;
+                m.push(real as i64);
+            }
+            mask.extend_from_slice(&m);
+            new_masks.push(m);
+        }
+        let (lat, t) = self.latents_batch(&state.media);
+        let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &lat, t, &state.kv, b, s)?;
+        let new_state = RowsState {
+            kv,
+            mask: new_masks,
+            real_len: tokens.iter().zip(&state.real_len).map(|(t, &r)| r + t.len()).collect(),
+            media: state.media.clone(),
+        };
+        Ok((new_state, logits))
+    }
+
+    /// Generates a continuation for each prompt (greedy when `num_beams == 1`, else Hugging Face-compatible beam
+    /// search). Prompts are prefilled together (left-padded); media are never re-encoded per beam.
+    pub fn generate(&mut self, prompts: &[&Prompt], params: &SearchParams) -> Result<Vec<Generation>> {
+        let (state, logits) = self.prefill(prompts, 1)?;
+        let v = self.manifest.lang.vocab_size;
+        let mut out = Vec::with_capacity(prompts.len());
+        for (r, p) in prompts.iter().enumerate() {
+            let row_state = state.select_rows(&[r]);
+            // Drop this row's left padding so decoding does not depend on the other prompts of the batch.
+            let pad = row_state.kv.len - p.ids.len();
+            let row_state = RowsState {
+                kv: row_state.kv.drop_prefix(pad),
+                mask: vec![row_state.mask[0][pad..].to_vec()],
+                real_len: row_state.real_len,
+                media: row_state.media,
+            };
+            let first = logits[r * v..(r + 1) * v].to_vec();
+            let prompt_len = p.ids.len();
+            let mut stepper = Stepper { model: self };
+            let (tokens, score) = search::run(&mut stepper, row_state, first, prompt_len, params)?;
+            let text = self.tokenizer.decode(&tokens)?;
+            out.push(Generation { tokens, text, score });
+        }
+        Ok(out)
+    }
+
+    /// Log-probabilities of each candidate's tokens after the prompt. The prompt is prefilled once and its cache
+    /// shared by all candidates (in chunks of `candidate_chunk`); candidates never see each other.
+    pub fn score_candidates(&mut self, prompt: &Prompt, candidates: &[Vec<u32>]) -> Result<Vec<CandidateScore>> {
+        let (state, logits) = self.prefill(&[prompt], 1)?;
+        let v = self.manifest.lang.vocab_size;
+        let first = log_softmax(&logits[..v]);
+        let mut out = Vec::with_capacity(candidates.len());
+        for chunk in candidates.chunks(self.candidate_chunk.max(1)) {
+            // Only tokens 1.. need a forward pass: token 0 is scored by the prompt's last logits.
+            let inputs: Vec<Vec<u32>> = chunk.iter().map(|c| c[..c.len().saturating_sub(1)].to_vec()).collect();
+            let s = inputs.iter().map(|c| c.len()).max().unwrap_or(0);
+            let rows = if s > 0 {
+                let st = state.select_rows(&vec![0; chunk.len()]);
+                let (_, lg) = self.extend(&st, &inputs)?;
+                Some(lg)
+            } else {
+                None
+            };
+            for (i, cand) in chunk.iter().enumerate() {
+                if cand.is_empty() {
+                    bail!("empty candidate continuation");
+                }
+                let mut lp = Vec::with_capacity(cand.len());
+                lp.push(first[cand[0] as usize]);
+                for j in 1..cand.len() {
+                    let lg = rows.as_ref().unwrap();
+                    let base = (i * s + (j - 1)) * v;
+                    lp.push(log_softmax(&lg[base..base + v])[cand[j] as usize]);
+                }
+                out.push(CandidateScore { token_logprobs: lp });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Adapts the model to the search's one-step interface.
+struct Stepper<'a> {
+    model: &'a mut FlamingoModel,
+}
+
+impl Scorer for Stepper<'_> {
+    type State = RowsState;
+    fn step(&mut self, state: &RowsState, tokens: &[u32]) -> Result<(RowsState, Vec<Vec<f32>>)> {
+        let toks: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
+        let (st, logits) = self.model.extend(state, &toks)?;
+        let v = self.model.manifest.lang.vocab_size;
+        Ok((st, logits.chunks(v).map(|c| c.to_vec()).collect()))
+    }
+    fn select(&mut self, state: &RowsState, rows: &[usize]) -> RowsState {
+        state.select_rows(rows)
+    }
+}
+
+/// Log-softmax in the way PyTorch computes it for float32 logits (max-shifted, float accumulation widened to
+/// f64 and rounded back).
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
+    let lse = sum.ln() as f32;
+    logits.iter().map(|&x| (x - max) - lse).collect()
+}
+
+fn extract_f32(out: &ort::session::SessionOutputs<'_>, name: &str) -> Result<Vec<f32>> {
+    let value = out.get(name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
+    let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("output '{name}': {e}"))?;
+    Ok(data.to_vec())
+}

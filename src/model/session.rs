@@ -1,0 +1,137 @@
+//! One ONNX component: its session, and the check of its inputs/outputs against the contract.
+
+use crate::model::runtime::{create_session, ProviderReport, RuntimeOptions};
+use anyhow::{anyhow, bail, Result};
+use ort::session::{Session, SessionInputValue, SessionOutputs};
+use ort::value::TensorElementType;
+use ort::value::ValueType;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+/// Expected element type of a tensor in the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    I64,
+}
+
+impl DType {
+    fn matches(self, t: TensorElementType) -> bool {
+        matches!((self, t), (DType::F32, TensorElementType::Float32) | (DType::I64, TensorElementType::Int64))
+    }
+    fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::I64 => "int64",
+        }
+    }
+}
+
+/// One tensor of the contract: name, dtype, and the shape written for humans (e.g. `[N,3,H,W]`).
+#[derive(Debug, Clone)]
+pub struct TensorSpec {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: String,
+}
+
+impl TensorSpec {
+    pub fn new(name: impl Into<String>, dtype: DType, shape: &str) -> Self {
+        TensorSpec { name: name.into(), dtype, shape: shape.to_string() }
+    }
+    fn rank(&self) -> usize {
+        self.shape.trim_matches(|c| c == '[' || c == ']').split(',').filter(|s| !s.is_empty()).count()
+    }
+}
+
+pub struct Component {
+    pub name: &'static str,
+    pub path: PathBuf,
+    pub session: Session,
+    pub provider: ProviderReport,
+}
+
+impl Component {
+    /// Loads a component and checks it against the contract's inputs/outputs.
+    pub fn load(
+        name: &'static str,
+        path: &Path,
+        inputs: &[TensorSpec],
+        outputs: &[TensorSpec],
+        opts: &RuntimeOptions,
+    ) -> Result<Component> {
+        if !path.exists() {
+            bail!(
+                "{}: component file missing ({name}); the model directory is incomplete — re-export it with \
+                 export/export_openflamingo.py",
+                path.display()
+            );
+        }
+        let (session, provider) = create_session(path, name, opts)?;
+        check_io(path, "input", session.inputs().iter().map(|o| (o.name(), o.dtype())), inputs)?;
+        check_io(path, "output", session.outputs().iter().map(|o| (o.name(), o.dtype())), outputs)?;
+        Ok(Component { name, path: path.to_path_buf(), session, provider })
+    }
+
+    pub fn run<'s>(&'s mut self, inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>) -> Result<SessionOutputs<'s>> {
+        let path = self.path.display().to_string();
+        self.session.run(inputs).map_err(|e| anyhow!("{path}: ONNX Runtime failed: {e}"))
+    }
+}
+
+fn check_io<'a>(
+    path: &Path,
+    kind: &str,
+    actual: impl Iterator<Item = (&'a str, &'a ValueType)>,
+    expected: &[TensorSpec],
+) -> Result<()> {
+    let actual: Vec<(&str, &ValueType)> = actual.collect();
+    for spec in expected {
+        let Some((_, ty)) = actual.iter().find(|(n, _)| *n == spec.name) else {
+            let names: Vec<&str> = actual.iter().map(|(n, _)| *n).collect();
+            bail!(
+                "{}: {kind} tensor '{}' ({} {}) is missing; the graph has {kind}s {:?}. The file does not follow \
+                 flamingo-eval contract v1 (export/CONTRACT.md)",
+                path.display(),
+                spec.name,
+                spec.dtype.name(),
+                spec.shape,
+                names
+            );
+        };
+        let (Some(elem), Some(shape)) = (ty.tensor_type(), ty.tensor_shape()) else {
+            bail!("{}: {kind} '{}' is not a tensor; expected {} {}", path.display(), spec.name, spec.dtype.name(), spec.shape);
+        };
+        if !spec.dtype.matches(elem) {
+            bail!(
+                "{}: {kind} '{}' has dtype {elem}, expected {} with shape {}",
+                path.display(),
+                spec.name,
+                spec.dtype.name(),
+                spec.shape
+            );
+        }
+        if shape.len() != spec.rank() {
+            bail!(
+                "{}: {kind} '{}' has rank {} ({:?}), expected shape {}",
+                path.display(),
+                spec.name,
+                shape.len(),
+                &shape[..],
+                spec.shape
+            );
+        }
+    }
+    if kind == "input" {
+        for (name, _) in &actual {
+            if !expected.iter().any(|s| s.name == *name) {
+                bail!(
+                    "{}: unexpected input tensor '{name}' (not in contract v1; expected {:?})",
+                    path.display(),
+                    expected.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests: the ONNX Runtime check and the golden-file reader.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture_models() -> Vec<PathBuf> {
+    let dir = repo().join("tests/fixtures/models");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.yaml").exists())
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no fixture models in {}", dir.display());
+    out
+}
+
+pub fn images_dir() -> PathBuf {
+    repo().join("tests/fixtures/images")
+}
+
+pub struct Goldens {
+    pub dir: PathBuf,
+    pub doc: Value,
+}
+
+impl Goldens {
+    pub fn load(model_dir: &Path) -> Goldens {
+        let dir = model_dir.join("golden");
+        let text = std::fs::read_to_string(dir.join("goldens.json")).expect("goldens.json");
+        Goldens { dir, doc: serde_json::from_str(&text).expect("goldens.json parses") }
+    }
+
+    pub fn case(&self, name: &str) -> Option<&Value> {
+        self.doc["cases"].get(name)
+    }
+
+    pub fn tensor_f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let meta = &self.doc["tensors"][name];
+        assert_eq!(meta["dtype"], "float32", "tensor {name}");
+        let shape: Vec<usize> = meta["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let bytes = std::fs::read(self.dir.join(meta["file"].as_str().unwrap())).unwrap();
+        let data: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        assert_eq!(data.len(), shape.iter().product::<usize>(), "tensor {name} size");
+        (shape, data)
+    }
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+pub fn strs(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+}
+
+/// Generated ids with the trailing stop/pad tokens removed (transformers pads finished rows).
+pub fn strip_trailing(mut toks: Vec<u32>, stop: u32) -> Vec<u32> {
+    while toks.last() == Some(&stop) {
+        toks.pop();
+    }
+    toks
+}
