@@ -61,6 +61,23 @@ def _export(module, args, path, input_names, output_names, dynamic_axes):
     Path(path).write_bytes(buf.getvalue())
 
 
+@contextlib.contextmanager
+def explicit_layernorm_bias(model):
+    """Give bias-less LayerNorms (MPT's) an explicit zero bias while exporting: onnxruntime's
+    SkipLayerNormFusion (graph optimisation level >= extended) crashes on a LayerNormalization node without
+    its optional bias input (seen with onnxruntime 1.32). Numerically a no-op."""
+    patched = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm) and m.elementwise_affine and m.bias is None:
+            m.bias = torch.nn.Parameter(torch.zeros_like(m.weight), requires_grad=False)
+            patched.append(m)
+    try:
+        yield
+    finally:
+        for m in patched:
+            m.bias = None
+
+
 def export_graphs(built, out_dir: Path, compensate_ln_post: bool) -> dict:
     model = built.model
     out_dir = Path(out_dir)
@@ -73,7 +90,7 @@ def export_graphs(built, out_dir: Path, compensate_ln_post: bool) -> dict:
     n_patches = visual.grid_size[0] * visual.grid_size[1]
     dims = lang_dims(built)
     g = torch.Generator().manual_seed(0)
-    with export_mode(OPSET):
+    with export_mode(OPSET), explicit_layernorm_bias(model):
         # vision encoder
         _export(VisionEncoderOnnx(visual, compensate_ln_post).eval(), (torch.randn(2, 3, h, w, generator=g),),
                 out_dir / "vision_encoder.onnx", ["pixels"], ["patch_tokens", "image_embedding"],
