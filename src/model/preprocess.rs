@@ -26,16 +26,29 @@ pub struct RawImage {
     /// 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA).
     pub channels: usize,
     pub data: Vec<u8>,
+    /// The file was a palette ("P" mode) image: Pillow resizes those with NEAREST whatever filter is asked.
+    pub palette: bool,
+    /// 4 channels are C, M, Y, K (resized as is, converted to RGB after the crop, as Pillow does) rather than
+    /// RGBA.
+    pub cmyk: bool,
 }
 
-/// Decodes an image file (JPEG, PNG; grey, grey+alpha, RGB, RGBA, 16-bit reduced to 8-bit, CMYK JPEGs
-/// converted to RGB by the decoder) into Pillow's 8-bit layout. Errors name the file.
+/// Decodes an image file (JPEG through libjpeg-turbo as Pillow does — grey, RGB, CMYK/YCCK with Adobe
+/// inversion; PNG — grey, grey+alpha, RGB, RGBA, palette, 16-bit reduced to 8-bit) into Pillow's 8-bit
+/// layout. Errors name the file.
 pub fn decode_image_file(path: &Path) -> Result<RawImage> {
     let bytes = std::fs::read(path).with_context(|| format!("could not read image {}", path.display()))?;
     decode_image_bytes(&bytes).with_context(|| format!("could not decode image {}", path.display()))
 }
 
 pub fn decode_image_bytes(bytes: &[u8]) -> Result<RawImage> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        // libjpeg-turbo's decoder (via mozjpeg, same IDCT and upsampling as Pillow's), falling back to the
+        // pure-Rust decoder's error message when libjpeg refuses the file.
+        if let Ok(img) = decode_jpeg_libjpeg(bytes) {
+            return Ok(img);
+        }
+    }
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| anyhow!("{e}"))?;
@@ -58,7 +71,65 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<RawImage> {
     if w == 0 || h == 0 {
         return Err(anyhow!("image has zero size"));
     }
-    Ok(RawImage { width: w, height: h, channels, data })
+    Ok(RawImage { width: w, height: h, channels, data, palette: is_indexed_png(bytes), cmyk: false })
+}
+
+/// Whether a JPEG has an Adobe APP14 marker (Pillow then reads CMYK as inverted, "CMYK;I").
+fn has_adobe_marker(bytes: &[u8]) -> bool {
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xDA || marker == 0xD9 {
+            return false; // start of scan / end of image: no more headers
+        }
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        if marker == 0xEE && bytes.get(i + 4..i + 9) == Some(b"Adobe") {
+            return true;
+        }
+        i += 2 + len;
+    }
+    false
+}
+
+fn decode_jpeg_libjpeg(bytes: &[u8]) -> Result<RawImage> {
+    use mozjpeg::{ColorSpace, DctMethod, Decompress};
+    let adobe = has_adobe_marker(bytes);
+    let result = std::panic::catch_unwind(|| -> std::io::Result<RawImage> {
+        let mut d = Decompress::new_mem(bytes)?;
+        d.dct_method(DctMethod::IntegerSlow);
+        d.do_fancy_upsampling(true);
+        let (w, h) = d.size();
+        let (channels, cmyk, mut started) = match d.color_space() {
+            ColorSpace::JCS_GRAYSCALE => (1, false, d.grayscale()?),
+            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => (4, true, d.to_colorspace(ColorSpace::JCS_CMYK)?),
+            _ => (3, false, d.rgb()?),
+        };
+        let mut data = started.read_scanlines_flat()?;
+        started.finish()?;
+        if cmyk && adobe {
+            data.iter_mut().for_each(|v| *v = 255 - *v);
+        }
+        Ok(RawImage { width: w, height: h, channels, data, palette: false, cmyk })
+    });
+    match result {
+        Ok(Ok(img)) if img.width > 0 && img.height > 0 && img.data.len() == img.width * img.height * img.channels => Ok(img),
+        Ok(Ok(_)) => Err(anyhow!("JPEG decoded to an unexpected size")),
+        Ok(Err(e)) => Err(anyhow!("{e}")),
+        Err(_) => Err(anyhow!("libjpeg could not decode the file")),
+    }
+}
+
+fn is_indexed_png(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(b"\x89PNG") {
+        return false;
+    }
+    png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .map(|r| r.info().color_type == png::ColorType::Indexed)
+        .unwrap_or(false)
 }
 
 fn img_to_luma8(img: &image::DynamicImage) -> Vec<u8> {
@@ -205,10 +276,11 @@ pub fn resize(img: &RawImage, out_w: usize, out_h: usize, interp: Interpolation)
     if img.width == out_w && img.height == out_h {
         return img.clone();
     }
+    let interp = if img.palette { Interpolation::Nearest } else { interp };
     let Some(filter) = filter_for(interp) else {
         return resize_nearest(img, out_w, out_h);
     };
-    let has_alpha = img.channels == 2 || img.channels == 4;
+    let has_alpha = (img.channels == 2 || img.channels == 4) && !img.cmyk;
     let mut src = img.clone();
     if has_alpha {
         premultiply(&mut src);
@@ -246,7 +318,7 @@ pub fn resize(img: &RawImage, out_w: usize, out_h: usize, interp: Interpolation)
                 }
             }
         }
-        cur = RawImage { width: out_w, height: rows, channels: c, data: out };
+        cur = RawImage { width: out_w, height: rows, channels: c, data: out, palette: false, cmyk: img.cmyk };
     }
     if need_v {
         let w = cur.width;
@@ -262,7 +334,7 @@ pub fn resize(img: &RawImage, out_w: usize, out_h: usize, interp: Interpolation)
                 out[yy * w * c + x] = clip8(ss);
             }
         }
-        cur = RawImage { width: w, height: out_h, channels: c, data: out };
+        cur = RawImage { width: w, height: out_h, channels: c, data: out, palette: false, cmyk: img.cmyk };
     }
     if has_alpha {
         unpremultiply(&mut cur);
@@ -271,20 +343,28 @@ pub fn resize(img: &RawImage, out_w: usize, out_h: usize, interp: Interpolation)
 }
 
 fn resize_nearest(img: &RawImage, out_w: usize, out_h: usize) -> RawImage {
-    // Pillow's nearest: source index = floor((x + 0.5) * scale), computed in double.
+    // Pillow's scale-only affine transform: source coordinate accumulated in double from
+    // `scale * 0.5` by `scale` per pixel, truncated (COORD), exactly as ImagingScaleAffine does.
     let c = img.channels;
-    let sx = img.width as f64 / out_w as f64;
-    let sy = img.height as f64 / out_h as f64;
+    let table = |in_size: usize, out_size: usize| -> Vec<usize> {
+        let a = in_size as f64 / out_size as f64;
+        let mut v = a * 0.5;
+        let mut t = Vec::with_capacity(out_size);
+        for _ in 0..out_size {
+            t.push(if v < 0.0 { 0 } else { (v as usize).min(in_size - 1) });
+            v += a;
+        }
+        t
+    };
+    let (xs, ys) = (table(img.width, out_w), table(img.height, out_h));
     let mut data = vec![0u8; out_w * out_h * c];
-    for y in 0..out_h {
-        let iy = (((y as f64 + 0.5) * sy) as usize).min(img.height - 1);
-        for x in 0..out_w {
-            let ix = (((x as f64 + 0.5) * sx) as usize).min(img.width - 1);
+    for (y, &iy) in ys.iter().enumerate() {
+        for (x, &ix) in xs.iter().enumerate() {
             let s = (iy * img.width + ix) * c;
             data[(y * out_w + x) * c..(y * out_w + x + 1) * c].copy_from_slice(&img.data[s..s + c]);
         }
     }
-    RawImage { width: out_w, height: out_h, channels: c, data }
+    RawImage { width: out_w, height: out_h, channels: c, data, palette: img.palette, cmyk: img.cmyk }
 }
 
 /// torchvision `Resize(int)` output size: the shorter side becomes `size`, the longer one
@@ -326,9 +406,15 @@ pub fn preprocess(img: &RawImage, cfg: &Preprocess) -> Vec<f32> {
                     0u8
                 } else {
                     let base = (sy * rw + sx) * c;
-                    match c {
-                        1 | 2 => resized.data[base],
-                        _ => resized.data[base + ch],
+                    if resized.cmyk {
+                        // Pillow's cmyk2rgb.
+                        let nk = 255 - resized.data[base + 3] as u32;
+                        (nk as i32 - muldiv255(resized.data[base + ch] as u32, nk) as i32).clamp(0, 255) as u8
+                    } else {
+                        match c {
+                            1 | 2 => resized.data[base],
+                            _ => resized.data[base + ch],
+                        }
                     }
                 };
                 let f = v as f32 / 255.0f32;
@@ -360,13 +446,13 @@ mod tests {
 
     #[test]
     fn identity_resize_keeps_pixels() {
-        let img = RawImage { width: 2, height: 1, channels: 3, data: vec![1, 2, 3, 4, 5, 6] };
+        let img = RawImage { width: 2, height: 1, channels: 3, data: vec![1, 2, 3, 4, 5, 6], palette: false, cmyk: false };
         assert_eq!(resize(&img, 2, 1, Interpolation::Bicubic).data, img.data);
     }
 
     #[test]
     fn constant_image_stays_constant_under_bicubic() {
-        let img = RawImage { width: 17, height: 9, channels: 3, data: vec![200; 17 * 9 * 3] };
+        let img = RawImage { width: 17, height: 9, channels: 3, data: vec![200; 17 * 9 * 3], palette: false, cmyk: false };
         let out = resize(&img, 5, 3, Interpolation::Bicubic);
         assert!(out.data.iter().all(|&v| v == 200));
     }
