@@ -155,29 +155,6 @@ impl KvCache {
             layers: self.layers.iter().map(|(k, v)| (pick(k), pick(v))).collect(),
         }
     }
-
-    /// Keeps only positions `start..` of the sequence axis (drops left padding of a single row).
-    fn drop_prefix(&self, start: usize) -> KvCache {
-        if start == 0 {
-            return self.clone();
-        }
-        let new_len = self.len - start;
-        let cut = |v: &Vec<f32>| {
-            let mut out = Vec::with_capacity(self.batch * self.heads * new_len * self.head_dim);
-            for bh in 0..self.batch * self.heads {
-                let base = bh * self.len * self.head_dim;
-                out.extend_from_slice(&v[base + start * self.head_dim..base + self.len * self.head_dim]);
-            }
-            out
-        };
-        KvCache {
-            batch: self.batch,
-            len: new_len,
-            heads: self.heads,
-            head_dim: self.head_dim,
-            layers: self.layers.iter().map(|(k, v)| (cut(k), cut(v))).collect(),
-        }
-    }
 }
 
 /// The decoding state of a batch of rows after a prefill.
@@ -624,29 +601,32 @@ impl FlamingoModel {
     }
 
     /// Generates a continuation for each prompt (greedy when `num_beams == 1`, else Hugging Face-compatible beam
-    /// search). Prompts are prefilled together (left-padded); media are never re-encoded per beam.
+    /// search). Media are never re-encoded per beam.
+    ///
+    /// Prompts of equal token length are prefilled together; different lengths are never padded into one
+    /// call, because left padding changes ONNX Runtime's reduction order (differences of ~1e-6 in logits) and
+    /// results must not depend on which prompts share a batch. Each prompt's beams decode as one batch.
     pub fn generate(&mut self, prompts: &[&Prompt], params: &SearchParams) -> Result<Vec<Generation>> {
-        let (state, logits) = self.prefill(prompts, 1)?;
-        let v = self.manifest.lang.vocab_size;
-        let mut out = Vec::with_capacity(prompts.len());
-        for (r, p) in prompts.iter().enumerate() {
-            let row_state = state.select_rows(&[r]);
-            // Drop this row's left padding so decoding does not depend on the other prompts of the batch.
-            let pad = row_state.kv.len - p.ids.len();
-            let row_state = RowsState {
-                kv: row_state.kv.drop_prefix(pad),
-                mask: vec![row_state.mask[0][pad..].to_vec()],
-                real_len: row_state.real_len,
-                media: row_state.media,
-            };
-            let first = logits[r * v..(r + 1) * v].to_vec();
-            let prompt_len = p.ids.len();
-            let mut stepper = Stepper { model: self };
-            let (tokens, score) = search::run(&mut stepper, row_state, first, prompt_len, params)?;
-            let text = self.tokenizer.decode(&tokens)?;
-            out.push(Generation { tokens, text, score });
+        params.validate()?;
+        let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (i, p) in prompts.iter().enumerate() {
+            by_len.entry(p.ids.len()).or_default().push(i);
         }
-        Ok(out)
+        let v = self.manifest.lang.vocab_size;
+        let mut out: Vec<Option<Generation>> = vec![None; prompts.len()];
+        for (len, group) in by_len {
+            let batch: Vec<&Prompt> = group.iter().map(|&i| prompts[i]).collect();
+            let (state, logits) = self.prefill(&batch, 1)?;
+            for (r, &i) in group.iter().enumerate() {
+                let row_state = state.select_rows(&[r]);
+                let first = logits[r * v..(r + 1) * v].to_vec();
+                let mut stepper = Stepper { model: self };
+                let (tokens, score) = search::run(&mut stepper, row_state, first, len, params)?;
+                let text = self.tokenizer.decode(&tokens)?;
+                out[i] = Some(Generation { tokens, text, score });
+            }
+        }
+        Ok(out.into_iter().map(|g| g.expect("every prompt generated")).collect())
     }
 
     /// Log-probabilities of each candidate's tokens after the prompt. The prompt is prefilled once and its cache

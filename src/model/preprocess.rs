@@ -107,7 +107,7 @@ fn decode_jpeg_libjpeg(bytes: &[u8]) -> Result<RawImage> {
             ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => (4, true, d.to_colorspace(ColorSpace::JCS_CMYK)?),
             _ => (3, false, d.rgb()?),
         };
-        let mut data = started.read_scanlines_flat()?;
+        let mut data: Vec<u8> = started.read_scanlines::<u8>()?;
         started.finish()?;
         if cmyk && adobe {
             data.iter_mut().for_each(|v| *v = 255 - *v);
