@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod model;
+pub mod score;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ pub enum Command {
     Model(model::ModelCommand),
     /// Generate text for a prompt with images (try a model by hand).
     Generate(model::GenerateArgs),
+    /// Score prediction files with the official metrics (VQA, captions, classification, video QA).
+    Score(score::ScoreArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -31,6 +34,7 @@ pub fn main() -> ExitCode {
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Model(cmd) => model::run_model(cmd),
         Command::Generate(args) => model::run_generate(args),
+        Command::Score(args) => score::run(args),
     };
     match result {
         Ok(code) => code,
