@@ -126,7 +126,8 @@ def main():
     img_dir = os.path.join(OUT, "images")
     os.makedirs(img_dir, exist_ok=True)
     for image_id, split, src, *_ in IMAGES:
-        dst = os.path.join(img_dir, coco_name(split, image_id))
+        os.makedirs(os.path.join(img_dir, f"{split}2014"), exist_ok=True)
+        dst = os.path.join(img_dir, f"{split}2014", coco_name(split, image_id))
         if not os.path.exists(dst):
             run(["ffmpeg", "-v", "error", "-y", "-i", os.path.join(REAL, src),
                  "-vf", "scale=256:256:force_original_aspect_ratio=decrease", "-q:v", "4", dst])

@@ -1,6 +1,8 @@
 //! The `flamingo-eval` command line: flags are declared here and in one file per subcommand;
 //! each subcommand file turns its flags into calls on the library and prints the result.
 
+pub mod prompts;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -14,6 +16,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Print the exact prompts, demonstration ids and media order of a benchmark (no model run).
+    Prompts(prompts::PromptsArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -21,6 +25,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Prompts(args) => prompts::run(args),
     };
     match result {
         Ok(code) => code,
