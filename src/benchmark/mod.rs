@@ -1,1 +1,267 @@
-//! benchmark
+//! Benchmarks: declarative benchmark files, prompt templates, dataset loaders, demonstration selection
+//! and prompt building. This layer turns a `benchmarks/*.yaml` file into plain [`PromptRequest`] records;
+//! it never runs a model (RICES embeddings come through the [`ImageEmbedder`] trait).
+//!
+//! Submodules:
+//! - [`spec`]: the benchmark YAML schema, strict parsing (`file:line:col: key: message`), `${VAR}` paths.
+//! - [`template`]: prompt templates (`prompts/*.yaml`).
+//! - [`datasets`]: loaders for the layouts of PROTOCOL §7 ([`Sample`], [`Target`]).
+//! - [`video`]: video frames through `ffmpeg`, cached on disk.
+//! - [`demos`]: seeded random demonstration selection.
+//! - [`rices`]: retrieval-based demonstration selection and its embedding cache.
+//! - [`prompt`]: prompt text assembly (OpenFlamingo's construction, byte for byte).
+//! - [`postprocess`]: post-processing of generated text.
+//!
+//! For the engine:
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use flamingo_eval::benchmark::Benchmark;
+//! let bench = Benchmark::load(std::path::Path::new("benchmarks/demo_vqa.yaml"))?;
+//! for &shot in &bench.spec.shots {
+//!     for trial in 0..bench.spec.trials.seeds.len() {
+//!         let set = bench.requests(shot, trial, None)?; // every evaluated sample, in sample order
+//!         for r in &set.requests { /* r.prompt, r.media, r.target ... */ }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//! The request list for (shot, trial) is a pure function of the benchmark files, the trial seed and the
+//! evaluated sample ids: [`Benchmark::requests_for`] on any subset (a shard, a batch) gives exactly the
+//! corresponding elements of the full list.
+
+pub mod datasets;
+pub mod demos;
+pub mod postprocess;
+pub mod prompt;
+pub mod rices;
+pub mod spec;
+pub mod template;
+pub mod video;
+
+pub use datasets::{Dataset, MediaRef, Sample, SkippedRecord, Target};
+pub use rices::{ImageEmbedder, RicesIndex};
+pub use spec::{BenchmarkSpec, DemoMethod, GenerationSpec, MetricMode, MetricName, PostprocessKind, RankNormalization, RankingSpec, TaskKind};
+pub use template::PromptTemplate;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One media item of a request, in the order of the `<image>` markers of its prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Media {
+    Image(PathBuf),
+    /// Frames of one video (one media item, one marker).
+    Video(Vec<PathBuf>),
+}
+
+/// One model call's worth of input, plus what the metric needs afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptRequest {
+    /// Query sample id (string form of question_id / image id / ...).
+    pub sample_id: String,
+    pub shot: usize,
+    pub trial: usize,
+    pub trial_seed: u64,
+    /// The exact prompt text.
+    pub prompt: String,
+    /// Media in marker order: demonstrations' (unless text-only), then the query's.
+    pub media: Vec<Media>,
+    /// Demonstration ids in prompt order, when they carry media (shots > 0).
+    pub demo_ids: Vec<String>,
+    /// Demonstration ids used as text-only demonstrations (zero-shot policy).
+    pub text_only_demo_ids: Vec<String>,
+    /// References / label for the metric.
+    pub target: Target,
+}
+
+/// Requests for one (shot, trial), and samples that could not be turned into requests.
+#[derive(Debug, Clone, Default)]
+pub struct RequestSet {
+    pub requests: Vec<PromptRequest>,
+    /// Samples left out under `on_bad_record: skip` (e.g. unreadable video, missing image).
+    pub skipped: Vec<SkippedRecord>,
+}
+
+/// A loaded benchmark: spec, template, both splits.
+pub struct Benchmark {
+    pub spec: BenchmarkSpec,
+    /// The benchmark file.
+    pub path: PathBuf,
+    pub template: PromptTemplate,
+    pub query: Dataset,
+    pub demos: Dataset,
+    /// Ranking candidates in class-index order (rank tasks), else empty.
+    pub candidates: Vec<String>,
+    /// For each query sample, the demonstration-split index of the record with the same id, if any.
+    pub overlap: Vec<Option<usize>>,
+    pub cache_dir: PathBuf,
+    rices: Option<RicesIndex>,
+    frames: Mutex<HashMap<PathBuf, std::result::Result<Vec<PathBuf>, String>>>,
+}
+
+impl Benchmark {
+    /// Parse and validate the benchmark file, its template, and load both splits.
+    pub fn load(path: &Path) -> Result<Benchmark> {
+        let spec = BenchmarkSpec::from_file(path)?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let tpath = spec::resolve_path(&spec.template, &base, "template").map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let template = PromptTemplate::from_file(&tpath).with_context(|| format!("{}: template", path.display()))?;
+        template.check_fields(datasets::layout_fields(spec.dataset.layout))?;
+        let d = &spec.dataset;
+        let ctx = |s: &str| format!("{}: {s}", path.display());
+        let query = datasets::load_split(d.layout, &d.query, &base, "dataset.query", false, d.on_bad_record).with_context(|| ctx("loading the query split"))?;
+        let demos = datasets::load_split(d.layout, &d.demos, &base, "dataset.demos", true, d.on_bad_record).with_context(|| ctx("loading the demonstration split"))?;
+        let candidates = match (&spec.ranking, spec.task) {
+            (Some(r), TaskKind::Rank) => match &r.candidates {
+                Some(c) => c.clone(),
+                None => query.class_names.clone(),
+            },
+            _ => vec![],
+        };
+        if spec.task == TaskKind::Rank {
+            for s in query.samples.iter().chain(demos.samples.iter()) {
+                if let Target::Class { label, name } = &s.target {
+                    if candidates.get(*label) != Some(name) {
+                        bail!("{}: sample {} has class {label} `{name}`, which is not candidate {label} of ranking.candidates {:?}", path.display(), s.id, candidates);
+                    }
+                }
+            }
+        }
+        let overlap = query.samples.iter().map(|s| demos.position(&s.id)).collect();
+        let cache_dir = spec.cache_dir(&base)?;
+        Ok(Benchmark { spec, path: path.to_path_buf(), template, query, demos, candidates, overlap, cache_dir, rices: None, frames: Mutex::new(HashMap::new()) })
+    }
+
+    /// Messages summarising skipped records of both splits (empty when none).
+    pub fn skipped_summaries(&self) -> Vec<String> {
+        [self.query.skipped_summary("query split"), self.demos.skipped_summary("demonstration split")].into_iter().flatten().collect()
+    }
+
+    pub fn uses_rices(&self) -> bool {
+        self.spec.demo_selection.method == DemoMethod::Rices
+    }
+
+    /// Compute (or load cached) RICES embeddings. Required before [`Self::requests`] for RICES benchmarks.
+    pub fn prepare_rices(&mut self, embedder: &mut dyn ImageEmbedder) -> Result<()> {
+        let demo: Vec<&Path> = self.demos.samples.iter().map(|s| s.media.path()).collect();
+        let query: Vec<&Path> = self.query.samples.iter().map(|s| s.media.path()).collect();
+        if self.demos.samples.iter().chain(self.query.samples.iter()).any(|s| matches!(s.media, MediaRef::Video(_))) {
+            bail!("{}: RICES is only supported for image benchmarks", self.path.display());
+        }
+        self.rices = Some(RicesIndex::build(embedder, &demo, &query, &self.cache_dir, self.spec.demo_selection.content_hash)?);
+        Ok(())
+    }
+
+    /// Query-split indices evaluated in `trial` (sorted ascending): a seeded random subset of
+    /// `samples.count`, or all.
+    pub fn eval_indices(&self, trial: usize) -> Result<Vec<usize>> {
+        let seed = self.trial_seed(trial)?;
+        let n = self.query.len();
+        Ok(match self.spec.samples.count {
+            Some(c) => demos::draw_subset("eval-subset", self.spec.samples.subset_seed.unwrap_or(seed), n, c),
+            None => (0..n).collect(),
+        })
+    }
+
+    pub fn trial_seed(&self, trial: usize) -> Result<u64> {
+        self.spec.trials.seeds.get(trial).copied().ok_or_else(|| anyhow!("trial {trial} does not exist: the benchmark has {} trial seed(s)", self.spec.trials.seeds.len()))
+    }
+
+    /// Number of demonstrations used at `shot` (the zero-shot policy may add text-only ones).
+    pub fn effective_shots(&self, shot: usize) -> usize {
+        if shot == 0 && self.spec.zero_shot.policy == spec::ZeroShotPolicy::TextOnlyDemos {
+            self.spec.zero_shot.demos
+        } else {
+            shot
+        }
+    }
+
+    /// Requests for every evaluated sample of (shot, trial), at most `limit` of them.
+    pub fn requests(&self, shot: usize, trial: usize, limit: Option<usize>) -> Result<RequestSet> {
+        let mut idx = self.eval_indices(trial)?;
+        if let Some(l) = limit {
+            idx.truncate(l);
+        }
+        self.requests_for(shot, trial, &idx)
+    }
+
+    /// Requests for the given query-split indices (any subset, any order): each request depends only on
+    /// its own sample, so shards and batches reproduce the full list exactly.
+    pub fn requests_for(&self, shot: usize, trial: usize, query_indices: &[usize]) -> Result<RequestSet> {
+        let seed = self.trial_seed(trial)?;
+        let k = self.effective_shots(shot);
+        let text_only = shot == 0;
+        let demo_lists: Vec<Vec<usize>> = match self.spec.demo_selection.method {
+            DemoMethod::Random => {
+                let qs = demos::query_set(self.demos.len(), self.spec.query_set_size, seed);
+                query_indices
+                    .par_iter()
+                    .map(|&q| demos::random_demos(&qs, k, seed, &self.query.samples[q].id, self.overlap[q]))
+                    .collect::<Result<_>>()?
+            }
+            DemoMethod::Rices => {
+                let index = self.rices.as_ref().ok_or_else(|| {
+                    anyhow!(
+                        "{}: this benchmark selects demonstrations with RICES, which needs image embeddings: \
+                         load a model (--model DIR) or a CLIP encoder and call prepare_rices first",
+                        self.path.display()
+                    )
+                })?;
+                let excl: Vec<Option<usize>> = query_indices.iter().map(|&q| self.overlap[q]).collect();
+                if k == 0 { vec![vec![]; query_indices.len()] } else { index.neighbours(query_indices, k, &excl)? }
+            }
+        };
+        let skip = self.spec.dataset.on_bad_record == spec::BadRecordPolicy::Skip;
+        let results: Vec<Result<PromptRequest>> =
+            query_indices.par_iter().zip(demo_lists.par_iter()).map(|(&q, dl)| self.one_request(shot, trial, seed, q, dl, text_only)).collect();
+        let mut set = RequestSet::default();
+        for (r, &q) in results.into_iter().zip(query_indices) {
+            match r {
+                Ok(r) => set.requests.push(r),
+                Err(e) if skip => set.skipped.push(SkippedRecord { id: self.query.samples[q].id.clone(), file: self.path.clone(), reason: format!("{e:#}") }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(set)
+    }
+
+    fn one_request(&self, shot: usize, trial: usize, seed: u64, q: usize, demo_idx: &[usize], text_only: bool) -> Result<PromptRequest> {
+        let query = &self.query.samples[q];
+        let demos: Vec<&Sample> = demo_idx.iter().map(|&d| &self.demos.samples[d]).collect();
+        let built = prompt::build_prompt(&self.template, query, &demos, text_only)?;
+        let media = built
+            .media
+            .iter()
+            .zip(demos.iter().filter(|_| !text_only).copied().chain(std::iter::once(query)))
+            .map(|(m, s)| self.resolve_media(m, s))
+            .collect::<Result<Vec<_>>>()?;
+        let ids: Vec<String> = demos.iter().map(|d| d.id.clone()).collect();
+        let (demo_ids, text_only_demo_ids) = if text_only { (vec![], ids) } else { (ids, vec![]) };
+        Ok(PromptRequest { sample_id: query.id.clone(), shot, trial, trial_seed: seed, prompt: built.text, media, demo_ids, text_only_demo_ids, target: query.target.clone() })
+    }
+
+    fn resolve_media(&self, m: &MediaRef, s: &Sample) -> Result<Media> {
+        match m {
+            MediaRef::Image(p) => {
+                if !p.is_file() {
+                    bail!("sample {}: image {} does not exist", s.id, p.display());
+                }
+                Ok(Media::Image(p.clone()))
+            }
+            MediaRef::Video(p) => {
+                if let Some(r) = self.frames.lock().unwrap().get(p) {
+                    return r.clone().map(Media::Video).map_err(|e| anyhow!("sample {}: {e}", s.id));
+                }
+                let spec = self.spec.video.as_ref().ok_or_else(|| anyhow!("video: frame sampling settings missing"))?;
+                let r = video::frames_for(p, spec, &self.cache_dir).map_err(|e| format!("{e:#}"));
+                self.frames.lock().unwrap().insert(p.clone(), r.clone());
+                r.map(Media::Video).map_err(|e| anyhow!("sample {}: {e}", s.id))
+            }
+        }
+    }
+}

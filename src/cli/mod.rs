@@ -4,6 +4,7 @@
 pub mod common;
 pub mod model;
 pub mod score;
+pub mod prompts;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ pub enum Command {
     Generate(model::GenerateArgs),
     /// Score prediction files with the official metrics (VQA, captions, classification, video QA).
     Score(score::ScoreArgs),
+    /// Print the exact prompts, demonstration ids and media order of a benchmark (no model run).
+    Prompts(prompts::PromptsArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
         Command::Model(cmd) => model::run_model(cmd),
         Command::Generate(args) => model::run_generate(args),
         Command::Score(args) => score::run(args),
+        Command::Prompts(args) => prompts::run(args),
     };
     match result {
         Ok(code) => code,

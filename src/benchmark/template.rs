@@ -1,0 +1,155 @@
+//! Prompt templates (`prompts/*.yaml`): the text of one demonstration, of the query, and the joiner.
+//!
+//! A template file:
+//! ```yaml
+//! name: openflamingo_vqa
+//! description: OpenFlamingo eval prompt for VQA
+//! demo: "<image>Question:{question} Short answer:{answer}<|endofchunk|>"
+//! query: "<image>Question:{question} Short answer:"
+//! separator: "\n"          # appended after EVERY demonstration (OF: "\n" for VQA/captioning, "" for classification)
+//! media_marker: "<image>"  # default; each occurrence in the final prompt consumes one media item
+//! ```
+//! Placeholders are `{name}`; `{{` and `}}` are literal braces. Fields a sample offers (see
+//! [`super::datasets::Sample::field`]): `question`, `text` (meme text), and the demonstration target under
+//! any of the names `answer`, `caption`, `label`. Unknown placeholders are rejected when the benchmark is
+//! loaded, naming the template file.
+
+use super::spec::parse_yaml;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    demo: String,
+    query: String,
+    #[serde(default)]
+    separator: String,
+    #[serde(default = "default_marker")]
+    media_marker: String,
+}
+
+fn default_marker() -> String {
+    "<image>".to_string()
+}
+
+/// Names a template may use.
+pub const KNOWN_FIELDS: &[&str] = &["question", "text", "answer", "caption", "label"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    Field(String),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct PromptTemplate {
+    pub name: String,
+    pub description: String,
+    pub path: PathBuf,
+    pub demo: Vec<Segment>,
+    pub query: Vec<Segment>,
+    pub separator: String,
+    pub media_marker: String,
+}
+
+impl PromptTemplate {
+    pub fn from_file(path: &Path) -> Result<PromptTemplate> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("could not read prompt template {}", path.display()))?;
+        let f: TemplateFile = parse_yaml(&text, path)?;
+        let demo = parse_segments(&f.demo).map_err(|e| anyhow!("{}: demo: {e}", path.display()))?;
+        let query = parse_segments(&f.query).map_err(|e| anyhow!("{}: query: {e}", path.display()))?;
+        if f.media_marker.is_empty() {
+            bail!("{}: media_marker: must not be empty", path.display());
+        }
+        Ok(PromptTemplate {
+            name: f.name,
+            description: f.description,
+            path: path.to_path_buf(),
+            demo,
+            query,
+            separator: f.separator,
+            media_marker: f.media_marker,
+        })
+    }
+
+    /// Placeholder names used by the demo and query parts.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.demo.iter().chain(self.query.iter()).filter_map(|s| match s {
+            Segment::Field(f) => Some(f.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// Check that every placeholder is one a sample of this layout provides.
+    pub fn check_fields(&self, available: &[&str]) -> Result<()> {
+        for f in self.fields() {
+            if !available.contains(&f) {
+                bail!(
+                    "{}: placeholder `{{{f}}}` is not provided by this benchmark's dataset layout (available: {})",
+                    self.path.display(),
+                    available.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Split `{field}` placeholders from literal text.
+pub fn parse_segments(s: &str) -> Result<Vec<Segment>> {
+    let mut out = Vec::new();
+    let mut lit = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                lit.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                lit.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => bail!("unterminated placeholder `{{{name}` in {s:?}"),
+                    }
+                }
+                if !KNOWN_FIELDS.contains(&name.as_str()) {
+                    bail!("unknown placeholder `{{{name}}}` (known: {})", KNOWN_FIELDS.join(", "));
+                }
+                if !lit.is_empty() {
+                    out.push(Segment::Literal(std::mem::take(&mut lit)));
+                }
+                out.push(Segment::Field(name));
+            }
+            '}' => bail!("single `}}` in {s:?} (write `}}}}` for a literal brace)"),
+            c => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        out.push(Segment::Literal(lit));
+    }
+    Ok(out)
+}
+
+/// Append the rendering of `segments` to `out`, looking fields up with `get`.
+pub fn render_into<'a>(out: &mut String, segments: &[Segment], get: impl Fn(&str) -> Option<&'a str>) -> Result<()> {
+    for s in segments {
+        match s {
+            Segment::Literal(l) => out.push_str(l),
+            Segment::Field(f) => out.push_str(get(f).ok_or_else(|| anyhow!("the sample has no `{f}` field"))?),
+        }
+    }
+    Ok(())
+}
