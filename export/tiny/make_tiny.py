@@ -49,19 +49,25 @@ def make_eoc_reachable(built, factor: float = 1.05) -> int:
     return t
 
 
-def make(name: str, out_root: Path, goldens: bool = True, log=print) -> dict:
+def build_tiny(name: str, workdir: Path):
+    """The tiny model exactly as exported: factory build with the config's seed, gates 0.5, eoc row."""
     from open_flamingo.src.helpers import GatedCrossAttentionBlock
 
     cfg = load_config(HERE / "configs" / f"{name}.yaml")
+    built = build_model(cfg, Path(workdir))
+    with torch.no_grad():
+        for m in built.model.modules():
+            if isinstance(m, GatedCrossAttentionBlock):
+                m.attn_gate.fill_(GATE)
+                m.ff_gate.fill_(GATE)
+    make_eoc_reachable(built)
+    return cfg, built
+
+
+def make(name: str, out_root: Path, goldens: bool = True, log=print) -> dict:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        built = build_model(cfg, work / "build")
-        with torch.no_grad():
-            for m in built.model.modules():
-                if isinstance(m, GatedCrossAttentionBlock):
-                    m.attn_gate.fill_(GATE)
-                    m.ff_gate.fill_(GATE)
-        make_eoc_reachable(built)
+        cfg, built = build_tiny(name, work / "build")
         ckpt = work / "checkpoint.pt"
         torch.save(canonical_state_dict(built.model), ckpt)
         del built

@@ -1,0 +1,40 @@
+"""Same seed -> byte-identical files: re-create each tiny fixture from scratch (as export/make_fixtures.sh
+does) into a temporary directory and compare every file with the committed one."""
+import filecmp
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import FIXTURES, REPO, TINY
+
+ENV = {"FLAMINGO_EXPORT_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MKL_CBWR": "COMPATIBLE",
+       "TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+       "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def _same_tree(a, b):
+    fa, fb = _files(a), _files(b)
+    assert fa == fb, f"file lists differ: {set(fa) ^ set(fb)}"
+    diff = [f for f in fa if not filecmp.cmp(a / f, b / f, shallow=False)]
+    assert not diff, f"files differ from the committed fixture: {diff}"
+
+
+def test_tokenizer_retrains_identically(tmp_path):
+    subprocess.run([sys.executable, "-m", "export.tiny.train_tokenizer", str(tmp_path / "tok")], cwd=REPO,
+                   env={**os.environ, **ENV}, check=True, capture_output=True)
+    _same_tree(REPO / "export" / "tiny" / "base_tokenizer", tmp_path / "tok")
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_reexport_is_byte_identical(name, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "export.tiny.make_tiny", name, "--out-root", str(tmp_path),
+                        "--summary"], cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    _same_tree(FIXTURES / name, tmp_path / name)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary directories left behind"
