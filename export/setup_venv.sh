@@ -7,7 +7,7 @@ VENV="$HERE/.venv"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMP="$VENV/.requirements.sha256"
-WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-nodeps.txt" | sha256sum | cut -d' ' -f1)"
+WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-nodeps.txt" "$HERE/constraints.txt" | sha256sum | cut -d' ' -f1)"
 
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
   if "$VENV/bin/python" -c "import torch, transformers, open_clip, open_flamingo, onnx, onnxruntime" 2>/dev/null; then
@@ -17,10 +17,21 @@ if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; t
 fi
 
 if [[ ! -x "$VENV/bin/python" ]]; then
-  "$PY" -m venv "$VENV"
+  if ! "$PY" -m venv "$VENV" >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    # Debian/Ubuntu ship venv/ensurepip separately
+    if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+      echo "== installing python3-venv (Debian)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      "$PY" -m venv "$VENV"
+    else
+      echo "setup_venv.sh: '$PY -m venv' failed; install the python3-venv package (Debian/Ubuntu) and rerun" >&2
+      exit 1
+    fi
+  fi
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade "pip<25" 
-"$VENV/bin/python" -m pip install --quiet -r "$HERE/requirements.txt"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip==24.3.1
+"$VENV/bin/python" -m pip install --quiet -r "$HERE/requirements.txt" -c "$HERE/constraints.txt"
 "$VENV/bin/python" -m pip install --quiet --no-deps -r "$HERE/requirements-nodeps.txt"
 "$VENV/bin/python" -c "import torch, transformers, open_clip, open_flamingo, onnx, onnxruntime; print('torch', torch.__version__, 'transformers', transformers.__version__, 'open_clip', __import__('importlib.metadata').metadata.version('open_clip_torch'), 'onnxruntime', onnxruntime.__version__)"
 echo "$WANT" > "$STAMP"
