@@ -5,6 +5,7 @@ pub mod common;
 pub mod model;
 pub mod score;
 pub mod prompts;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Evaluate a model on a benchmark: every shot count and trial, results under results/.
+    Run(run::RunArgs),
     /// Inspect an exported model directory.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -35,6 +38,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Run(args) => run::run_cmd(args),
         Command::Model(cmd) => model::run_model(cmd),
         Command::Generate(args) => model::run_generate(args),
         Command::Score(args) => score::run(args),

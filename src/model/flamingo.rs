@@ -121,6 +121,7 @@ pub struct FlamingoModel {
 /// Key/value cache of a batch of rows, `[B, H, len, Dh]` per layer.
 #[derive(Debug, Clone)]
 pub(crate) struct KvCache {
+    #[allow(dead_code)] // kept for debugging and shape checks
     pub batch: usize,
     pub len: usize,
     pub heads: usize,
@@ -409,6 +410,32 @@ impl FlamingoModel {
             }
         }
         Ok(keys.iter().map(|k| self.cache[k].clone()).collect())
+    }
+
+    /// Projected CLIP embeddings of image files (vision encoder only; nothing is cached, no perceiver run):
+    /// what RICES retrieval needs for a whole demonstration split.
+    pub fn image_embeddings(&mut self, paths: &[PathBuf]) -> Result<Vec<Vec<f32>>> {
+        let e = self.manifest.vision.embed_dim;
+        let mut out = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(self.vision_batch.max(1)) {
+            let t = Instant::now();
+            let pixels: Vec<Vec<f32>> = chunk.par_iter().map(|p| self.preprocess_file(p)).collect::<Result<_>>()?;
+            self.stats.preprocess_time += t.elapsed();
+            let flat: Vec<f32> = pixels.concat();
+            let (_, emb) = self.run_vision(&flat, chunk.len())?;
+            out.extend(emb.chunks(e).map(|c| c.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// A key that changes whenever [`Self::image_embeddings`] could change: the vision encoder file's hash and
+    /// the preprocessing settings.
+    pub fn embedding_key(&self) -> String {
+        let p = &self.manifest.preprocess;
+        format!(
+            "vision_encoder:{}:size{}:{:?}:{:?}:{:?}",
+            self.manifest.components.vision_encoder.sha256, p.image_size, p.interpolation, p.mean, p.std
+        )
     }
 
     /// Tokenises a prompt and checks that its `<image>` markers match the media and that it fits the model.

@@ -1,0 +1,504 @@
+//! The evaluation run: benchmark requests → model → records → summary, with resume.
+
+use crate::benchmark::spec::{MetricName, RankNormalization, TaskKind};
+use crate::benchmark::{Benchmark, ImageEmbedder, PromptRequest};
+use crate::engine::records::{read_records, CandidateRecord, RecordWriter, SampleRecord};
+use crate::engine::scoring::{per_sample_value, summarize, MetricChoice, ShotResult};
+use crate::metrics::BootstrapConfig;
+use crate::model::{FlamingoModel, Media, RuntimeOptions, SearchParams};
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub model_dir: PathBuf,
+    pub benchmark: PathBuf,
+    /// Shot counts to sweep (default: the benchmark's).
+    pub shots: Option<Vec<usize>>,
+    /// Number of trials (default: all of the benchmark's seeds).
+    pub trials: Option<usize>,
+    /// Evaluate at most this many samples per (shot, trial).
+    pub limit: Option<usize>,
+    /// Requests handled together (media encoding, prefill of equal-length prompts, candidate chunks).
+    pub batch_size: usize,
+    pub out: PathBuf,
+    pub runtime: RuntimeOptions,
+    pub quiet: bool,
+    pub fail_fast: bool,
+    pub bootstrap: BootstrapConfig,
+}
+
+/// Settings that must match for a results folder to be resumed.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct RunIdentity {
+    pub benchmark_name: String,
+    pub benchmark_sha256: String,
+    pub template_sha256: String,
+    pub model_name: String,
+    pub model_manifest_sha256: String,
+    pub shots: Vec<usize>,
+    pub trial_seeds: Vec<u64>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct StageTimes {
+    pub total_s: f64,
+    pub prompt_building_s: f64,
+    pub preprocess_s: f64,
+    pub vision_encoder_s: f64,
+    pub perceiver_s: f64,
+    pub lang_decoder_s: f64,
+    pub ort_share: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    pub harness_version: String,
+    pub git_commit: String,
+    pub model_dir: String,
+    pub benchmark_file: String,
+    pub identity: RunIdentity,
+    pub onnxruntime_library: Option<String>,
+    pub providers: Vec<String>,
+    pub intra_op_threads: usize,
+    pub batch_size: usize,
+    pub bootstrap: serde_json::Value,
+    pub metric: String,
+    pub samples_evaluated_this_invocation: usize,
+    pub samples_resumed: usize,
+    pub vision_encoder_calls: usize,
+    pub images_encoded: usize,
+    pub media_cache_hits: usize,
+    pub times: StageTimes,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub benchmark: String,
+    pub model: String,
+    pub metric: String,
+    pub metric_key: String,
+    pub results: Vec<ShotResult>,
+    pub skipped_records: Vec<String>,
+    pub provenance: Provenance,
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// RICES embeddings from the model's own vision encoder.
+struct ModelEmbedder<'a> {
+    model: &'a mut FlamingoModel,
+}
+
+impl ImageEmbedder for ModelEmbedder<'_> {
+    fn cache_key(&self) -> String {
+        self.model.embedding_key()
+    }
+    fn embed(&mut self, images: &[PathBuf]) -> Result<Vec<Vec<f32>>> {
+        self.model.image_embeddings(images)
+    }
+}
+
+/// Connects a benchmark that selects demonstrations by RICES to the model's embeddings.
+pub fn prepare_rices(bench: &mut Benchmark, model: &mut FlamingoModel) -> Result<()> {
+    if bench.uses_rices() {
+        bench.prepare_rices(&mut ModelEmbedder { model })?;
+    }
+    Ok(())
+}
+
+fn to_model_media(m: &crate::benchmark::Media) -> Media {
+    match m {
+        crate::benchmark::Media::Image(p) => Media::Image(p.clone()),
+        crate::benchmark::Media::Video(f) => Media::Frames(f.clone()),
+    }
+}
+
+fn media_strings(m: &crate::benchmark::Media) -> Vec<String> {
+    match m {
+        crate::benchmark::Media::Image(p) => vec![p.display().to_string()],
+        crate::benchmark::Media::Video(f) => f.iter().map(|p| p.display().to_string()).collect(),
+    }
+}
+
+fn base_record(r: &PromptRequest) -> SampleRecord {
+    SampleRecord {
+        sample_id: r.sample_id.clone(),
+        shot: r.shot,
+        trial: r.trial,
+        trial_seed: r.trial_seed,
+        prompt: r.prompt.clone(),
+        demo_ids: r.demo_ids.clone(),
+        text_only_demo_ids: r.text_only_demo_ids.clone(),
+        media: r.media.iter().map(media_strings).collect(),
+        target: serde_json::to_value(&r.target).unwrap_or(serde_json::Value::Null),
+        raw_output: None,
+        prediction: None,
+        tokens: None,
+        sequence_score: None,
+        candidate_scores: None,
+        metric: None,
+        error: None,
+    }
+}
+
+struct Runner<'a> {
+    model: &'a mut FlamingoModel,
+    bench: &'a Benchmark,
+    metric: MetricChoice,
+    candidates: Vec<(String, Vec<u32>)>,
+    fail_fast: bool,
+}
+
+impl Runner<'_> {
+    /// Processes one batch of requests into records (in request order).
+    fn process(&mut self, batch: &[PromptRequest]) -> Result<Vec<SampleRecord>> {
+        let mut records: Vec<SampleRecord> = batch.iter().map(base_record).collect();
+        // Encode the batch's media together; on failure, per request, so the error lands on its sample.
+        let all: Vec<Media> = batch.iter().flat_map(|r| r.media.iter().map(to_model_media)).collect();
+        let batch_ok = self.model.encode_media(&all).is_ok();
+        let mut prompts = Vec::with_capacity(batch.len());
+        for (i, r) in batch.iter().enumerate() {
+            let media: Vec<Media> = r.media.iter().map(to_model_media).collect();
+            let p = if batch_ok || !media.is_empty() {
+                self.model.encode_media(&media).and_then(|enc| self.model.make_prompt(&r.prompt, enc))
+            } else {
+                self.model.make_prompt(&r.prompt, vec![])
+            };
+            match p {
+                Ok(p) => prompts.push(Some(p)),
+                Err(e) => {
+                    if self.fail_fast {
+                        bail!("sample {} (shot {}, trial {}): {e:#}", r.sample_id, r.shot, r.trial);
+                    }
+                    records[i].error = Some(format!("{e:#}"));
+                    prompts.push(None);
+                }
+            }
+        }
+        match self.bench.spec.task {
+            TaskKind::Generate => self.generate(batch, &prompts, &mut records)?,
+            TaskKind::Rank => self.rank(batch, &prompts, &mut records)?,
+        }
+        Ok(records)
+    }
+
+    fn generate(&mut self, batch: &[PromptRequest], prompts: &[Option<crate::model::Prompt>], records: &mut [SampleRecord]) -> Result<()> {
+        let g = self.bench.spec.generation.as_ref().ok_or_else(|| anyhow!("benchmark has no generation settings"))?;
+        let params = SearchParams {
+            num_beams: g.num_beams,
+            max_new_tokens: g.max_new_tokens,
+            min_new_tokens: g.min_new_tokens,
+            length_penalty: g.length_penalty,
+            stop_tokens: vec![self.model.tokenizer.endofchunk_id],
+        };
+        let idx: Vec<usize> = (0..batch.len()).filter(|&i| prompts[i].is_some()).collect();
+        let refs: Vec<&crate::model::Prompt> = idx.iter().map(|&i| prompts[i].as_ref().unwrap()).collect();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let outs = self.model.generate(&refs, &params)?;
+        for (&i, out) in idx.iter().zip(outs) {
+            let pred = crate::benchmark::postprocess::apply(self.bench.spec.postprocess, &out.text);
+            let rec = &mut records[i];
+            rec.metric = per_sample_value(&self.metric, &batch[i].target, &pred, None)?;
+            rec.raw_output = Some(out.text);
+            rec.tokens = Some(out.tokens);
+            rec.sequence_score = Some(out.score);
+            rec.prediction = Some(pred);
+        }
+        Ok(())
+    }
+
+    fn rank(&mut self, batch: &[PromptRequest], prompts: &[Option<crate::model::Prompt>], records: &mut [SampleRecord]) -> Result<()> {
+        let norm = self.bench.spec.ranking.as_ref().map(|r| r.normalization).unwrap_or(RankNormalization::Mean);
+        let toks: Vec<Vec<u32>> = self.candidates.iter().map(|c| c.1.clone()).collect();
+        for (i, p) in prompts.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let scores = self.model.score_candidates(p, &toks)?;
+            let cands: Vec<CandidateRecord> = scores
+                .iter()
+                .zip(&self.candidates)
+                .map(|(s, (name, _))| CandidateRecord {
+                    candidate: name.clone(),
+                    token_logprobs: s.token_logprobs.clone(),
+                    score: match norm {
+                        RankNormalization::Sum => s.sum(),
+                        RankNormalization::Mean => s.mean(),
+                        RankNormalization::PerChar => s.sum() / name.chars().count().max(1) as f64,
+                    },
+                })
+                .collect();
+            let values: Vec<f64> = cands.iter().map(|c| c.score).collect();
+            // Prediction: highest score; ties go to the higher class index (as top-k accuracy ranks them).
+            let best = values.iter().enumerate().fold(0, |b, (j, &v)| if v >= values[b] { j } else { b });
+            let rec = &mut records[i];
+            rec.metric = per_sample_value(&self.metric, &batch[i].target, &cands[best].candidate, Some(&values))?;
+            rec.prediction = Some(cands[best].candidate.clone());
+            rec.candidate_scores = Some(cands);
+        }
+        Ok(())
+    }
+}
+
+/// Runs a benchmark on a model, writing `samples.jsonl`, `summary.json`, `summary.csv` and `run.json` under
+/// `config.out`. Resumes when the folder holds a compatible earlier run.
+pub fn run(config: &RunConfig) -> Result<Summary> {
+    let t0 = Instant::now();
+    if config.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let mut bench = Benchmark::load(&config.benchmark)?;
+    let shots = config.shots.clone().unwrap_or_else(|| bench.spec.shots.clone());
+    let n_seeds = bench.spec.trials.seeds.len();
+    let n_trials = config.trials.unwrap_or(n_seeds);
+    if n_trials == 0 || n_trials > n_seeds {
+        bail!(
+            "{}: --trials {n_trials} but the benchmark lists {n_seeds} trial seed(s) (trials.seeds); add seeds to run more trials",
+            config.benchmark.display()
+        );
+    }
+    if let Some(r) = &bench.spec.ranking {
+        if r.ensemble_permutations > 1 {
+            bail!(
+                "{}: ranking.ensemble_permutations > 1 (prompt ensembling) is not implemented yet; set it to 1",
+                config.benchmark.display()
+            );
+        }
+    }
+    let metric = MetricChoice {
+        name: bench.spec.metric.name,
+        mode: bench.spec.metric.mode,
+        top_k: bench.spec.metric.top_k.as_ref().and_then(|k| k.first().copied()).unwrap_or(1),
+    };
+    // Configuration and model errors stop here, before any work.
+    let mut model = FlamingoModel::load(&config.model_dir, &config.runtime)?;
+    crate::cli::common::report_providers(&model.providers());
+    model.candidate_chunk = config.batch_size.max(1) * 8;
+    let template_path = crate::benchmark::spec::resolve_path(
+        &bench.spec.template,
+        config.benchmark.parent().unwrap_or(Path::new(".")),
+        "template",
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let identity = RunIdentity {
+        benchmark_name: bench.spec.name.clone(),
+        benchmark_sha256: sha256_file(&config.benchmark)?,
+        template_sha256: sha256_file(&template_path)?,
+        model_name: model.manifest.name.clone(),
+        model_manifest_sha256: sha256_file(&config.model_dir.join("model.yaml"))?,
+        shots: shots.clone(),
+        trial_seeds: bench.spec.trials.seeds[..n_trials].to_vec(),
+        limit: config.limit,
+    };
+    std::fs::create_dir_all(&config.out).with_context(|| format!("could not create {}", config.out.display()))?;
+    let id_path = config.out.join("run.json");
+    if id_path.exists() {
+        let prev: RunIdentity = serde_json::from_str(&std::fs::read_to_string(&id_path)?)
+            .with_context(|| format!("{}: not a flamingo-eval run identity", id_path.display()))?;
+        if prev != identity {
+            bail!(
+                "{} holds results of a different run (model, benchmark files, shots, seeds or limit differ: {}). \
+                 Use another --out folder, or delete it to start over",
+                config.out.display(),
+                describe_identity_diff(&prev, &identity)
+            );
+        }
+    } else {
+        std::fs::write(&id_path, serde_json::to_string_pretty(&identity)? + "\n")?;
+    }
+    let samples_path = config.out.join("samples.jsonl");
+    let previous = read_records(&samples_path, true)?;
+    let done: HashSet<(usize, usize, String)> = previous.iter().map(|r| r.key()).collect();
+    let resumed = previous.len();
+    if resumed > 0 && !config.quiet {
+        eprintln!("resuming: {resumed} sample(s) already in {}", samples_path.display());
+    }
+
+    let tp = Instant::now();
+    prepare_rices(&mut bench, &mut model)?;
+    let candidates: Vec<(String, Vec<u32>)> = bench
+        .candidates
+        .iter()
+        .map(|c| Ok((c.clone(), model.tokenizer.encode_continuation(c)?)))
+        .collect::<Result<_>>()?;
+    if bench.spec.task == TaskKind::Rank && candidates.iter().any(|c| c.1.is_empty()) {
+        bail!("{}: a ranking candidate tokenises to nothing", config.benchmark.display());
+    }
+    let mut prompt_time = tp.elapsed();
+
+    let mut writer = RecordWriter::append(&samples_path)?;
+    let mut runner = Runner { model: &mut model, bench: &bench, metric, candidates, fail_fast: config.fail_fast };
+    let mut evaluated = 0usize;
+    let mut skipped = bench.skipped_summaries();
+    for &shot in &shots {
+        for trial in 0..n_trials {
+            let tp = Instant::now();
+            let set = bench.requests(shot, trial, config.limit)?;
+            prompt_time += tp.elapsed();
+            for s in &set.skipped {
+                skipped.push(format!("shot {shot} trial {trial}: sample {} skipped: {}", s.id, s.reason));
+            }
+            let todo: Vec<PromptRequest> =
+                set.requests.into_iter().filter(|r| !done.contains(&(r.shot, r.trial, r.sample_id.clone()))).collect();
+            if todo.is_empty() {
+                continue;
+            }
+            let pb = if config.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
+            pb.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                    .unwrap()
+                    .progress_chars("=> "),
+            );
+            pb.set_prefix(format!("{} shot {shot} trial {trial}", bench.spec.name));
+            for batch in todo.chunks(config.batch_size) {
+                let recs = runner.process(batch)?;
+                writer.write_batch(&recs)?;
+                evaluated += recs.len();
+                pb.inc(recs.len() as u64);
+            }
+            pb.finish_and_clear();
+            if config.quiet {
+                eprintln!("{} shot {shot} trial {trial}: {} sample(s) done", bench.spec.name, todo.len());
+            }
+        }
+    }
+    drop(writer);
+
+    let mut records = read_records(&samples_path, false)?;
+    // Only this run's sweep counts (a folder never mixes runs: see run.json).
+    let shot_set: HashSet<usize> = shots.iter().copied().collect();
+    records.retain(|r| shot_set.contains(&r.shot) && r.trial < n_trials);
+    let results = summarize(&metric, &records, &bench.spec.trials.seeds, &config.bootstrap)?;
+    let stats = model.stats.clone();
+    let total = t0.elapsed();
+    let ort = stats.ort_time();
+    let secs = |d: Duration| (d.as_secs_f64() * 1e3).round() / 1e3;
+    let provenance = Provenance {
+        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: git_commit(),
+        model_dir: config.model_dir.display().to_string(),
+        benchmark_file: config.benchmark.display().to_string(),
+        identity: identity.clone(),
+        onnxruntime_library: crate::model::runtime::loaded_library().map(|p| p.display().to_string()),
+        providers: model.providers().iter().map(|p| format!("{}: {}", p.component, p.provider)).collect(),
+        intra_op_threads: config.runtime.intra_threads,
+        batch_size: config.batch_size,
+        bootstrap: serde_json::json!({"resamples": config.bootstrap.resamples, "seed": config.bootstrap.seed, "confidence": config.bootstrap.confidence}),
+        metric: metric.describe(),
+        samples_evaluated_this_invocation: evaluated,
+        samples_resumed: resumed,
+        vision_encoder_calls: stats.vision_calls,
+        images_encoded: stats.images_encoded,
+        media_cache_hits: stats.media_cache_hits,
+        times: StageTimes {
+            total_s: secs(total),
+            prompt_building_s: secs(prompt_time),
+            preprocess_s: secs(stats.preprocess_time),
+            vision_encoder_s: secs(stats.vision_time),
+            perceiver_s: secs(stats.perceiver_time),
+            lang_decoder_s: secs(stats.decoder_time),
+            ort_share: if total.as_secs_f64() > 0.0 { (ort.as_secs_f64() / total.as_secs_f64() * 1e3).round() / 1e3 } else { 0.0 },
+        },
+    };
+    let summary = Summary {
+        benchmark: bench.spec.name.clone(),
+        model: model.manifest.name.clone(),
+        metric: metric.describe(),
+        metric_key: metric.key().to_string(),
+        results,
+        skipped_records: skipped,
+        provenance,
+    };
+    write_summary(&config.out, &summary)?;
+    Ok(summary)
+}
+
+fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
+    let mut d = Vec::new();
+    if a.benchmark_name != b.benchmark_name || a.benchmark_sha256 != b.benchmark_sha256 {
+        d.push("benchmark file");
+    }
+    if a.template_sha256 != b.template_sha256 {
+        d.push("prompt template");
+    }
+    if a.model_manifest_sha256 != b.model_manifest_sha256 {
+        d.push("model");
+    }
+    if a.shots != b.shots {
+        d.push("shots");
+    }
+    if a.trial_seeds != b.trial_seeds {
+        d.push("trials");
+    }
+    if a.limit != b.limit {
+        d.push("limit");
+    }
+    d.join(", ")
+}
+
+/// Writes `summary.json` and `summary.csv` (atomically: temp file + rename).
+pub fn write_summary(out: &Path, summary: &Summary) -> Result<()> {
+    let write = |name: &str, text: String| -> Result<()> {
+        let tmp = out.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, out.join(name))?;
+        Ok(())
+    };
+    write("summary.json", serde_json::to_string_pretty(summary)? + "\n")?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["benchmark", "model", "metric", "shot", "trials", "mean", "std", "ci_low", "ci_high", "n", "errors"])?;
+    for r in &summary.results {
+        w.write_record([
+            summary.benchmark.clone(),
+            summary.model.clone(),
+            summary.metric_key.clone(),
+            r.shot.to_string(),
+            r.trials.len().to_string(),
+            format!("{:.4}", r.mean),
+            format!("{:.4}", r.std),
+            r.ci.map(|c| format!("{:.4}", c.low)).unwrap_or_default(),
+            r.ci.map(|c| format!("{:.4}", c.high)).unwrap_or_default(),
+            r.n.to_string(),
+            r.errors.to_string(),
+        ])?;
+    }
+    write("summary.csv", String::from_utf8(w.into_inner()?)?)?;
+    Ok(())
+}
+
+/// A short human-readable table of the results.
+pub fn format_table(summary: &Summary) -> String {
+    let mut s = format!("{} on {} — {}\n", summary.benchmark, summary.model, summary.metric);
+    s.push_str("shots  mean     std    95% CI              n   errors\n");
+    for r in &summary.results {
+        let ci = r.ci.map(|c| format!("[{:.2}, {:.2}]", c.low, c.high)).unwrap_or_else(|| "-".into());
+        s.push_str(&format!("{:<6} {:<8.2} {:<6.2} {:<19} {:<3} {}\n", r.shot, r.mean, r.std, ci, r.n, r.errors));
+    }
+    if summary.metric_key == "cider" {
+        s.push_str("(METEOR and SPICE are not computed)\n");
+    }
+    let _ = MetricName::Cider;
+    s
+}

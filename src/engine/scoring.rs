@@ -1,0 +1,233 @@
+//! From sample records to the benchmark's metric: per-sample values, per-trial values, mean and std over
+//! trials, and bootstrap confidence intervals. Pure functions over [`SampleRecord`]s, so a summary can be
+//! recomputed from `samples.jsonl` alone.
+
+use crate::benchmark::spec::{MetricMode, MetricName};
+use crate::benchmark::Target;
+use crate::engine::records::SampleRecord;
+use crate::metrics::caption::CiderPrepared;
+use crate::metrics::vqa::{vqa_accuracy, VqaMode};
+use crate::metrics::{bootstrap_ci, roc_auc, BootstrapConfig, CaptionSample, ConfidenceInterval};
+use anyhow::{anyhow, bail, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The metric of a benchmark, as the engine applies it.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricChoice {
+    pub name: MetricName,
+    pub mode: MetricMode,
+    /// top-k accuracy: which k is the headline number.
+    pub top_k: usize,
+}
+
+impl MetricChoice {
+    /// Human-readable name of the implementation that produced the numbers.
+    pub fn describe(&self) -> String {
+        match self.name {
+            MetricName::VqaAccuracy => format!("VQA accuracy ×100 ({})", self.vqa_mode().describe()),
+            MetricName::Cider => "CIDEr-D ×100 (pycocoevalcap 1.2 rules, PTB tokenizer reimplemented in Rust)".into(),
+            MetricName::RocAuc => "ROC-AUC ×100 (scikit-learn roc_auc_score rules, ties count 1/2)".into(),
+            MetricName::TopKAccuracy => format!("top-{} accuracy ×100 (ties: higher class index ranks first)", self.top_k),
+            MetricName::ExactMatch => "exact-match accuracy ×100 after VQA answer normalisation".into(),
+        }
+    }
+
+    pub fn key(&self) -> &'static str {
+        match self.name {
+            MetricName::VqaAccuracy => "vqa_accuracy",
+            MetricName::Cider => "cider",
+            MetricName::RocAuc => "roc_auc",
+            MetricName::TopKAccuracy => "top_k_accuracy",
+            MetricName::ExactMatch => "exact_match",
+        }
+    }
+
+    pub fn vqa_mode(&self) -> VqaMode {
+        match self.mode {
+            MetricMode::Official => VqaMode::Official,
+            MetricMode::Openflamingo => VqaMode::OpenFlamingo,
+        }
+    }
+
+    /// Whether the metric is a mean of per-sample values (so each record carries its own value).
+    pub fn decomposes(&self) -> bool {
+        !matches!(self.name, MetricName::Cider | MetricName::RocAuc)
+    }
+}
+
+/// The per-sample value stored in a record: accuracy in [0,1], or P(positive) for ROC-AUC; None for CIDEr.
+pub fn per_sample_value(metric: &MetricChoice, target: &Target, prediction: &str, class_scores: Option<&[f64]>) -> Result<Option<f64>> {
+    Ok(match (metric.name, target) {
+        (MetricName::VqaAccuracy, Target::Vqa { answers, .. }) => Some(vqa_accuracy(prediction, answers, metric.vqa_mode())),
+        (MetricName::ExactMatch, Target::Answer { answer }) => {
+            Some(if crate::metrics::videoqa::exact_match(prediction, answer) { 1.0 } else { 0.0 })
+        }
+        (MetricName::ExactMatch, Target::Vqa { answers, .. }) => {
+            let a = answers.first().ok_or_else(|| anyhow!("no answer to compare with"))?;
+            Some(if crate::metrics::videoqa::exact_match(prediction, a) { 1.0 } else { 0.0 })
+        }
+        (MetricName::TopKAccuracy, Target::Class { label, .. }) => {
+            let s = class_scores.ok_or_else(|| anyhow!("top-k accuracy needs class scores"))?;
+            Some(if crate::metrics::classification::in_top_k(s, *label, metric.top_k) { 1.0 } else { 0.0 })
+        }
+        (MetricName::RocAuc, Target::Class { .. }) => {
+            let s = class_scores.ok_or_else(|| anyhow!("ROC-AUC needs class scores"))?;
+            if s.len() != 2 {
+                bail!("ROC-AUC needs exactly two candidates (negative, positive), got {}", s.len());
+            }
+            // P(positive) = softmax over the two candidates' scores.
+            let m = s[0].max(s[1]);
+            let (a, b) = ((s[0] - m).exp(), (s[1] - m).exp());
+            Some(b / (a + b))
+        }
+        (MetricName::Cider, Target::Caption { .. }) => None,
+        (name, t) => bail!("metric {name:?} cannot score a target of this kind ({t:?})"),
+    })
+}
+
+/// The metric over the records at `idx` (indices into the prepared set), as a percentage.
+fn metric_value(idx: &[usize], prep: &Prepared) -> f64 {
+    match prep {
+        Prepared::Mean(v) => 100.0 * idx.iter().map(|&i| v[i]).sum::<f64>() / idx.len().max(1) as f64,
+        Prepared::Cider(c) => 100.0 * c.score(idx).corpus,
+        Prepared::Auc(labels, scores) => {
+            let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
+            let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
+            // A resample with a single class has no ROC-AUC: NaN makes the bootstrap report it.
+            roc_auc(&l, &s).map(|v| 100.0 * v).unwrap_or(f64::NAN)
+        }
+    }
+}
+
+enum Prepared {
+    Mean(Vec<f64>),
+    Cider(CiderPrepared),
+    Auc(Vec<bool>, Vec<f64>),
+}
+
+fn prepare(metric: &MetricChoice, recs: &[&SampleRecord]) -> Result<Prepared> {
+    Ok(match metric.name {
+        MetricName::Cider => {
+            let samples: Vec<CaptionSample> = recs
+                .iter()
+                .map(|r| {
+                    let refs: Vec<String> = serde_json::from_value(r.target["references"].clone())
+                        .map_err(|_| anyhow!("sample {}: target has no references", r.sample_id))?;
+                    Ok(CaptionSample::from_raw(r.sample_id.clone(), r.prediction.as_deref().unwrap_or(""), &refs))
+                })
+                .collect::<Result<_>>()?;
+            Prepared::Cider(CiderPrepared::new(&samples))
+        }
+        MetricName::RocAuc => {
+            let labels = recs
+                .iter()
+                .map(|r| {
+                    r.target["label"].as_u64().map(|l| l == 1).ok_or_else(|| anyhow!("sample {}: target has no label", r.sample_id))
+                })
+                .collect::<Result<_>>()?;
+            let scores = recs.iter().map(|r| r.metric.unwrap_or(f64::NAN)).collect();
+            Prepared::Auc(labels, scores)
+        }
+        _ => Prepared::Mean(recs.iter().map(|r| r.metric.unwrap_or(0.0)).collect()),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialResult {
+    pub trial: usize,
+    pub seed: u64,
+    /// Samples scored (errors excluded).
+    pub n: usize,
+    pub errors: usize,
+    pub value: f64,
+    pub ci: Option<ConfidenceInterval>,
+    /// Per answer type (VQA), in order of first appearance.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_answer_type: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShotResult {
+    pub shot: usize,
+    pub trials: Vec<TrialResult>,
+    /// Mean over trials.
+    pub mean: f64,
+    /// Population standard deviation over trials (numpy's default, as OpenFlamingo reports).
+    pub std: f64,
+    /// Bootstrap CI of the trial mean: samples resampled jointly across trials when they share the sample
+    /// set, else the CI of the first trial.
+    pub ci: Option<ConfidenceInterval>,
+    pub n: usize,
+    pub errors: usize,
+}
+
+/// Scores every (shot, trial) present in `records`.
+pub fn summarize(metric: &MetricChoice, records: &[SampleRecord], seeds: &[u64], boot: &BootstrapConfig) -> Result<Vec<ShotResult>> {
+    let mut by_shot: BTreeMap<usize, BTreeMap<usize, Vec<&SampleRecord>>> = BTreeMap::new();
+    for r in records {
+        by_shot.entry(r.shot).or_default().entry(r.trial).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for (shot, trials) in by_shot {
+        let mut trial_results = Vec::new();
+        let mut prepared = Vec::new();
+        let mut ok_sets = Vec::new();
+        for (trial, recs) in &trials {
+            let mut ok: Vec<&SampleRecord> = recs.iter().copied().filter(|r| r.error.is_none()).collect();
+            ok.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
+            let errors = recs.len() - ok.len();
+            let prep = prepare(metric, &ok)?;
+            let all: Vec<usize> = (0..ok.len()).collect();
+            let value = if ok.is_empty() { f64::NAN } else { metric_value(&all, &prep) };
+            let ci = if ok.is_empty() { None } else { bootstrap_ci(ok.len(), boot, |idx| metric_value(idx, &prep)).ok() };
+            let mut per_answer_type = BTreeMap::new();
+            if metric.name == MetricName::VqaAccuracy {
+                let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+                for r in &ok {
+                    if let Some(t) = r.target["answer_type"].as_str() {
+                        groups.entry(t.to_string()).or_default().push(r.metric.unwrap_or(0.0));
+                    }
+                }
+                for (k, v) in groups {
+                    per_answer_type.insert(k, 100.0 * v.iter().sum::<f64>() / v.len() as f64);
+                }
+            }
+            trial_results.push(TrialResult {
+                trial: *trial,
+                seed: seeds.get(*trial).copied().unwrap_or(0),
+                n: ok.len(),
+                errors,
+                value,
+                ci,
+                per_answer_type,
+            });
+            prepared.push(prep);
+            ok_sets.push(ok);
+        }
+        let vals: Vec<f64> = trial_results.iter().map(|t| t.value).collect();
+        let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+        let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64).sqrt();
+        let same_ids = ok_sets.windows(2).all(|w| {
+            w[0].len() == w[1].len() && w[0].iter().zip(w[1].iter()).all(|(a, b)| a.sample_id == b.sample_id)
+        });
+        let ci = if ok_sets.len() > 1 && same_ids && !ok_sets[0].is_empty() {
+            bootstrap_ci(ok_sets[0].len(), boot, |idx| {
+                prepared.iter().map(|p| metric_value(idx, p)).sum::<f64>() / ok_sets.len() as f64
+            })
+            .ok()
+        } else {
+            trial_results.first().and_then(|t| t.ci)
+        };
+        out.push(ShotResult {
+            shot,
+            n: trial_results.iter().map(|t| t.n).sum(),
+            errors: trial_results.iter().map(|t| t.errors).sum(),
+            trials: trial_results,
+            mean,
+            std,
+            ci,
+        });
+    }
+    Ok(out)
+}

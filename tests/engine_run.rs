@@ -1,0 +1,225 @@
+//! End-to-end runs of the tiny fixture models on the bundled demo benchmarks: outputs, determinism across
+//! batch sizes and threads, resume after interruption, and the failure policy.
+
+mod common;
+
+use common::*;
+use flamingo_eval::engine::{read_records, run, RunConfig};
+use flamingo_eval::metrics::BootstrapConfig;
+use flamingo_eval::model::RuntimeOptions;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn model(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/models").join(name)
+}
+
+fn config(model_name: &str, bench: &Path, out: &Path) -> RunConfig {
+    RunConfig {
+        model_dir: model(model_name),
+        benchmark: bench.to_path_buf(),
+        shots: None,
+        trials: None,
+        limit: None,
+        batch_size: 4,
+        out: out.to_path_buf(),
+        runtime: RuntimeOptions { intra_threads: 1, ..Default::default() },
+        quiet: true,
+        fail_fast: false,
+        bootstrap: BootstrapConfig { resamples: 200, seed: 0, confidence: 0.95 },
+    }
+}
+
+fn bench(name: &str) -> PathBuf {
+    repo().join("benchmarks").join(format!("{name}.yaml"))
+}
+
+#[test]
+fn demo_benchmarks_run_end_to_end() {
+    let cases = [
+        ("demo_vqa", "tiny-gptneox", "vqa_accuracy"),
+        ("demo_coco", "tiny-mpt", "cider"),
+        ("demo_hateful", "tiny-gptneox", "roc_auc"),
+        ("demo_videoqa", "tiny-video", "exact_match"),
+    ];
+    for (b, m, key) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let summary = run(&config(m, &bench(b), tmp.path())).unwrap_or_else(|e| panic!("{b}: {e:#}"));
+        assert_eq!(summary.metric_key, key);
+        let records = read_records(&tmp.path().join("samples.jsonl"), false).unwrap();
+        let spec = flamingo_eval::benchmark::spec::BenchmarkSpec::from_file(&bench(b)).unwrap();
+        assert_eq!(summary.results.len(), spec.shots.len(), "{b}");
+        for r in &summary.results {
+            let n = records.iter().filter(|x| x.shot == r.shot).count();
+            assert_eq!(r.n + r.errors, n, "{b} shot {}", r.shot);
+            assert_eq!(r.errors, 0, "{b}");
+            assert!(r.mean.is_finite(), "{b}: {}", r.mean);
+            if key == "vqa_accuracy" || key == "exact_match" {
+                // Decomposable metrics: the summary is the mean of the per-sample values.
+                let mean: f64 = 100.0
+                    * records.iter().filter(|x| x.shot == r.shot).map(|x| x.metric.unwrap()).sum::<f64>()
+                    / n as f64;
+                assert!((mean - r.mean).abs() < 1e-9, "{b}: {mean} vs {}", r.mean);
+            }
+        }
+        for rec in &records {
+            assert_eq!(rec.media.len(), rec.prompt.matches("<image>").count(), "{b}: media per marker");
+            if rec.shot > 0 {
+                assert_eq!(rec.demo_ids.len(), rec.shot);
+            }
+            match key {
+                "roc_auc" => assert_eq!(rec.candidate_scores.as_ref().unwrap().len(), 2),
+                _ => assert!(rec.raw_output.is_some() && rec.tokens.is_some()),
+            }
+        }
+        for f in ["summary.json", "summary.csv", "run.json", "samples.jsonl"] {
+            assert!(tmp.path().join(f).exists(), "{b}: {f}");
+        }
+        let prov = &summary.provenance;
+        // Every distinct image is encoded once per run, however many prompts show it.
+        assert!(prov.images_encoded <= distinct_media(&records), "{b}: {} encoded", prov.images_encoded);
+    }
+}
+
+/// Frames to encode if each distinct media item (by content) is encoded once.
+fn distinct_media(records: &[flamingo_eval::engine::SampleRecord]) -> usize {
+    let mut s = std::collections::HashMap::new();
+    for r in records {
+        for m in &r.media {
+            let content: Vec<Vec<u8>> = m.iter().map(|f| std::fs::read(f).unwrap()).collect();
+            s.insert(content, m.len());
+        }
+    }
+    s.values().sum()
+}
+
+#[test]
+fn samples_are_byte_identical_across_batch_sizes_and_threads() {
+    let mut outputs = Vec::new();
+    for (batch, threads) in [(1, 1), (8, 2), (3, 0)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = config("tiny-gptneox", &bench("demo_vqa"), tmp.path());
+        c.batch_size = batch;
+        c.runtime.intra_threads = threads;
+        run(&c).unwrap();
+        outputs.push(std::fs::read(tmp.path().join("samples.jsonl")).unwrap());
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "samples.jsonl differs across batch sizes / threads");
+}
+
+#[test]
+fn resume_after_truncation_gives_identical_files() {
+    let full = tempfile::tempdir().unwrap();
+    run(&config("tiny-mpt", &bench("demo_vqa"), full.path())).unwrap();
+    let want = std::fs::read(full.path().join("samples.jsonl")).unwrap();
+    let want_summary = std::fs::read_to_string(full.path().join("summary.csv")).unwrap();
+    // Simulate a run killed mid-write: keep 7 complete lines and half of the 8th.
+    let part = tempfile::tempdir().unwrap();
+    let lines: Vec<&[u8]> = want.split_inclusive(|&b| b == b'\n').collect();
+    let mut cut: Vec<u8> = lines[..7].concat();
+    cut.extend_from_slice(&lines[7][..lines[7].len() / 2]);
+    std::fs::write(part.path().join("samples.jsonl"), &cut).unwrap();
+    std::fs::copy(full.path().join("run.json"), part.path().join("run.json")).unwrap();
+    let s = run(&config("tiny-mpt", &bench("demo_vqa"), part.path())).unwrap();
+    assert_eq!(s.provenance.samples_resumed, 7);
+    assert_eq!(std::fs::read(part.path().join("samples.jsonl")).unwrap(), want);
+    assert_eq!(std::fs::read_to_string(part.path().join("summary.csv")).unwrap(), want_summary);
+}
+
+#[test]
+fn resume_after_kill_gives_identical_files() {
+    let exe = env!("CARGO_BIN_EXE_flamingo-eval");
+    let args = |out: &Path| {
+        let mut c = Command::new(exe);
+        c.args(["run", "--quiet", "--batch-size", "1", "--threads", "1", "--model"])
+            .arg(model("tiny-gptneox"))
+            .arg("--benchmark")
+            .arg(bench("demo_vqa"))
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    let full = tempfile::tempdir().unwrap();
+    assert!(args(full.path()).output().unwrap().status.success());
+    let killed = tempfile::tempdir().unwrap();
+    let mut child = args(killed.path()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let samples = killed.path().join("samples.jsonl");
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < 60 {
+        if std::fs::read(&samples).map(|b| b.iter().filter(|&&c| c == b'\n').count() >= 3).unwrap_or(false) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let out = args(killed.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&samples).unwrap(), std::fs::read(full.path().join("samples.jsonl")).unwrap());
+}
+
+/// A copy of demo_vqa whose query images live in `images` (absolute paths everywhere).
+fn vqa_bench_with_images(dir: &Path, images: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(bench("demo_vqa")).unwrap();
+    let root = repo();
+    let text = text
+        .replace("../prompts/", &format!("{}/prompts/", root.display()))
+        .replace("../data/", &format!("{}/data/", root.display()))
+        .replace(&format!("{}/data/demo/images/val2014", root.display()), &images.display().to_string());
+    let p = dir.join("bench.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn failing_sample_is_recorded_and_fail_fast_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("val2014");
+    std::fs::create_dir_all(&images).unwrap();
+    let src = repo().join("data/demo/images/val2014");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    for p in &names {
+        std::fs::copy(p, images.join(p.file_name().unwrap())).unwrap();
+    }
+    let broken = images.join(names[0].file_name().unwrap());
+    std::fs::write(&broken, b"not an image").unwrap();
+    let b = vqa_bench_with_images(tmp.path(), &images);
+    let out = tmp.path().join("out");
+    let s = run(&config("tiny-gptneox", &b, &out)).unwrap();
+    let records = read_records(&out.join("samples.jsonl"), false).unwrap();
+    let failed: Vec<_> = records.iter().filter(|r| r.error.is_some()).collect();
+    assert!(!failed.is_empty());
+    for r in &failed {
+        assert!(r.error.as_ref().unwrap().contains(broken.file_name().unwrap().to_str().unwrap()), "{:?}", r.error);
+        assert!(r.prediction.is_none() && r.metric.is_none());
+    }
+    let errors: usize = s.results.iter().map(|r| r.errors).sum();
+    assert_eq!(errors, failed.len());
+    let mut c = config("tiny-gptneox", &b, &tmp.path().join("out2"));
+    c.fail_fast = true;
+    let err = format!("{:#}", run(&c).unwrap_err());
+    assert!(err.contains("sample") && err.contains(broken.file_name().unwrap().to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn configuration_errors_stop_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config("tiny-gptneox", &bench("demo_vqa"), &tmp.path().join("out"));
+    c.model_dir = tmp.path().join("no-such-model");
+    let err = format!("{:#}", run(&c).unwrap_err());
+    assert!(err.contains("model.yaml"), "{err}");
+    assert!(!tmp.path().join("out/samples.jsonl").exists());
+    let mut c = config("tiny-gptneox", &bench("demo_vqa"), &tmp.path().join("out"));
+    c.trials = Some(5);
+    let err = format!("{:#}", run(&c).unwrap_err());
+    assert!(err.contains("trial seed"), "{err}");
+}
+
+#[test]
+fn a_results_folder_of_another_run_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    run(&config("tiny-gptneox", &bench("demo_vqa"), tmp.path())).unwrap();
+    let err = format!("{:#}", run(&config("tiny-mpt", &bench("demo_vqa"), tmp.path())).unwrap_err());
+    assert!(err.contains("different run") && err.contains("model"), "{err}");
+}
