@@ -184,6 +184,9 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
         torch.set_num_threads(threads)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the final directory should not be
     try:
         with tempfile.TemporaryDirectory() as work:
             built = build_model(cfg, Path(work))
