@@ -7,7 +7,7 @@
 use crate::model::manifest::Manifest;
 use crate::model::preprocess::{decode_image_file, preprocess};
 use crate::model::runtime::{ProviderReport, RuntimeOptions};
-use crate::model::search::{self, Scorer, SearchParams};
+use crate::model::search::{Search, SearchParams, Step};
 use crate::model::session::{Component, DType, TensorSpec};
 use crate::model::tokenizer::Tokenizer;
 use anyhow::{anyhow, bail, Context, Result};
@@ -630,9 +630,10 @@ impl FlamingoModel {
     /// Generates a continuation for each prompt (greedy when `num_beams == 1`, else Hugging Face-compatible beam
     /// search). Media are never re-encoded per beam.
     ///
-    /// Prompts of equal token length are prefilled together; different lengths are never padded into one
-    /// call, because left padding changes ONNX Runtime's reduction order (differences of ~1e-6 in logits) and
-    /// results must not depend on which prompts share a batch. Each prompt's beams decode as one batch.
+    /// Prompts of equal token length are prefilled and decoded together (all their beams in one decoder call
+    /// per step); different lengths are never padded into one call, because left padding changes ONNX
+    /// Runtime's reduction order (differences of ~1e-6 in logits) and results must not depend on which
+    /// prompts share a batch.
     pub fn generate(&mut self, prompts: &[&Prompt], params: &SearchParams) -> Result<Vec<Generation>> {
         params.validate()?;
         let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
@@ -643,14 +644,43 @@ impl FlamingoModel {
         let mut out: Vec<Option<Generation>> = vec![None; prompts.len()];
         for (len, group) in by_len {
             let batch: Vec<&Prompt> = group.iter().map(|&i| prompts[i]).collect();
-            let (state, logits) = self.prefill(&batch, 1)?;
-            for (r, &i) in group.iter().enumerate() {
-                let row_state = state.select_rows(&[r]);
-                let first = logits[r * v..(r + 1) * v].to_vec();
-                let mut stepper = Stepper { model: self };
-                let (tokens, score) = search::run(&mut stepper, row_state, first, len, params)?;
-                let text = self.tokenizer.decode(&tokens)?;
-                out[i] = Some(Generation { tokens, text, score });
+            let (mut state, logits) = self.prefill(&batch, 1)?;
+            // All rows of all prompts of this group decode together: every row has the same length at every
+            // step, so no padding is ever needed.
+            let mut searches: Vec<(usize, Search)> =
+                group.iter().map(|&i| Ok((i, Search::new(params, len)?))).collect::<Result<_>>()?;
+            let mut row_logits: Vec<Vec<f32>> = logits.chunks(v).map(|c| c.to_vec()).collect();
+            let mut ranges: Vec<std::ops::Range<usize>> = (0..group.len()).map(|r| r..r + 1).collect();
+            loop {
+                let mut keep_rows = Vec::new();
+                let mut tokens = Vec::new();
+                let mut still = Vec::new();
+                let mut new_ranges = Vec::new();
+                for ((i, mut search), range) in searches.into_iter().zip(ranges) {
+                    match search.advance(&row_logits[range.clone()])? {
+                        Step::Done => {
+                            let (tokens, score) = search.finish();
+                            let text = self.tokenizer.decode(&tokens)?;
+                            out[i] = Some(Generation { tokens, text, score });
+                        }
+                        Step::Continue { rows, tokens: t } => {
+                            let start = keep_rows.len();
+                            keep_rows.extend(rows.iter().map(|&r| range.start + r));
+                            tokens.extend(t.iter().map(|&t| vec![t]));
+                            new_ranges.push(start..keep_rows.len());
+                            still.push((i, search));
+                        }
+                    }
+                }
+                if still.is_empty() {
+                    break;
+                }
+                let selected = state.select_rows(&keep_rows);
+                let (st, lg) = self.extend(&selected, &tokens)?;
+                state = st;
+                row_logits = lg.chunks(v).map(|c| c.to_vec()).collect();
+                searches = still;
+                ranges = new_ranges;
             }
         }
         Ok(out.into_iter().map(|g| g.expect("every prompt generated")).collect())
@@ -689,24 +719,6 @@ impl FlamingoModel {
             }
         }
         Ok(out)
-    }
-}
-
-/// Adapts the model to the search's one-step interface.
-struct Stepper<'a> {
-    model: &'a mut FlamingoModel,
-}
-
-impl Scorer for Stepper<'_> {
-    type State = RowsState;
-    fn step(&mut self, state: &RowsState, tokens: &[u32]) -> Result<(RowsState, Vec<Vec<f32>>)> {
-        let toks: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
-        let (st, logits) = self.model.extend(state, &toks)?;
-        let v = self.model.manifest.lang.vocab_size;
-        Ok((st, logits.chunks(v).map(|c| c.to_vec()).collect()))
-    }
-    fn select(&mut self, state: &RowsState, rows: &[usize]) -> RowsState {
-        state.select_rows(rows)
     }
 }
 

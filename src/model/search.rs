@@ -1,7 +1,8 @@
 //! Greedy and beam search, reproducing Hugging Face transformers 4.33 `generate` as OpenFlamingo calls it
 //! (`num_beams`, `max_new_tokens`, `min_new_tokens`, `length_penalty`, `early_stopping=False`, stop tokens).
 //!
-//! The search only sees log-probabilities through the [`Scorer`] trait, so it is tested without a model.
+//! The search only sees log-probabilities ([`Search`] is a state machine the model layer drives, one step
+//! per decoder call for all prompts of a batch), so it is tested without a model.
 //!
 //! Beam search, per prompt: scores are cumulative f32 sums of log-softmax values; at the first step only beam
 //! 0 is live (the others start at -1e9); each step takes the top `2 × beams` (beam, token) pairs, in order of
@@ -45,28 +46,143 @@ impl SearchParams {
     }
 }
 
-/// What the search needs from a model: extend each row of a state by one token and return the next-token
-/// logits per row; and pick rows of a state (beam reordering / expansion).
-pub trait Scorer {
-    type State;
-    fn step(&mut self, state: &Self::State, tokens: &[u32]) -> Result<(Self::State, Vec<Vec<f32>>)>;
-    fn select(&mut self, state: &Self::State, rows: &[usize]) -> Self::State;
+/// What [`Search::advance`] asks for next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Keep these rows of this search's current state (indices into the rows whose logits were just given,
+    /// repeated for beam expansion), append one token to each, and call `advance` with the new rows' logits.
+    Continue { rows: Vec<usize>, tokens: Vec<u32> },
+    /// The search is over; call [`Search::finish`].
+    Done,
 }
 
-/// Runs the search for one prompt whose state has one row and whose last-position logits are `first`.
-/// Returns the generated tokens (without the stop token) and the winning score.
-pub fn run<S: Scorer>(
-    scorer: &mut S,
-    state: S::State,
-    first: Vec<f32>,
+/// The search for one prompt, as a state machine driven by the caller, so that the rows of many prompts can
+/// share one model call per step. Start with the prompt's last-position logits (one row).
+pub struct Search {
+    params: SearchParams,
     prompt_len: usize,
-    params: &SearchParams,
-) -> Result<(Vec<u32>, f32)> {
-    params.validate()?;
-    if params.num_beams == 1 {
-        greedy(scorer, state, first, params)
-    } else {
-        beam(scorer, state, first, prompt_len, params)
+    step: usize,
+    // greedy
+    tokens: Vec<u32>,
+    score: f32,
+    // beam
+    scores: Vec<f32>,
+    seqs: Vec<Vec<u32>>,
+    hyps: Hypotheses,
+    done: bool,
+}
+
+impl Search {
+    pub fn new(params: &SearchParams, prompt_len: usize) -> Result<Search> {
+        params.validate()?;
+        let nb = params.num_beams;
+        Ok(Search {
+            params: params.clone(),
+            prompt_len,
+            step: 0,
+            tokens: Vec::new(),
+            score: 0.0,
+            scores: Vec::new(),
+            seqs: Vec::new(),
+            hyps: Hypotheses { beams: Vec::new(), worst: 1e9, n: nb, length_penalty: params.length_penalty },
+            done: false,
+        })
+    }
+
+    /// Consumes the next-token logits of this search's rows (one row before the first step).
+    pub fn advance(&mut self, logits: &[Vec<f32>]) -> Result<Step> {
+        let r = if self.params.num_beams == 1 { self.advance_greedy(&logits[0]) } else { self.advance_beam(logits) };
+        self.step += 1;
+        r
+    }
+
+    fn advance_greedy(&mut self, logits: &[f32]) -> Result<Step> {
+        let lp = log_probs(logits, self.step, &self.params);
+        // First maximum, as torch.argmax.
+        let (tok, best) =
+            lp.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+        let tok = tok as u32;
+        if self.params.stop_tokens.contains(&tok) {
+            return Ok(Step::Done);
+        }
+        self.tokens.push(tok);
+        self.score += best;
+        if self.step + 1 == self.params.max_new_tokens {
+            return Ok(Step::Done);
+        }
+        Ok(Step::Continue { rows: vec![0], tokens: vec![tok] })
+    }
+
+    fn advance_beam(&mut self, logits: &[Vec<f32>]) -> Result<Step> {
+        let nb = self.params.num_beams;
+        let k = 2 * nb;
+        let first = self.step == 0;
+        if first {
+            // All beams start as the prompt; only beam 0 is live (the others start at -1e9 in transformers, so
+            // with a vocabulary of at least 2 × beams every candidate comes from beam 0).
+            self.scores = vec![0.0];
+            self.seqs = vec![Vec::new()];
+        }
+        // Top 2×beams (score, beam, token) over all beams; ties: lower beam, then lower token first.
+        let mut top: Vec<(f32, usize, u32)> = Vec::with_capacity(k + 1);
+        for (b, lg) in logits.iter().enumerate() {
+            let lp = log_probs(lg, self.step, &self.params);
+            for (t, &v) in lp.iter().enumerate() {
+                let s = v + self.scores[b];
+                if top.len() == k && !(s > top[k - 1].0) {
+                    continue;
+                }
+                let pos = top.partition_point(|e| e.0 >= s);
+                top.insert(pos, (s, b, t as u32));
+                top.truncate(k);
+            }
+        }
+        let cur_len = self.prompt_len + self.step + 1;
+        let mut next: Vec<(f32, usize, u32)> = Vec::with_capacity(nb);
+        for (rank, &(s, b, t)) in top.iter().enumerate() {
+            if self.params.stop_tokens.contains(&t) {
+                if rank >= nb {
+                    continue;
+                }
+                self.hyps.add(self.seqs[b].clone(), s, self.prompt_len + self.seqs[b].len());
+            } else {
+                next.push((s, b, t));
+            }
+            if next.len() == nb {
+                break;
+            }
+        }
+        if next.len() < nb {
+            bail!("beam search found fewer than {nb} continuations (vocabulary too small for the stop tokens?)");
+        }
+        let best_top = top.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max);
+        self.done = self.done || self.hyps.is_done(best_top, cur_len);
+        self.seqs = next
+            .iter()
+            .map(|&(_, b, t)| {
+                let mut s = self.seqs[b].clone();
+                s.push(t);
+                s
+            })
+            .collect();
+        self.scores = next.iter().map(|e| e.0).collect();
+        if self.done || self.step + 1 == self.params.max_new_tokens {
+            return Ok(Step::Done);
+        }
+        Ok(Step::Continue { rows: next.iter().map(|e| e.1).collect(), tokens: next.iter().map(|e| e.2).collect() })
+    }
+
+    /// The generated tokens (without the stop token) and the winning score.
+    pub fn finish(mut self) -> (Vec<u32>, f32) {
+        if self.params.num_beams == 1 {
+            return (self.tokens, self.score);
+        }
+        if !self.done {
+            for b in 0..self.seqs.len() {
+                self.hyps.add(self.seqs[b].clone(), self.scores[b], self.prompt_len + self.seqs[b].len());
+            }
+        }
+        self.hyps.best()
     }
 }
 
@@ -80,30 +196,6 @@ fn log_probs(logits: &[f32], step: usize, params: &SearchParams) -> Vec<f32> {
         }
     }
     lp
-}
-
-fn greedy<S: Scorer>(scorer: &mut S, mut state: S::State, first: Vec<f32>, params: &SearchParams) -> Result<(Vec<u32>, f32)> {
-    let mut logits = first;
-    let mut tokens = Vec::new();
-    let mut score = 0f32;
-    for step in 0..params.max_new_tokens {
-        let lp = log_probs(&logits, step, params);
-        // First maximum, as torch.argmax.
-        let (tok, best) = lp.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
-        let tok = tok as u32;
-        if params.stop_tokens.contains(&tok) {
-            break;
-        }
-        tokens.push(tok);
-        score += best;
-        if step + 1 == params.max_new_tokens {
-            break;
-        }
-        let (st, mut next) = scorer.step(&state, &[tok])?;
-        state = st;
-        logits = next.swap_remove(0);
-    }
-    Ok((tokens, score))
 }
 
 struct Hypotheses {
@@ -149,78 +241,22 @@ impl Hypotheses {
     }
 }
 
-fn beam<S: Scorer>(
-    scorer: &mut S,
-    state: S::State,
+/// Runs one search to the end with a single-prompt scorer: `step(rows, tokens)` keeps the given rows of the
+/// previous state, appends the tokens and returns one logits row per kept row.
+pub fn run_single(
+    mut step: impl FnMut(&[usize], &[u32]) -> Result<Vec<Vec<f32>>>,
     first: Vec<f32>,
     prompt_len: usize,
     params: &SearchParams,
 ) -> Result<(Vec<u32>, f32)> {
-    let nb = params.num_beams;
-    let mut state = scorer.select(&state, &vec![0; nb]);
-    let mut logits: Vec<Vec<f32>> = vec![first; nb];
-    let mut scores: Vec<f32> = (0..nb).map(|i| if i == 0 { 0.0 } else { -1e9 }).collect();
-    let mut seqs: Vec<Vec<u32>> = vec![Vec::new(); nb];
-    let mut hyps = Hypotheses { beams: Vec::new(), worst: 1e9, n: nb, length_penalty: params.length_penalty };
-    let k = 2 * nb;
-    let mut done = false;
-    for step in 0..params.max_new_tokens {
-        // Top 2×beams (score, beam, token) over all beams.
-        let mut top: Vec<(f32, usize, u32)> = Vec::with_capacity(k + 1);
-        for (b, lg) in logits.iter().enumerate() {
-            let lp = log_probs(lg, step, params);
-            for (t, &v) in lp.iter().enumerate() {
-                let s = v + scores[b];
-                if top.len() == k && !(s > top[k - 1].0) {
-                    continue;
-                }
-                let pos = top.partition_point(|e| e.0 >= s);
-                top.insert(pos, (s, b, t as u32));
-                top.truncate(k);
-            }
-        }
-        let cur_len = prompt_len + step + 1;
-        let mut next: Vec<(f32, usize, u32)> = Vec::with_capacity(nb);
-        for (rank, &(s, b, t)) in top.iter().enumerate() {
-            if params.stop_tokens.contains(&t) {
-                if rank >= nb {
-                    continue;
-                }
-                hyps.add(seqs[b].clone(), s, prompt_len + seqs[b].len());
-            } else {
-                next.push((s, b, t));
-            }
-            if next.len() == nb {
-                break;
-            }
-        }
-        if next.len() < nb {
-            bail!("beam search found fewer than {nb} continuations (vocabulary too small for the stop tokens?)");
-        }
-        let best_top = top.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max);
-        done = done || hyps.is_done(best_top, cur_len);
-        seqs = next.iter().map(|&(_, b, t)| {
-            let mut s = seqs[b].clone();
-            s.push(t);
-            s
-        }).collect();
-        scores = next.iter().map(|e| e.0).collect();
-        if done || step + 1 == params.max_new_tokens {
-            break;
-        }
-        let rows: Vec<usize> = next.iter().map(|e| e.1).collect();
-        let toks: Vec<u32> = next.iter().map(|e| e.2).collect();
-        let reordered = scorer.select(&state, &rows);
-        let (st, lg) = scorer.step(&reordered, &toks)?;
-        state = st;
-        logits = lg;
-    }
-    if !done {
-        for b in 0..nb {
-            hyps.add(seqs[b].clone(), scores[b], prompt_len + seqs[b].len());
+    let mut search = Search::new(params, prompt_len)?;
+    let mut logits = vec![first];
+    loop {
+        match search.advance(&logits)? {
+            Step::Done => return Ok(search.finish()),
+            Step::Continue { rows, tokens } => logits = step(&rows, &tokens)?,
         }
     }
-    Ok(hyps.best())
 }
 
 #[cfg(test)]
@@ -232,15 +268,8 @@ mod tests {
         table: Vec<Vec<f32>>,
     }
 
-    impl Scorer for Table {
-        type State = Vec<u32>; // last token per row
-        fn step(&mut self, state: &Vec<u32>, tokens: &[u32]) -> Result<(Vec<u32>, Vec<Vec<f32>>)> {
-            let _ = state;
-            Ok((tokens.to_vec(), tokens.iter().map(|&t| self.table[t as usize].clone()).collect()))
-        }
-        fn select(&mut self, state: &Vec<u32>, rows: &[usize]) -> Vec<u32> {
-            rows.iter().map(|&r| state[r]).collect()
-        }
+    fn run(m: &mut Table, _state: Vec<u32>, first: Vec<f32>, prompt_len: usize, p: &SearchParams) -> Result<(Vec<u32>, f32)> {
+        run_single(|_rows, tokens| Ok(tokens.iter().map(|&t| m.table[t as usize].clone()).collect()), first, prompt_len, p)
     }
 
     fn ln(p: &[f32]) -> Vec<f32> {
