@@ -171,6 +171,15 @@ pub(crate) struct RowsState {
 }
 
 impl RowsState {
+    /// Like [`Self::select_rows`], without copying when the selection is every row in order.
+    pub fn into_rows(self, rows: &[usize]) -> RowsState {
+        if rows.len() == self.mask.len() && rows.iter().enumerate().all(|(i, &r)| i == r) {
+            self
+        } else {
+            self.select_rows(rows)
+        }
+    }
+
     pub fn select_rows(&self, rows: &[usize]) -> RowsState {
         RowsState {
             kv: self.kv.select_rows(rows),
@@ -610,13 +619,17 @@ impl FlamingoModel {
                     ids[r * s + j] = row[j] as i64;
                     pos[r * s + j] = (state.real_len[r] + j) as i64;
                 }
-                midx[r * s + j] = state.media[r].len() as i64;
+                // New tokens attend to the row's most recent media, which is passed as the only slot.
+                midx[r * s + j] = (!state.media[r].is_empty()) as i64;
                 m.push(real as i64);
             }
             mask.extend_from_slice(&m);
             new_masks.push(m);
         }
-        let (lat, t) = self.latents_batch(&state.media);
+        // Only the last media of each row can be attended to after the prompt: pass just that one (T = 1)
+        // instead of every image of a 32-shot prompt at every decode step.
+        let last: Vec<Vec<Arc<EncodedMedia>>> = state.media.iter().map(|m| m.last().cloned().into_iter().collect()).collect();
+        let (lat, t) = self.latents_batch(&last);
         let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &lat, t, &state.kv, b, s)?;
         let new_state = RowsState {
             kv,
@@ -675,7 +688,7 @@ impl FlamingoModel {
                 if still.is_empty() {
                     break;
                 }
-                let selected = state.select_rows(&keep_rows);
+                let selected = state.into_rows(&keep_rows);
                 let (st, lg) = self.extend(&selected, &tokens)?;
                 state = st;
                 row_logits = lg.chunks(v).map(|c| c.to_vec()).collect();
