@@ -7,9 +7,11 @@ fn dump_mismatches() {
     let caps = v["captions"].as_array().unwrap();
     let java = v["java"].as_array().unwrap();
     let mut bad = 0;
-    for (c, j) in caps.iter().zip(java) {
-        let c = c.as_str().unwrap().replace('\n', " ");
-        let ours = flamingo_eval::metrics::ptb::ptb_tokens_unfiltered(&c).join(" ");
+    let lines: Vec<String> = caps.iter().map(|c| c.as_str().unwrap().replace('\n', " ")).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let all = flamingo_eval::metrics::ptb::ptb_tokenize_lines(&refs);
+    for ((c, j), ours) in lines.iter().zip(java).zip(all) {
+        let ours = ours.join(" ");
         let j = j.as_str().unwrap().trim_end();
         if ours != j {
             bad += 1;
