@@ -69,7 +69,8 @@ pub fn ptb_tokens_in_context(line: &str, following: Option<char>) -> Vec<String>
         while i < chars.len() && chars[i] != ' ' {
             i += 1;
         }
-        lex_chunk(&chars[start..i], &mut toks);
+        let last_chunk = chars[i..].iter().all(|&c| c == ' ');
+        lex_chunk(&chars[start..i], last_chunk, &mut toks);
     }
     // "." after an abbreviation that ends a sentence (`... Inc. The` → `inc. . the`)
     let mut k = 0;
@@ -184,7 +185,7 @@ fn is_opening(c: Option<char>) -> bool {
     matches!(c, None | Some('(' | '[' | '{' | '"' | '\u{201c}' | '`' | '\u{2018}' | '<'))
 }
 
-fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
+fn lex_chunk(c: &[char], last_chunk: bool, toks: &mut Vec<Tok>) {
     let mut i = 0;
     let n = c.len();
     let push = |toks: &mut Vec<Tok>, s: &str| toks.push(Tok::plain(s));
@@ -336,14 +337,14 @@ fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
                     push(toks, "--");
                     i = j;
                 } else if is_opening(prev) && c.get(i + 1).is_some_and(|x| x.is_ascii_digit()) {
-                    i = lex_word(c, i, toks);
+                    i = lex_word(c, i, last_chunk, toks);
                 } else {
                     push(toks, "-");
                     i += 1;
                 }
             }
             '+' if is_opening(prev) && c.get(i + 1).is_some_and(|x| x.is_ascii_digit()) => {
-                i = lex_word(c, i, toks);
+                i = lex_word(c, i, last_chunk, toks);
             }
             '$' | '%' | ',' | ';' | ':' | '=' | '+' | '<' | '>' | '^' | '~' | '|' | '\\' | '&' => {
                 push(toks, &ch.to_string());
@@ -386,10 +387,10 @@ fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
                 i += 1;
             }
             '#' | '@' | '_' => {
-                i = lex_word(c, i, toks);
+                i = lex_word(c, i, last_chunk, toks);
             }
             c0 if is_word_char(c0) => {
-                i = lex_word(c, i, toks);
+                i = lex_word(c, i, last_chunk, toks);
             }
             _ => {
                 push(toks, &ch.to_string());
@@ -406,7 +407,7 @@ fn is_numberish(w: &[char]) -> bool {
 }
 
 /// Lex one word starting at `start`; returns the index after it (and any attached abbreviation period).
-fn lex_word(c: &[char], start: usize, toks: &mut Vec<Tok>) -> usize {
+fn lex_word(c: &[char], start: usize, last_chunk: bool, toks: &mut Vec<Tok>) -> usize {
     let n = c.len();
     let mut i = start + 1;
     while i < n {
@@ -479,12 +480,14 @@ fn lex_word(c: &[char], start: usize, toks: &mut Vec<Tok>) -> usize {
         let low = lower(&word);
         let dotted_acronym = word.len() >= 3
             && word.iter().enumerate().all(|(k, x)| if k % 2 == 1 { *x == '.' } else { x.is_alphabetic() });
-        let single_letter = word.len() == 1 && word[0].is_alphabetic();
+        // an initial ("J. Smith") keeps its period, but not at the end of the line ("Michael L.")
+        let single_letter = word.len() == 1 && word[0].is_alphabetic() && !(last_chunk && i + 1 == n);
         let capitalised = word[0].is_uppercase();
         let plain = ABBREV_PLAIN.contains(&low.as_str()) || single_letter || dotted_acronym;
         // dotted acronyms (u.s., t.v.) keep the period; the extra "." Java sometimes adds after them
         // depends on lookahead we do not model (it is filtered out by pycocoevalcap anyway)
-        let final_kind = low == "ph.d"
+        let final_kind = (dotted_acronym && word.len() == 3)
+            || low == "ph.d"
             || ABBREV_FINAL.contains(&low.as_str())
             || (capitalised && ABBREV_FINAL_CAPITALISED.contains(&low.as_str()));
         if plain || final_kind {
