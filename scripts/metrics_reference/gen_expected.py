@@ -17,8 +17,8 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 import pycocoevalcap.tokenizer.ptbtokenizer as ptbmod
 
-OUT = sys.argv[1]
-DATA = os.environ["SHARED_DATA"]
+OUT = sys.argv[1] if __name__ == "__main__" else None
+DATA = os.environ.get("SHARED_DATA", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
