@@ -149,12 +149,14 @@ impl CiderPrepared {
             }
         }
         let ref_len = (indices.len() as f64).ln();
+        // document frequencies are whole numbers <= len: tabulate ln(max(1, df)) once
+        let ln_df: Vec<f64> = (0..=indices.len()).map(|k| (k as f64).max(1.0).ln()).collect();
         let vec_of = |cnts: &[(u32, u32)]| -> (Vec<f64>, [f64; 4], i64) {
             let mut v = Vec::with_capacity(cnts.len());
             let mut norm = [0.0f64; 4];
             let mut length = 0i64;
             for &(g, tf) in cnts {
-                let d = df[g as usize].max(1.0).ln();
+                let d = ln_df[df[g as usize] as usize];
                 let n = self.ngram_len[g as usize] as usize - 1;
                 let w = tf as f64 * (ref_len - d);
                 v.push(w);
