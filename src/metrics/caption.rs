@@ -95,6 +95,8 @@ impl Interner {
 pub struct CiderPrepared {
     tests: Vec<Vec<(u32, u32)>>,
     refs: Vec<Vec<Vec<(u32, u32)>>>,
+    /// Per reference: (n-gram id, position in `refs`) sorted by id, for lookups.
+    refs_sorted: Vec<Vec<Vec<(u32, u32)>>>,
     /// Distinct n-grams over each sample's references (for document frequency).
     ref_ngrams: Vec<Vec<u32>>,
     ngram_len: Vec<u8>,
@@ -108,6 +110,7 @@ impl CiderPrepared {
         let mut tests = Vec::with_capacity(samples.len());
         let mut refs = Vec::with_capacity(samples.len());
         let mut ref_ngrams = Vec::with_capacity(samples.len());
+        let mut refs_sorted = Vec::with_capacity(samples.len());
         for s in samples {
             tests.push(it.cook(&s.candidate).1);
             let r: Vec<Vec<(u32, u32)>> = s.references.iter().map(|r| it.cook(r).1).collect();
@@ -115,9 +118,18 @@ impl CiderPrepared {
             uniq.sort_unstable();
             uniq.dedup();
             ref_ngrams.push(uniq);
+            refs_sorted.push(
+                r.iter()
+                    .map(|c| {
+                        let mut v: Vec<(u32, u32)> = c.iter().enumerate().map(|(p, &(g, _))| (g, p as u32)).collect();
+                        v.sort_unstable();
+                        v
+                    })
+                    .collect(),
+            );
             refs.push(r);
         }
-        CiderPrepared { tests, refs, ref_ngrams, ngram_len: it.ngram_len }
+        CiderPrepared { tests, refs, refs_sorted, ref_ngrams, ngram_len: it.ngram_len }
     }
 
     pub fn len(&self) -> usize {
@@ -137,12 +149,14 @@ impl CiderPrepared {
             }
         }
         let ref_len = (indices.len() as f64).ln();
+        // document frequencies are whole numbers <= len: tabulate ln(max(1, df)) once
+        let ln_df: Vec<f64> = (0..=indices.len()).map(|k| (k as f64).max(1.0).ln()).collect();
         let vec_of = |cnts: &[(u32, u32)]| -> (Vec<f64>, [f64; 4], i64) {
             let mut v = Vec::with_capacity(cnts.len());
             let mut norm = [0.0f64; 4];
             let mut length = 0i64;
             for &(g, tf) in cnts {
-                let d = df[g as usize].max(1.0).ln();
+                let d = ln_df[df[g as usize] as usize];
                 let n = self.ngram_len[g as usize] as usize - 1;
                 let w = tf as f64 * (ref_len - d);
                 v.push(w);
@@ -154,22 +168,20 @@ impl CiderPrepared {
             (v, [norm[0].sqrt(), norm[1].sqrt(), norm[2].sqrt(), norm[3].sqrt()], length)
         };
         let mut per = Vec::with_capacity(indices.len());
-        let mut refmap: HashMap<u32, f64> = HashMap::new();
         for &i in indices {
             let test = &self.tests[i];
             let (tv, tn, tl) = vec_of(test);
             let mut score = [0.0f64; 4];
-            for r in &self.refs[i] {
+            for (r, sorted) in self.refs[i].iter().zip(&self.refs_sorted[i]) {
                 let (rv, rn, rl) = vec_of(r);
-                refmap.clear();
-                for (&(g, _), &w) in r.iter().zip(&rv) {
-                    refmap.insert(g, w);
-                }
                 let delta = (tl - rl) as f64;
                 let mut val = [0.0f64; 4];
                 for (&(g, _), &wh) in test.iter().zip(&tv) {
                     let n = self.ngram_len[g as usize] as usize - 1;
-                    let wr = refmap.get(&g).copied().unwrap_or(0.0);
+                    let wr = match sorted.binary_search_by_key(&g, |&(id, _)| id) {
+                        Ok(k) => rv[sorted[k].1 as usize],
+                        Err(_) => 0.0,
+                    };
                     val[n] += wh.min(wr) * wr;
                 }
                 for n in 0..4 {

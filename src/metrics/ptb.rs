@@ -34,8 +34,29 @@ pub fn ptb_tokenize_joined(caption: &str) -> String {
     kept.join(" ")
 }
 
-/// The Java tokenizer's output tokens for one line (lower-cased, before pycocoevalcap's filter).
+/// The Java tokenizer's output tokens for one line (lower-cased, before pycocoevalcap's filter), as if
+/// the line were the last of its file.
 pub fn ptb_tokens_unfiltered(line: &str) -> Vec<String> {
+    ptb_tokens_in_context(line, None)
+}
+
+/// Tokenize lines the way one Java run over a file of these lines does. The only cross-line effect is
+/// the extra "." after a sentence-final abbreviation, which depends on the next line's first character;
+/// pycocoevalcap's filter removes that "." again, so filtered output never depends on context.
+pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
+    let mut following: Option<char> = None;
+    let mut out: Vec<Vec<String>> = vec![Vec::new(); lines.len()];
+    for (k, line) in lines.iter().enumerate().rev() {
+        out[k] = ptb_tokens_in_context(line, following);
+        if let Some(c) = line.chars().find(|c| !c.is_whitespace()) {
+            following = Some(c);
+        }
+    }
+    out
+}
+
+/// Tokenize one line; `following` is the first non-space character after it (None: end of input).
+pub fn ptb_tokens_in_context(line: &str, following: Option<char>) -> Vec<String> {
     let chars = preprocess(line);
     let mut toks: Vec<Tok> = Vec::new();
     let mut i = 0;
@@ -48,29 +69,33 @@ pub fn ptb_tokens_unfiltered(line: &str) -> Vec<String> {
         while i < chars.len() && chars[i] != ' ' {
             i += 1;
         }
-        lex_chunk(&chars[start..i], &mut toks);
+        let last_chunk = chars[i..].iter().all(|&c| c == ' ');
+        lex_chunk(&chars[start..i], last_chunk, &mut toks);
     }
-    // "." after a line-final abbreviation (`... Inc.` → `inc. .`)
-    if let Some(last) = toks.last() {
-        if last.abbrev_final {
-            toks.push(Tok::plain("."));
+    // "." after an abbreviation that ends a sentence (`... Inc. The` → `inc. . the`)
+    let mut k = 0;
+    while k < toks.len() {
+        if toks[k].abbrev_final {
+            let next = match toks.get(k + 1) {
+                Some(t) => t.text.chars().next(),
+                None => following,
+            };
+            if next.is_none_or(|c| c.is_uppercase()) {
+                toks.insert(k + 1, Tok::plain("."));
+                k += 1;
+            }
         }
+        k += 1;
     }
     // ". . ." spaced dots collapse into one "..."
     let mut out: Vec<String> = Vec::with_capacity(toks.len());
     let mut k = 0;
     while k < toks.len() {
-        if toks[k].text == "."
-            && k + 2 < toks.len()
-            && toks[k + 1].text == "."
-            && toks[k + 2].text == "."
-            && toks[k].spaced_dot
-            && toks[k + 1].spaced_dot
-            && toks[k + 2].spaced_dot
-        {
+        let dot = |t: &Tok| t.text == "." && t.spaced_dot;
+        if dot(&toks[k]) && k + 2 < toks.len() && dot(&toks[k + 1]) && dot(&toks[k + 2]) {
             out.push("...".to_string());
             k += 3;
-            while k < toks.len() && toks[k].text == "." && toks[k].spaced_dot {
+            while k < toks.len() && dot(&toks[k]) {
                 k += 1;
             }
             continue;
@@ -110,7 +135,7 @@ fn preprocess(line: &str) -> Vec<char> {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || is_mark(c)
+    (c.is_alphanumeric() && !matches!(c, '\u{bc}'..='\u{be}')) || is_mark(c)
 }
 
 fn is_mark(c: char) -> bool {
@@ -118,15 +143,25 @@ fn is_mark(c: char) -> bool {
         | 0x900..=0x903 | 0x93A..=0x94F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF)
 }
 
-const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "sen", "rep", "gov", "lt", "col", "capt", "sgt",
-    "mt", "ft", "ave", "blvd", "rd", "inc", "corp", "co", "ltd", "bros", "etc", "vs", "no", "nos", "vol",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues",
-    "wed", "thu", "thurs", "fri", "sat", "sun", "messrs", "mmes", "rev", "hon", "pres", "supt", "adm",
+/// Abbreviations that keep their period and never end a sentence (titles and the like), any case.
+const ABBREV_PLAIN: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "st", "ave", "vs", "mt", "ft", "gov", "sen", "prof", "capt", "gen", "col", "lt",
+    "sgt", "rev", "dept", "cie", "jos", "messrs", "mme", "sens", "ste", "supt", "rep", "reps", "hon", "adm",
+    "maj", "cmdr", "pvt", "cpl", "mfg", "assoc",
 ];
 
-/// Abbreviations that also end a sentence: a line-final one gets an extra "." token.
-const SENTENCE_FINAL_ABBREVIATIONS: &[&str] = &["inc", "corp", "co", "ltd", "etc", "bros", "jr", "sr"];
+/// Abbreviations that keep their period and may end a sentence: when the next non-space character is an
+/// upper-case letter (or the input ends) the Java lexer emits an extra "." token. Any case.
+const ABBREV_FINAL: &[&str] = &[
+    "blvd", "ky", "jr", "sr", "inc", "co", "corp", "ltd", "etc", "rd", "bros", "univ", "assn", "bldg", "cos",
+    "esq", "intl", "pte", "sq", "ct", "ext", "bhd", "plc", "pty", "jan", "feb", "mar", "apr", "jun", "jul",
+    "aug", "sept", "oct", "nov", "dec", "mon", "tues", "fri", "calif", "ariz", "fla", "ind", "va", "vt", "mo",
+    "ga", "md", "mich", "minn", "mont", "neb", "nev", "okla", "tenn", "wis", "wyo", "conn", "colo", "ala",
+    "kan", "kans", "dak", "penn",
+];
+
+/// Like [`ABBREV_FINAL`] but only when capitalised (lower-case `wash.` is a word and a period).
+const ABBREV_FINAL_CAPITALISED: &[&str] = &["mass", "wash", "pa", "tex", "ill", "ore", "la", "miss", "ark", "del"];
 
 fn lower(s: &[char]) -> String {
     s.iter().collect::<String>().to_lowercase()
@@ -150,7 +185,7 @@ fn is_opening(c: Option<char>) -> bool {
     matches!(c, None | Some('(' | '[' | '{' | '"' | '\u{201c}' | '`' | '\u{2018}' | '<'))
 }
 
-fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
+fn lex_chunk(c: &[char], last_chunk: bool, toks: &mut Vec<Tok>) {
     let mut i = 0;
     let n = c.len();
     let push = |toks: &mut Vec<Tok>, s: &str| toks.push(Tok::plain(s));
@@ -163,7 +198,10 @@ fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
         let prev = if i == 0 { None } else { Some(c[i - 1]) };
         match ch {
             '"' => {
-                push(toks, if is_opening(prev) { "``" } else { "''" });
+                let next_opens = c.get(i + 1).is_some_and(|&x| {
+                    x.is_alphanumeric() || matches!(x, '(' | '[' | '{' | '\'' | '`' | '$' | '#' | '\u{2018}' | '\u{201c}')
+                });
+                push(toks, if is_opening(prev) && next_opens { "``" } else { "''" });
                 i += 1;
             }
             '\u{201c}' | '\u{201e}' => {
@@ -188,38 +226,42 @@ fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
                 i += 1;
             }
             '\'' | '\u{2019}' => {
+                let rest: String = c[i + 1..].iter().take_while(|x| x.is_alphanumeric()).collect();
+                let rl = rest.chars().count();
+                let low = rest.to_lowercase();
+                let after_rest = c.get(i + 1 + rl).copied();
                 if c.get(i + 1).is_some_and(|&x| is_apostrophe(x)) {
                     push(toks, "''");
                     i += 2;
-                } else if let Some(len) = is_clitic_at(c, i).filter(|_| prev.is_some_and(is_word_char)) {
+                } else if let Some(len) =
+                    is_clitic_at(c, i).filter(|_| prev.is_some_and(is_word_char) || (prev.is_none() && after_rest.is_none()))
+                {
                     let mut s: String = "'".into();
                     s.extend(&c[i + 1..i + len]);
                     push(toks, &s);
                     i += len;
-                } else if is_opening(prev) {
-                    // '90s, 'n', 'em stay words; 'tis splits; otherwise an opening quote
-                    let rest: String = c[i + 1..].iter().take_while(|x| x.is_alphanumeric()).collect();
-                    let rl = rest.chars().count();
-                    let low = rest.to_lowercase();
-                    if rl >= 2 && rest.chars().take(2).all(|x| x.is_ascii_digit())
-                        && rest.chars().skip(2).all(|x| x == 's' || x == 'S')
-                    {
-                        push(toks, &format!("'{rest}"));
-                        i += 1 + rl;
-                    } else if low == "n" && c.get(i + 2).is_some_and(|&x| is_apostrophe(x)) {
-                        push(toks, &format!("'{rest}'"));
-                        i += 3;
-                    } else if low == "em" {
-                        push(toks, &format!("'{rest}"));
-                        i += 1 + rl;
-                    } else if low == "tis" || low == "twas" {
-                        push(toks, &format!("'{}", &rest[..1]));
-                        push(toks, &rest[1..]);
-                        i += 1 + rl;
-                    } else {
-                        push(toks, "`");
-                        i += 1;
-                    }
+                } else if rl >= 2
+                    && is_opening(prev)
+                    && rest.chars().take(2).all(|x| x.is_ascii_digit())
+                    && rest.chars().skip(2).all(|x| x == 's' || x == 'S')
+                {
+                    // '90s
+                    push(toks, &format!("'{rest}"));
+                    i += 1 + rl;
+                } else if low == "n" && after_rest.is_some_and(is_apostrophe) {
+                    // rock 'n' roll
+                    push(toks, &format!("'{rest}'"));
+                    i += 3;
+                } else if is_opening(prev) && low == "em" {
+                    push(toks, &format!("'{rest}"));
+                    i += 1 + rl;
+                } else if is_opening(prev) && (low == "tis" || low == "twas") {
+                    push(toks, &format!("'{}", &rest[..1]));
+                    push(toks, &rest[1..]);
+                    i += 1 + rl;
+                } else if c.get(i + 1).is_some_and(|x| x.is_alphabetic()) && c.get(i + 2).is_some_and(|x| x.is_alphabetic()) {
+                    push(toks, "`");
+                    i += 1;
                 } else {
                     push(toks, "'");
                     i += 1;
@@ -295,14 +337,14 @@ fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
                     push(toks, "--");
                     i = j;
                 } else if is_opening(prev) && c.get(i + 1).is_some_and(|x| x.is_ascii_digit()) {
-                    i = lex_word(c, i, toks);
+                    i = lex_word(c, i, last_chunk, toks);
                 } else {
                     push(toks, "-");
                     i += 1;
                 }
             }
             '+' if is_opening(prev) && c.get(i + 1).is_some_and(|x| x.is_ascii_digit()) => {
-                i = lex_word(c, i, toks);
+                i = lex_word(c, i, last_chunk, toks);
             }
             '$' | '%' | ',' | ';' | ':' | '=' | '+' | '<' | '>' | '^' | '~' | '|' | '\\' | '&' => {
                 push(toks, &ch.to_string());
@@ -345,10 +387,10 @@ fn lex_chunk(c: &[char], toks: &mut Vec<Tok>) {
                 i += 1;
             }
             '#' | '@' | '_' => {
-                i = lex_word(c, i, toks);
+                i = lex_word(c, i, last_chunk, toks);
             }
             c0 if is_word_char(c0) => {
-                i = lex_word(c, i, toks);
+                i = lex_word(c, i, last_chunk, toks);
             }
             _ => {
                 push(toks, &ch.to_string());
@@ -365,7 +407,7 @@ fn is_numberish(w: &[char]) -> bool {
 }
 
 /// Lex one word starting at `start`; returns the index after it (and any attached abbreviation period).
-fn lex_word(c: &[char], start: usize, toks: &mut Vec<Tok>) -> usize {
+fn lex_word(c: &[char], start: usize, last_chunk: bool, toks: &mut Vec<Tok>) -> usize {
     let n = c.len();
     let mut i = start + 1;
     while i < n {
@@ -383,6 +425,13 @@ fn lex_word(c: &[char], start: usize, toks: &mut Vec<Tok>) -> usize {
             i += 1;
             continue;
         }
+        // currency prefixes such as US$ / A$ stay on the word: "US$10" → "us$ 10"
+        if ch == '$' && word_so_far.len() <= 3 && word_so_far.iter().all(|x| x.is_ascii_uppercase() || x.is_ascii_lowercase())
+            && next.is_some_and(|x| x.is_ascii_digit())
+        {
+            i += 1;
+            break;
+        }
         let next_word = next.is_some_and(is_word_char);
         let ok = match ch {
             '-' => next_word && is_word_char(prev),
@@ -391,14 +440,17 @@ fn lex_word(c: &[char], start: usize, toks: &mut Vec<Tok>) -> usize {
             '/' => next_word && is_word_char(prev),
             '&' => next.is_some_and(char::is_alphabetic) && prev.is_alphabetic(),
             '\'' | '\u{2019}' => {
-                // n't and clitics end the word; other letter'letter stays (o'clock, ma'am)
-                if is_clitic_at(c, i).is_some() {
-                    false
-                } else {
-                    next.is_some_and(char::is_alphabetic) && prev.is_alphabetic()
-                        && !(matches!(prev, 'n' | 'N') && matches!(next, Some('t' | 'T'))
-                            && !c.get(i + 2).is_some_and(|x| x.is_alphabetic()))
-                }
+                // n't and clitics end the word; o'clock / d'Artagnan / ma'am stay whole
+                let single = word_so_far.len() == 1
+                    && matches!(prev.to_ascii_lowercase(), 'a'..='h' | 'j'..='x' | 'z')
+                    && c.get(i + 1).is_some_and(|x| x.is_alphabetic())
+                    && c.get(i + 2).is_some_and(|x| x.is_alphabetic());
+                let vowels = matches!(prev, 'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'A' | 'E' | 'I' | 'O' | 'U' | 'Y')
+                    && next.is_some_and(|x| matches!(x, 'a' | 'e' | 'i' | 'o' | 'u') || x.is_ascii_uppercase());
+                is_clitic_at(c, i).is_none()
+                    && (single || vowels)
+                    && !(matches!(prev, 'n' | 'N') && matches!(next, Some('t' | 'T'))
+                        && !c.get(i + 2).is_some_and(|x| x.is_alphabetic()))
             }
             _ => false,
         };
@@ -428,14 +480,20 @@ fn lex_word(c: &[char], start: usize, toks: &mut Vec<Tok>) -> usize {
         let low = lower(&word);
         let dotted_acronym = word.len() >= 3
             && word.iter().enumerate().all(|(k, x)| if k % 2 == 1 { *x == '.' } else { x.is_alphabetic() });
-        let single_letter = word.len() == 1 && word[0].is_alphabetic();
-        let listed = ABBREVIATIONS.contains(&low.as_str());
-        if dotted_acronym || listed || single_letter {
-            let at_end = i + 1 == n;
+        // an initial ("J. Smith") keeps its period, but not at the end of the line ("Michael L.")
+        let single_letter = word.len() == 1 && word[0].is_alphabetic() && !(last_chunk && i + 1 == n);
+        let capitalised = word[0].is_uppercase();
+        let plain = ABBREV_PLAIN.contains(&low.as_str()) || single_letter || dotted_acronym;
+        // dotted acronyms (u.s., t.v.) keep the period; the extra "." Java sometimes adds after them
+        // depends on lookahead we do not model (it is filtered out by pycocoevalcap anyway)
+        let final_kind = (dotted_acronym && word.len() == 3)
+            || low == "ph.d"
+            || ABBREV_FINAL.contains(&low.as_str())
+            || (capitalised && ABBREV_FINAL_CAPITALISED.contains(&low.as_str()));
+        if plain || final_kind {
             let mut text: String = word.iter().collect();
             text.push('.');
-            let final_kind = dotted_acronym || SENTENCE_FINAL_ABBREVIATIONS.contains(&low.as_str());
-            toks.push(Tok { text, abbrev_final: at_end && final_kind, spaced_dot: false });
+            toks.push(Tok { text, abbrev_final: final_kind, spaced_dot: false });
             return i + 1;
         }
     }
