@@ -7,6 +7,34 @@
 //! Path values may use `${VAR}` or `${VAR:-default}` environment substitution; a relative path (after
 //! substitution) is resolved against the directory of the benchmark file, so one file works on many
 //! machines. This module does not read any data: see [`super::datasets`].
+//!
+//! Schema summary (see the field docs below for every key):
+//! ```yaml
+//! name: vqav2                       # required
+//! description: "..."                # optional
+//! task: generate | rank             # required
+//! template: ../prompts/openflamingo_vqa.yaml
+//! dataset:
+//!   layout: vqa | karpathy | hateful_memes | imagenet | video_qa
+//!   on_bad_record: error | skip     # default error
+//!   query:  {questions, annotations, images, pattern}          # vqa
+//!   demos:  {karpathy, splits, images, references}             # karpathy
+//!           {annotations_file, images}                         # hateful_memes
+//!           {root, class_names}                                # imagenet
+//!           {annotations_file, images, pattern}                # video_qa
+//! shots: [0, 4, 8, 16, 32]
+//! trials: {seeds: [42, 43, 44]}
+//! samples: {count: 5000, subset_seed: 7}   # optional; default all samples, subset seeded by trial seed
+//! query_set_size: 2048                      # default 2048
+//! demo_selection: {method: random | rices, encoder: model | clip_onnx, clip_onnx: path, content_hash: bytes | metadata}
+//! zero_shot: {policy: text_only_demos | no_demos, demos: 2}
+//! generation: {max_new_tokens: 5, num_beams: 3, length_penalty: 0.0, min_new_tokens: 0}   # task: generate
+//! ranking: {candidates: ["no", "yes"], normalization: sum | mean | per_char, ensemble_permutations: 1}  # task: rank
+//! postprocess: none | vqa_openflamingo | ok_vqa_openflamingo | caption_openflamingo | strip
+//! metric: {name: vqa_accuracy | cider | roc_auc | top_k_accuracy | exact_match, mode: official | openflamingo, top_k: [1, 5]}
+//! video: {frames: 30, sampling: uniform | fps, fps: 3}   # video_qa layout
+//! cache_dir: ${HOME}/.cache/flamingo-eval                # optional
+//! ```
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;

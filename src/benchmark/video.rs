@@ -36,7 +36,9 @@ pub fn frames_for(video: &Path, spec: &VideoSpec, cache_dir: &Path) -> Result<Ve
         return Ok(frames);
     }
     std::fs::create_dir_all(cache_dir.join("frames")).with_context(|| format!("cannot create frame cache {}", cache_dir.display()))?;
-    let tmp = cache_dir.join("frames").join(format!("{key}.tmp{}", std::process::id()));
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = cache_dir.join("frames").join(format!("{key}.tmp{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     let result = extract(video, spec, &tmp);
