@@ -223,3 +223,55 @@ fn a_results_folder_of_another_run_is_refused() {
     let err = format!("{:#}", run(&config("tiny-mpt", &bench("demo_vqa"), tmp.path())).unwrap_err());
     assert!(err.contains("different run") && err.contains("model"), "{err}");
 }
+
+/// demo_vqa with RICES demonstration selection (absolute paths, so it can live in a temp dir).
+fn rices_bench(dir: &Path) -> PathBuf {
+    let root = repo();
+    let text = std::fs::read_to_string(bench("demo_vqa"))
+        .unwrap()
+        .replace("../prompts/", &format!("{}/prompts/", root.display()))
+        .replace("../data/", &format!("{}/data/", root.display()))
+        .replace("demo_selection:\n  method: random", &format!("cache_dir: {}/cache\ndemo_selection:\n  method: rices", dir.display()));
+    assert!(text.contains("method: rices"), "demo_vqa.yaml layout changed");
+    let p = dir.join("rices.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn rices_with_the_models_embeddings_runs_and_caches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = rices_bench(tmp.path());
+    let s = run(&config("tiny-gptneox", &b, &tmp.path().join("out"))).unwrap();
+    let records = read_records(&tmp.path().join("out/samples.jsonl"), false).unwrap();
+    // Most similar last: every 4-shot prompt's last demonstration is the query's nearest neighbour, which
+    // the `prompts` command (same selection code) reproduces.
+    assert!(records.iter().filter(|r| r.shot == 4).all(|r| r.demo_ids.len() == 4));
+    assert!(std::fs::read_dir(tmp.path().join("cache")).unwrap().count() > 0, "RICES embeddings are cached on disk");
+    let calls_first = s.provenance.vision_encoder_calls;
+    let s2 = run(&config("tiny-gptneox", &b, &tmp.path().join("out2"))).unwrap();
+    assert!(s2.provenance.vision_encoder_calls < calls_first, "second run reuses the embedding cache");
+    assert_eq!(
+        std::fs::read(tmp.path().join("out/samples.jsonl")).unwrap(),
+        std::fs::read(tmp.path().join("out2/samples.jsonl")).unwrap()
+    );
+    // The prompts command needs the model for RICES, and prints the same demonstrations.
+    let exe = env!("CARGO_BIN_EXE_flamingo-eval");
+    let no_model = Command::new(exe).args(["prompts", "--benchmark"]).arg(&b).output().unwrap();
+    assert!(!no_model.status.success());
+    assert!(String::from_utf8_lossy(&no_model.stderr).contains("--model"));
+    let out = Command::new(exe)
+        .args(["prompts", "--json", "--shots", "4", "--benchmark"])
+        .arg(&b)
+        .arg("--model")
+        .arg(model("tiny-gptneox"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for p in printed {
+        let rec = records.iter().find(|r| r.shot == 4 && r.sample_id == p["sample_id"].as_str().unwrap()).unwrap();
+        assert_eq!(p["prompt"].as_str().unwrap(), rec.prompt);
+    }
+}

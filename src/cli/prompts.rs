@@ -2,7 +2,7 @@
 //! without running the language model.
 
 use crate::benchmark::{Benchmark, Media};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,25 +28,22 @@ pub struct PromptsArgs {
     /// Print one JSON object per request instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub runtime: crate::cli::common::RuntimeArgs,
 }
 
 pub fn run(args: PromptsArgs) -> Result<ExitCode> {
-    let bench = Benchmark::load(&args.benchmark)?;
+    let mut bench = Benchmark::load(&args.benchmark)?;
     for s in bench.skipped_summaries() {
         eprintln!("warning: {s}");
     }
     if bench.uses_rices() {
-        match &args.model {
-            None => bail!(
-                "{}: this benchmark selects demonstrations with RICES, which needs image embeddings: pass --model DIR",
-                args.benchmark.display()
-            ),
-            Some(dir) => bail!(
-                "{}: RICES needs an image embedder from the model in {}, but the model layer does not provide one yet",
-                args.benchmark.display(),
-                dir.display()
-            ),
-        }
+        let opts = args.runtime.options();
+        let mut model = match &args.model {
+            Some(dir) => Some(crate::model::FlamingoModel::load(dir, &opts)?),
+            None => None,
+        };
+        crate::engine::run::prepare_rices(&mut bench, model.as_mut(), &opts)?;
     }
     let shots = match args.shots {
         Some(s) => vec![s],

@@ -1,6 +1,6 @@
 //! The evaluation run: benchmark requests → model → records → summary, with resume.
 
-use crate::benchmark::spec::{MetricName, RankNormalization, TaskKind};
+use crate::benchmark::spec::{MetricName, RankNormalization, RicesEncoder, TaskKind};
 use crate::benchmark::{Benchmark, ImageEmbedder, PromptRequest};
 use crate::engine::records::{read_records, CandidateRecord, RecordWriter, SampleRecord};
 use crate::engine::scoring::{per_sample_value, summarize, MetricChoice, ShotResult};
@@ -120,12 +120,43 @@ impl ImageEmbedder for ModelEmbedder<'_> {
     }
 }
 
-/// Connects a benchmark that selects demonstrations by RICES to the model's embeddings.
-pub fn prepare_rices(bench: &mut Benchmark, model: &mut FlamingoModel) -> Result<()> {
-    if bench.uses_rices() {
-        bench.prepare_rices(&mut ModelEmbedder { model })?;
+struct ClipEmbedder(crate::model::clip::ClipImageEncoder);
+
+impl ImageEmbedder for ClipEmbedder {
+    fn cache_key(&self) -> String {
+        self.0.cache_key()
     }
-    Ok(())
+    fn embed(&mut self, images: &[PathBuf]) -> Result<Vec<Vec<f32>>> {
+        self.0.embed(images)
+    }
+}
+
+/// Connects a benchmark that selects demonstrations by RICES to its image encoder: the evaluated model's
+/// vision encoder (`encoder: model`, needs `model`) or a separate CLIP ONNX file (`encoder: clip_onnx`).
+pub fn prepare_rices(bench: &mut Benchmark, model: Option<&mut FlamingoModel>, runtime: &RuntimeOptions) -> Result<()> {
+    if !bench.uses_rices() {
+        return Ok(());
+    }
+    match bench.spec.demo_selection.encoder {
+        RicesEncoder::Model => {
+            let model = model.ok_or_else(|| {
+                anyhow!(
+                    "{}: RICES with `encoder: model` needs the model's image embeddings: pass --model DIR",
+                    bench.path.display()
+                )
+            })?;
+            bench.prepare_rices(&mut ModelEmbedder { model })
+        }
+        RicesEncoder::ClipOnnx => {
+            let value = bench.spec.demo_selection.clip_onnx.clone().ok_or_else(|| {
+                anyhow!("{}: demo_selection.encoder is clip_onnx but demo_selection.clip_onnx is not set", bench.path.display())
+            })?;
+            let base = bench.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let path = crate::benchmark::spec::resolve_path(&value, &base, "demo_selection.clip_onnx")?;
+            let enc = crate::model::clip::ClipImageEncoder::load(&path, runtime)?;
+            bench.prepare_rices(&mut ClipEmbedder(enc))
+        }
+    }
 }
 
 fn to_model_media(m: &crate::benchmark::Media) -> Media {
@@ -337,7 +368,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     }
 
     let tp = Instant::now();
-    prepare_rices(&mut bench, &mut model)?;
+    prepare_rices(&mut bench, Some(&mut model), &config.runtime)?;
     let candidates: Vec<(String, Vec<u32>)> = bench
         .candidates
         .iter()
