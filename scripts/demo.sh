@@ -5,12 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ffmpeg >/dev/null 2>&1; then
-  echo "== installing ffmpeg (Debian; needed for video frames)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
-fi
+scripts/ensure_ffmpeg.sh
 scripts/setup_ort.sh
 cargo build --release --locked --quiet
 BIN=target/release/flamingo-eval

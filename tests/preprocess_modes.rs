@@ -4,18 +4,11 @@
 mod common;
 
 use common::*;
-use flamingo_eval::model::manifest::{CropMode, Interpolation, Preprocess, ResizeMode};
+use flamingo_eval::model::manifest::Preprocess;
 use flamingo_eval::model::preprocess::{decode_image_file, preprocess};
 
 fn cfg(size: u32) -> Preprocess {
-    Preprocess {
-        image_size: size,
-        resize: ResizeMode::ShortestSide,
-        interpolation: Interpolation::Bicubic,
-        crop: CropMode::Center,
-        mean: [0.48145466, 0.4578275, 0.40821073],
-        std: [0.26862954, 0.26130258, 0.27577711],
-    }
+    Preprocess::clip(size)
 }
 
 #[test]

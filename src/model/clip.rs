@@ -5,7 +5,7 @@
 //! output named `image_embedding` or `image_embeds` if present, else the first rank-2 output). Images get the
 //! standard CLIP preprocessing at the input's size (224 when the size is dynamic).
 
-use crate::model::manifest::{CropMode, Interpolation, Preprocess, ResizeMode};
+use crate::model::manifest::Preprocess;
 use crate::model::preprocess::{decode_image_file, preprocess};
 use crate::model::runtime::{create_session, RuntimeOptions};
 use anyhow::{anyhow, bail, Result};
@@ -56,14 +56,7 @@ impl ClipImageEncoder {
             input: inputs[0].name().to_string(),
             session,
             output,
-            preprocess: Preprocess {
-                image_size: size,
-                resize: ResizeMode::ShortestSide,
-                interpolation: Interpolation::Bicubic,
-                crop: CropMode::Center,
-                mean: [0.48145466, 0.4578275, 0.40821073],
-                std: [0.26862954, 0.26130258, 0.27577711],
-            },
+            preprocess: Preprocess::clip(size),
             file_sha256,
             path: path.to_path_buf(),
         })

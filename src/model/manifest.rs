@@ -84,6 +84,20 @@ pub struct Preprocess {
     pub std: [f32; 3],
 }
 
+impl Preprocess {
+    /// OpenAI CLIP's preprocessing at `size` px: shortest side, bicubic, centre crop, CLIP mean/std.
+    pub fn clip(size: u32) -> Preprocess {
+        Preprocess {
+            image_size: size,
+            resize: ResizeMode::ShortestSide,
+            interpolation: Interpolation::Bicubic,
+            crop: CropMode::Center,
+            mean: [0.48145466, 0.4578275, 0.40821073],
+            std: [0.26862954, 0.26130258, 0.27577711],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vision {
