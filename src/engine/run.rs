@@ -1,6 +1,6 @@
 //! The evaluation run: benchmark requests → model → records → summary, with resume.
 
-use crate::benchmark::spec::{MetricName, RankNormalization, RicesEncoder, TaskKind};
+use crate::benchmark::spec::{RankNormalization, RicesEncoder, TaskKind};
 use crate::benchmark::{Benchmark, ImageEmbedder, PromptRequest};
 use crate::engine::records::{read_records, CandidateRecord, RecordWriter, SampleRecord};
 use crate::engine::scoring::{per_sample_value, summarize, MetricChoice, ShotResult};
@@ -208,16 +208,17 @@ impl Runner<'_> {
         let mut records: Vec<SampleRecord> = batch.iter().map(base_record).collect();
         // Encode the batch's media together; on failure, per request, so the error lands on its sample.
         let all: Vec<Media> = batch.iter().flat_map(|r| r.media.iter().map(to_model_media)).collect();
-        let batch_ok = self.model.encode_media(&all).is_ok();
+        let encoded = self.model.encode_media(&all).ok();
+        let mut offset = 0;
         let mut prompts = Vec::with_capacity(batch.len());
         for (i, r) in batch.iter().enumerate() {
-            let media: Vec<Media> = r.media.iter().map(to_model_media).collect();
-            let p = if batch_ok || !media.is_empty() {
-                self.model.encode_media(&media).and_then(|enc| self.model.make_prompt(&r.prompt, enc))
-            } else {
-                self.model.make_prompt(&r.prompt, vec![])
+            let n = r.media.len();
+            let enc = match &encoded {
+                Some(e) => Ok(e[offset..offset + n].to_vec()),
+                None => self.model.encode_media(&r.media.iter().map(to_model_media).collect::<Vec<_>>()),
             };
-            match p {
+            offset += n;
+            match enc.and_then(|enc| self.model.make_prompt(&r.prompt, enc)) {
                 Ok(p) => prompts.push(Some(p)),
                 Err(e) => {
                     if self.fail_fast {
@@ -530,6 +531,5 @@ pub fn format_table(summary: &Summary) -> String {
     if summary.metric_key == "cider" {
         s.push_str("(METEOR and SPICE are not computed)\n");
     }
-    let _ = MetricName::Cider;
     s
 }

@@ -111,6 +111,9 @@ pub struct FlamingoModel {
     perceiver: Component,
     decoder: Component,
     cache: HashMap<[u8; 32], Arc<EncodedMedia>>,
+    /// Content hash per file, remembered with the file's size and modification time so a file shown by many
+    /// prompts is read and hashed once.
+    file_keys: std::sync::Mutex<HashMap<PathBuf, (u64, Option<std::time::SystemTime>, [u8; 32])>>,
     pub stats: ModelStats,
     /// How many images go through the vision encoder in one call.
     pub vision_batch: usize,
@@ -265,6 +268,7 @@ impl FlamingoModel {
             perceiver,
             decoder,
             cache: HashMap::new(),
+            file_keys: Default::default(),
             stats: ModelStats::default(),
             vision_batch: 32,
             candidate_chunk: 64,
@@ -328,6 +332,19 @@ impl FlamingoModel {
             .collect())
     }
 
+    fn file_key(&self, path: &Path) -> Result<[u8; 32]> {
+        let meta = std::fs::metadata(path).with_context(|| format!("could not read {}", path.display()))?;
+        let (len, mtime) = (meta.len(), meta.modified().ok());
+        if let Some((l, m, k)) = self.file_keys.lock().unwrap().get(path) {
+            if *l == len && *m == mtime && mtime.is_some() {
+                return Ok(*k);
+            }
+        }
+        let key = sha256_file(path)?;
+        self.file_keys.lock().unwrap().insert(path.to_path_buf(), (len, mtime, key));
+        Ok(key)
+    }
+
     /// Encodes media (vision encoder + perceiver), each distinct content once per model instance: results are
     /// cached by the SHA-256 of the files' bytes. Errors name the file.
     pub fn encode_media(&mut self, media: &[Media]) -> Result<Vec<Arc<EncodedMedia>>> {
@@ -336,7 +353,7 @@ impl FlamingoModel {
             .map(|m| {
                 let mut h = Sha256::new();
                 for f in m.files() {
-                    h.update(sha256_file(f)?);
+                    h.update(self.file_key(f)?);
                 }
                 Ok(h.finalize().into())
             })
