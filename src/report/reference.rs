@@ -77,7 +77,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ReferenceTable>> {
 pub fn load_file(path: &Path) -> Result<ReferenceTable> {
     let text = std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
     let mut t: ReferenceTable = serde_yaml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}: {e} (see results/reference/README.md for the layout)", path.display())
+        anyhow::anyhow!("{}: {e} (the layout is in docs/report.md)", path.display())
     })?;
     for (i, r) in t.rows.iter().enumerate() {
         if r.values.len() != t.shots.len() {
