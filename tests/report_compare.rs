@@ -150,9 +150,12 @@ fn cli_exit_codes_and_valid_junit() {
         }
         true
     });
+    let fewer = t.path().join("fewer");
+    copy_run(&baseline("demo_hateful"), &fewer);
+    edit_records(&fewer, |i, _| i != 1);
     let schema = repo().join("tests/fixtures/results/junit.xsd");
     let xmllint = Command::new("xmllint").arg("--version").output().is_ok();
-    for (cand, code) in [(&good, 0), (&bad, 1), (&t.path().to_path_buf(), 2)] {
+    for (cand, code) in [(&good, 0), (&bad, 1), (&fewer, 2)] {
         let junit = t.path().join(format!("junit{code}.xml"));
         let out = Command::new(bin())
             .args(["compare", good.to_str().unwrap(), cand.to_str().unwrap(), "--resamples", "200", "--junit", junit.to_str().unwrap()])

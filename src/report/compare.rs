@@ -161,15 +161,15 @@ impl Comparison {
             s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|\n");
             for r in &self.rows {
                 s.push_str(&format!(
-                    "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:+.2} | [{}, {}] | {} | {} → {} | {} |\n",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | [{}, {}] | {} | {} → {} | {} |\n",
                     r.benchmark,
                     r.metric_key,
                     r.shot,
                     r.trials,
                     r.n_paired,
-                    r.baseline,
-                    r.candidate,
-                    r.delta,
+                    fmt_num(Some(r.baseline), 2),
+                    fmt_num(Some(r.candidate), 2),
+                    if r.delta.is_finite() { format!("{:+.2}", r.delta) } else { "–".into() },
                     fmt_num(Some(r.ci_low), 2),
                     fmt_num(Some(r.ci_high), 2),
                     format_p(r.p_value),
@@ -267,6 +267,19 @@ pub fn compare(baseline: &Path, candidate: &Path, config: &CompareConfig) -> Res
         }
     }
     for (b, c) in pairs {
+        let same: Vec<&RunFolder> = cand_runs.iter().filter(|x| x.summary.benchmark == b.summary.benchmark).collect();
+        if same.len() > 1 && !(base_runs.len() == 1 && cand_runs.len() == 1) {
+            cmp.incomparable.push(Incomparable {
+                benchmark: b.summary.benchmark.clone(),
+                reason: format!(
+                    "the candidate {} holds {} runs of this benchmark ({}): give the one to compare",
+                    candidate.display(),
+                    same.len(),
+                    same.iter().map(|x| x.dir.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+            continue;
+        }
         let Some(c) = c else {
             cmp.incomparable.push(Incomparable {
                 benchmark: b.summary.benchmark.clone(),
