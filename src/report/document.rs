@@ -70,7 +70,7 @@ impl Document {
         s.push_str(&format!("<h1>{}</h1>\n", escape(&self.title)));
         for b in &self.blocks {
             match b {
-                Block::Heading(l, t) => s.push_str(&format!("<h{l}>{}</h{l}>\n", escape(t))),
+                Block::Heading(l, t) => s.push_str(&format!("<h{l}>{}</h{l}>\n", inline_code(t))),
                 Block::Paragraph(t) => s.push_str(&format!("<p>{}</p>\n", inline_code(t))),
                 Block::Table(h, rows) => {
                     s.push_str("<table>\n<tr>");

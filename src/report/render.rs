@@ -225,7 +225,7 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
         let mut series = Vec::new();
         for r in &group {
             series.push(Series {
-                label: if group.len() > 1 { format!("{} ({})", r.summary.model, r.dir.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()) } else { r.summary.model.clone() },
+                label: if group.len() > 1 { format!("{} ({})", r.summary.model, short_path(&r.dir)) } else { r.summary.model.clone() },
                 points: r.summary.results.iter().filter_map(|x| Some((x.shot, x.mean?, x.ci.map(|c| (c.low, c.high))))).collect(),
                 published: false,
             });
@@ -273,6 +273,12 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
     files.insert(0, html_path);
     files.insert(0, md_path);
     Ok(ReportOutcome { files, markdown: md })
+}
+
+/// The last two components of a results folder (enough to tell runs apart in a legend).
+fn short_path(p: &std::path::Path) -> String {
+    let parts: Vec<String> = p.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+    parts[parts.len().saturating_sub(2)..].join("/")
 }
 
 /// The default output folder: the results folder itself for one folder.
