@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure_ffmpeg.sh
 
+# Chromium renders the HTML report in a screenshot test; xmllint validates JUnit XML against its schema.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v xmllint >/dev/null 2>&1; then
+  echo "== installing chromium and libxml2-utils (Debian; report and JUnit tests)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium libxml2-utils >/dev/null
+fi
+
 echo "== ONNX Runtime"
 scripts/setup_ort.sh
 
@@ -14,6 +22,9 @@ export/setup_venv.sh
 
 echo "== Rust tests"
 cargo test --locked --all-targets 2>&1
+
+echo "== regression gate: demo benchmarks vs results/baseline (flamingo-eval compare)"
+scripts/ci_gate.sh
 
 echo "== exporter tests"
 set +e

@@ -7,6 +7,7 @@
 //! - [`benchmark`]: declarative benchmark/prompt files, dataset loaders, prompt building and
 //!   demonstration selection.
 //! - [`engine`]: turns benchmark samples into requests, batches them through the model, writes results.
+//! - [`report`]: reads finished results folders: reports, comparisons (CI gate), shard merging, exports.
 //! - [`cli`]: the `flamingo-eval` command line.
 
 pub mod benchmark;
@@ -14,3 +15,4 @@ pub mod cli;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod report;

@@ -2,6 +2,10 @@
 //! each subcommand file turns its flags into calls on the library and prints the result.
 
 pub mod common;
+pub mod compare;
+pub mod export;
+pub mod merge;
+pub mod report;
 pub mod model;
 pub mod score;
 pub mod prompts;
@@ -31,6 +35,14 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Print the exact prompts, demonstration ids and media order of a benchmark (no model run).
     Prompts(prompts::PromptsArgs),
+    /// Markdown + HTML report with shot-scaling plots and published numbers, for results folders.
+    Report(report::ReportArgs),
+    /// Paired comparison of two results folders (CI gate): exit 0 ok, 1 regression, 2 incomparable.
+    Compare(compare::CompareArgs),
+    /// Join the shard folders of `run --shard I/N` into results identical to an unsharded run.
+    Merge(merge::MergeArgs),
+    /// Test-server submission files (VQAv2 test-dev, VizWiz) from a results folder.
+    Export(export::ExportArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -43,6 +55,10 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => model::run_generate(args),
         Command::Score(args) => score::run(args),
         Command::Prompts(args) => prompts::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(code) => code,

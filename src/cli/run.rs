@@ -3,7 +3,8 @@
 use crate::cli::common::RuntimeArgs;
 use crate::engine::{run, RunConfig};
 use crate::metrics::BootstrapConfig;
-use anyhow::Result;
+use crate::engine::run::Shard;
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,11 +44,70 @@ pub struct RunArgs {
     /// Bootstrap seed.
     #[arg(long, default_value_t = 0)]
     pub bootstrap_seed: u64,
+    /// Evaluate shard I of N (0-based): the samples whose query-split index is I modulo N. Default: from
+    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT (Slurm job arrays numbered from 0), or Kubernetes
+    /// JOB_COMPLETION_INDEX with --shard-count / FLAMINGO_EVAL_SHARDS. Join shards with `flamingo-eval merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Shard count for an Indexed Job (which gives only JOB_COMPLETION_INDEX); env FLAMINGO_EVAL_SHARDS.
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<usize>,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
 
+/// Parses `I/N` (0 <= I < N).
+pub fn parse_shard(text: &str) -> Result<Shard> {
+    let bad = || anyhow!("--shard {text}: expected I/N with 0 <= I < N, e.g. --shard 0/4 (shards are numbered from 0)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let index: usize = i.trim().parse().map_err(|_| bad())?;
+    let count: usize = n.trim().parse().map_err(|_| bad())?;
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+/// The shard to run: `--shard` wins, then a Slurm job array, then a Kubernetes Indexed Job.
+pub fn resolve_shard(flag: Option<&str>, shard_count: Option<usize>, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
+    if let Some(s) = flag {
+        return parse_shard(s).map(Some);
+    }
+    let num = |name: &str| -> Result<Option<usize>> {
+        match env(name) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Ok(None),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| anyhow!("${name}={v:?} is not a number")),
+        }
+    };
+    let count_from_env = || -> Result<Option<usize>> { Ok(shard_count.or(num("FLAMINGO_EVAL_SHARDS")?)) };
+    if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+        let count = match num("SLURM_ARRAY_TASK_COUNT")? {
+            Some(c) => Some(c),
+            None => count_from_env()?,
+        };
+        let count = count.ok_or_else(|| anyhow!("SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_COUNT: pass --shard I/N or --shard-count N"))?;
+        if let Some(min) = num("SLURM_ARRAY_TASK_MIN")? {
+            if min != 0 {
+                bail!("this Slurm job array starts at {min}: submit it as --array=0-{} so task ids are shard indices, or pass --shard I/N", count - 1);
+            }
+        }
+        return parse_shard(&format!("{id}/{count}")).map(Some);
+    }
+    if let Some(id) = num("JOB_COMPLETION_INDEX")? {
+        let count = count_from_env()?.ok_or_else(|| {
+            anyhow!("JOB_COMPLETION_INDEX is set (Kubernetes Indexed Job) but the shard count is not: pass --shard-count N (= .spec.completions) or set FLAMINGO_EVAL_SHARDS")
+        })?;
+        return parse_shard(&format!("{id}/{count}")).map(Some);
+    }
+    Ok(None)
+}
+
 pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
+    let shard = resolve_shard(args.shard.as_deref(), args.shard_count, &|k| std::env::var(k).ok())?;
+    if let Some(s) = shard {
+        eprintln!("shard {}/{}: evaluating the samples whose query index is {} modulo {}", s.index, s.count, s.index, s.count);
+    }
     let out = match &args.out {
         Some(o) => o.clone(),
         None => {
@@ -55,6 +115,11 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             let manifest = crate::model::Manifest::load(&args.model)?;
             PathBuf::from("results").join(format!("{}-{}", bench.name, manifest.name))
         }
+    };
+    // Shards of one run live side by side under its folder; `flamingo-eval merge` joins them there.
+    let out = match shard {
+        Some(s) => out.join(format!("shard-{}-of-{}", s.index, s.count)),
+        None => out,
     };
     let config = RunConfig {
         model_dir: args.model.clone(),
@@ -68,6 +133,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         fail_fast: args.fail_fast,
         bootstrap: BootstrapConfig { resamples: args.bootstrap_resamples, seed: args.bootstrap_seed, confidence: 0.95 },
+        shard,
     };
     let summary = run(&config)?;
     print!("{}", crate::engine::run::format_table(&summary));

@@ -32,6 +32,23 @@ pub struct RunConfig {
     pub quiet: bool,
     pub fail_fast: bool,
     pub bootstrap: BootstrapConfig,
+    /// Evaluate only this shard's samples (see [`Shard`]); `flamingo-eval merge` joins the shard folders.
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` disjoint parts of a run: the samples whose query-split index `q` has `q % count == index`.
+/// A pure function of the sample (given the benchmark file), so every shot count and trial, every resume and
+/// every rerun of a shard evaluates the same samples, and the shards of a run cover it exactly once.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn owns(&self, query_index: usize) -> bool {
+        query_index % self.count == self.index
+    }
 }
 
 /// Settings that must match for a results folder to be resumed.
@@ -45,9 +62,12 @@ pub struct RunIdentity {
     pub shots: Vec<usize>,
     pub trial_seeds: Vec<u64>,
     pub limit: Option<usize>,
+    /// Present only in a shard's folder (absent in an unsharded or merged run, so their run.json agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
 pub struct StageTimes {
     pub total_s: f64,
     pub prompt_building_s: f64,
@@ -58,7 +78,7 @@ pub struct StageTimes {
     pub ort_share: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Provenance {
     pub harness_version: String,
     pub git_commit: String,
@@ -343,7 +363,13 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         shots: shots.clone(),
         trial_seeds: bench.spec.trials.seeds[..n_trials].to_vec(),
         limit: config.limit,
+        shard: config.shard,
     };
+    if let Some(sh) = config.shard {
+        if sh.count == 0 || sh.index >= sh.count {
+            bail!("--shard {}/{}: the index must be below the count (shards are numbered from 0)", sh.index, sh.count);
+        }
+    }
     std::fs::create_dir_all(&config.out).with_context(|| format!("could not create {}", config.out.display()))?;
     let id_path = config.out.join("run.json");
     if id_path.exists() {
@@ -387,7 +413,17 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     for &shot in &shots {
         for trial in 0..n_trials {
             let tp = Instant::now();
-            let set = bench.requests(shot, trial, config.limit)?;
+            let set = match config.shard {
+                None => bench.requests(shot, trial, config.limit)?,
+                Some(sh) => {
+                    let mut idx = bench.eval_indices(trial)?;
+                    if let Some(l) = config.limit {
+                        idx.truncate(l);
+                    }
+                    idx.retain(|&q| sh.owns(q));
+                    bench.requests_for(shot, trial, &idx)?
+                }
+            };
             prompt_time += tp.elapsed();
             for s in &set.skipped {
                 skipped.push(format!("shot {shot} trial {trial}: sample {} skipped: {}", s.id, s.reason));
@@ -486,6 +522,9 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
     }
     if a.limit != b.limit {
         d.push("limit");
+    }
+    if a.shard != b.shard {
+        d.push("shard");
     }
     d.join(", ")
 }
