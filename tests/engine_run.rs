@@ -27,6 +27,7 @@ fn config(model_name: &str, bench: &Path, out: &Path) -> RunConfig {
         quiet: true,
         fail_fast: false,
         bootstrap: BootstrapConfig { resamples: 200, seed: 0, confidence: 0.95 },
+        demos: None,
     }
 }
 

@@ -43,6 +43,13 @@ pub struct RunArgs {
     /// Bootstrap seed.
     #[arg(long, default_value_t = 0)]
     pub bootstrap_seed: u64,
+    /// Pin the demonstrations: a JSON/JSONL file of {sample_id, shot, trial, demo_ids, text_only_demo_ids}
+    /// records (an earlier run's samples.jsonl works). See README, "Pinned demonstrations".
+    #[arg(long, value_name = "FILE")]
+    pub demos: Option<PathBuf>,
+    /// With --demos: samples the file does not cover get the benchmark's own selection (default: error).
+    #[arg(long, requires = "demos")]
+    pub demos_fallback: bool,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -68,6 +75,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         fail_fast: args.fail_fast,
         bootstrap: BootstrapConfig { resamples: args.bootstrap_resamples, seed: args.bootstrap_seed, confidence: 0.95 },
+        demos: args.demos.clone().map(|path| crate::benchmark::pinned::PinsConfig { path, fallback: args.demos_fallback }),
     };
     let summary = run(&config)?;
     print!("{}", crate::engine::run::format_table(&summary));

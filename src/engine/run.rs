@@ -1,6 +1,7 @@
 //! The evaluation run: benchmark requests → model → records → summary, with resume.
 
 use crate::benchmark::spec::{MetricName, RankNormalization, RicesEncoder, TaskKind};
+use crate::benchmark::pinned::{DemoPins, PinsConfig, PinsProvenance};
 use crate::benchmark::{Benchmark, ImageEmbedder, PromptRequest};
 use crate::engine::records::{read_records, CandidateRecord, RecordWriter, SampleRecord};
 use crate::engine::scoring::{per_sample_value, summarize, MetricChoice, ShotResult};
@@ -32,6 +33,8 @@ pub struct RunConfig {
     pub quiet: bool,
     pub fail_fast: bool,
     pub bootstrap: BootstrapConfig,
+    /// Pinned demonstrations (`--demos FILE`, `--demos-fallback`); None: the benchmark's own selection.
+    pub demos: Option<PinsConfig>,
 }
 
 /// Settings that must match for a results folder to be resumed.
@@ -45,6 +48,9 @@ pub struct RunIdentity {
     pub shots: Vec<usize>,
     pub trial_seeds: Vec<u64>,
     pub limit: Option<usize>,
+    /// SHA-256 of the `--demos` file (absent when demonstrations are not pinned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demo_pins_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -77,6 +83,9 @@ pub struct Provenance {
     pub images_encoded: usize,
     pub media_cache_hits: usize,
     pub times: StageTimes,
+    /// Pinned demonstrations: the file and how many requests used its pins vs the benchmark's selection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo_pins: Option<PinsProvenance>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -323,6 +332,8 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         mode: bench.spec.metric.mode,
         top_k: bench.spec.metric.top_k.as_ref().and_then(|k| k.first().copied()).unwrap_or(1),
     };
+    // Pins are validated (ids, shot counts, coverage) before the model is loaded.
+    let pins = load_pins(&bench, config, &shots, n_trials)?;
     // Configuration and model errors stop here, before any work.
     let mut model = FlamingoModel::load(&config.model_dir, &config.runtime)?;
     crate::cli::common::report_providers(&model.providers());
@@ -342,6 +353,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         shots: shots.clone(),
         trial_seeds: bench.spec.trials.seeds[..n_trials].to_vec(),
         limit: config.limit,
+        demo_pins_sha256: pins.as_ref().map(|(p, _)| p.sha256.clone()),
     };
     std::fs::create_dir_all(&config.out).with_context(|| format!("could not create {}", config.out.display()))?;
     let id_path = config.out.join("run.json");
@@ -368,7 +380,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     }
 
     let tp = Instant::now();
-    prepare_rices(&mut bench, Some(&mut model), &config.runtime)?;
+    if pins.as_ref().map_or(true, |(_, prov)| prov.fallback > 0) {
+        prepare_rices(&mut bench, Some(&mut model), &config.runtime)?;
+    }
     let candidates: Vec<(String, Vec<u32>)> = bench
         .candidates
         .iter()
@@ -383,10 +397,14 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     let mut runner = Runner { model: &mut model, bench: &bench, metric, candidates, fail_fast: config.fail_fast };
     let mut evaluated = 0usize;
     let mut skipped = bench.skipped_summaries();
+    let mut pin_counts = (0usize, 0usize);
     for &shot in &shots {
         for trial in 0..n_trials {
             let tp = Instant::now();
-            let set = bench.requests(shot, trial, config.limit)?;
+            let set = match &pins {
+                None => bench.requests(shot, trial, config.limit)?,
+                Some((p, prov)) => pinned_requests(&bench, p, prov, shot, trial, config.limit, &mut pin_counts)?,
+            };
             prompt_time += tp.elapsed();
             for s in &set.skipped {
                 skipped.push(format!("shot {shot} trial {trial}: sample {} skipped: {}", s.id, s.reason));
@@ -452,6 +470,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             lang_decoder_s: secs(stats.decoder_time),
             ort_share: if total.as_secs_f64() > 0.0 { (ort.as_secs_f64() / total.as_secs_f64() * 1e3).round() / 1e3 } else { 0.0 },
         },
+        demo_pins: pins.map(|(_, prov)| PinsProvenance { pinned: pin_counts.0, fallback: pin_counts.1, ..prov }),
     };
     let summary = Summary {
         benchmark: bench.spec.name.clone(),
@@ -464,6 +483,47 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     };
     write_summary(&config.out, &summary)?;
     Ok(summary)
+}
+
+/// Loads and validates `--demos` against the sweep; the provenance returned holds the file, its hash and
+/// (in `fallback`) how many evaluated requests the file does not cover.
+fn load_pins(bench: &Benchmark, config: &RunConfig, shots: &[usize], n_trials: usize) -> Result<Option<(DemoPins, PinsProvenance)>> {
+    let Some(pc) = &config.demos else { return Ok(None) };
+    let pins = DemoPins::load(&pc.path, bench)?;
+    let trials: Vec<usize> = (0..n_trials).collect();
+    let cov = pins.coverage(bench, shots, &trials, config.limit)?;
+    pins.check_coverage(&cov, pc.fallback)?;
+    if let Some(note) = pins.fallback_note(bench, &cov) {
+        eprintln!("note: {note}");
+    }
+    let prov = PinsProvenance {
+        file: pc.path.display().to_string(),
+        sha256: pins.sha256.clone(),
+        fallback_allowed: pc.fallback,
+        pinned: cov.pinned,
+        fallback: cov.missing.len(),
+    };
+    Ok(Some((pins, prov)))
+}
+
+/// Requests for (shot, trial) with pinned demonstrations; adds (pinned, fallback) counts to `counts`.
+fn pinned_requests(
+    bench: &Benchmark,
+    pins: &DemoPins,
+    prov: &PinsProvenance,
+    shot: usize,
+    trial: usize,
+    limit: Option<usize>,
+    counts: &mut (usize, usize),
+) -> Result<crate::benchmark::RequestSet> {
+    let mut idx = bench.eval_indices(trial)?;
+    if let Some(l) = limit {
+        idx.truncate(l);
+    }
+    let r = bench.requests_pinned(shot, trial, &idx, pins, prov.fallback_allowed)?;
+    counts.0 += r.pinned;
+    counts.1 += r.fallback;
+    Ok(r.set)
 }
 
 fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
@@ -485,6 +545,9 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
     }
     if a.limit != b.limit {
         d.push("limit");
+    }
+    if a.demo_pins_sha256 != b.demo_pins_sha256 {
+        d.push("pinned demonstrations (--demos file)");
     }
     d.join(", ")
 }
