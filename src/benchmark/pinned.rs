@@ -22,7 +22,7 @@
 //! own selection and are counted ([`Coverage`]). Records for samples, shots or trials not evaluated are
 //! validated but otherwise unused.
 //!
-//! Pinned requests are assembled by the same code as selected ones ([`Benchmark::build_requests`]), so a
+//! Pinned requests are assembled by the same code as selected ones (`Benchmark::build_requests`), so a
 //! pin that lists the demonstrations the selection would have chosen gives a byte-identical request.
 
 use super::{Benchmark, RequestSet};
@@ -328,7 +328,7 @@ mod tests {
         assert!(e("{\"sample_id\": \"a\", \"shot\": -1}\n").contains("`shot` must be a non-negative integer"));
         assert!(e("{\"sample_id\": \"a\", \"shot\": 1, \"demo_ids\": \"b\"}\n").contains("must be a list"));
         assert!(e("{\"sample_id\": 1.5, \"shot\": 1}\n").contains("string or an integer"));
-        assert!(e("{}\nnot json\n").contains("line 2: not a JSON record"));
+        assert!(e("{\"sample_id\": \"a\", \"shot\": 0}\nnot json\n").contains("line 2: not a JSON record"));
         assert!(e("[{\"sample_id\": \"a\", \"shot\": 1}, 3]").contains("record 2: not a JSON object"));
     }
 }
