@@ -28,6 +28,7 @@ fn config(model_name: &str, bench: &Path, out: &Path) -> RunConfig {
         fail_fast: false,
         bootstrap: BootstrapConfig { resamples: 200, seed: 0, confidence: 0.95 },
         shard: None,
+        demos: None,
     }
 }
 

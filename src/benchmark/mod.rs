@@ -9,6 +9,7 @@
 //! - [`video`]: video frames through `ffmpeg`, cached on disk.
 //! - [`demos`]: seeded random demonstration selection.
 //! - [`rices`]: retrieval-based demonstration selection and its embedding cache.
+//! - [`pinned`]: demonstrations pinned by a file (`--demos`), validated against the benchmark.
 //! - [`prompt`]: prompt text assembly (OpenFlamingo's construction, byte for byte).
 //! - [`postprocess`]: post-processing of generated text.
 //!
@@ -31,6 +32,7 @@
 
 pub mod datasets;
 pub mod demos;
+pub mod pinned;
 pub mod postprocess;
 pub mod prompt;
 pub mod rices;
@@ -193,10 +195,16 @@ impl Benchmark {
     /// Requests for the given query-split indices (any subset, any order): each request depends only on
     /// its own sample, so shards and batches reproduce the full list exactly.
     pub fn requests_for(&self, shot: usize, trial: usize, query_indices: &[usize]) -> Result<RequestSet> {
+        let demo_lists = self.select_demos(shot, trial, query_indices)?;
+        self.build_requests(shot, trial, query_indices, &demo_lists)
+    }
+
+    /// The benchmark's own demonstration selection (random or RICES) for each query index: demonstration-
+    /// split indices in prompt order (`effective_shots(shot)` of them; text-only ones at shot 0).
+    pub(crate) fn select_demos(&self, shot: usize, trial: usize, query_indices: &[usize]) -> Result<Vec<Vec<usize>>> {
         let seed = self.trial_seed(trial)?;
         let k = self.effective_shots(shot);
-        let text_only = shot == 0;
-        let demo_lists: Vec<Vec<usize>> = match self.spec.demo_selection.method {
+        Ok(match self.spec.demo_selection.method {
             DemoMethod::Random => {
                 let qs = demos::query_set(self.demos.len(), self.spec.query_set_size, seed);
                 query_indices
@@ -215,7 +223,14 @@ impl Benchmark {
                 let excl: Vec<Option<usize>> = query_indices.iter().map(|&q| self.overlap[q]).collect();
                 if k == 0 { vec![vec![]; query_indices.len()] } else { index.neighbours(query_indices, k, &excl)? }
             }
-        };
+        })
+    }
+
+    /// Requests for `query_indices[i]` with the demonstrations `demo_lists[i]` (demonstration-split indices,
+    /// prompt order). Every request, selected or pinned ([`pinned`]), is assembled here.
+    pub(crate) fn build_requests(&self, shot: usize, trial: usize, query_indices: &[usize], demo_lists: &[Vec<usize>]) -> Result<RequestSet> {
+        let seed = self.trial_seed(trial)?;
+        let text_only = shot == 0;
         let skip = self.spec.dataset.on_bad_record == spec::BadRecordPolicy::Skip;
         let results: Vec<Result<PromptRequest>> =
             query_indices.par_iter().zip(demo_lists.par_iter()).map(|(&q, dl)| self.one_request(shot, trial, seed, q, dl, text_only)).collect();

@@ -11,7 +11,8 @@
 //! that ranking are then reversed, so among tied demonstrations the lower index ends up closer to the query.
 //! Retrieval is by image: records sharing an image (several VQA questions about one picture) share one
 //! embedding row, so their scores are exactly equal and the tie rule orders them by index. A demonstration
-//! whose id equals the query's id (overlapping splits) is excluded.
+//! whose id equals the query's id (overlapping splits) is excluded. The rule is documented in README
+//! ("Demonstration selection"); to reproduce another tool's order instead, pin it ([`super::pinned`]).
 //!
 //! Embeddings are cached on disk under `<cache>/rices/<key>.emb`. The key hashes the embedder's
 //! [`ImageEmbedder::cache_key`] (which must identify weights and preprocessing) and the ordered list of

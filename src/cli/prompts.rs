@@ -1,6 +1,7 @@
 //! `flamingo-eval prompts`: print the exact prompts, demonstration ids and media order of a benchmark
 //! without running the language model.
 
+use crate::benchmark::pinned::DemoPins;
 use crate::benchmark::{Benchmark, Media};
 use anyhow::Result;
 use clap::Args;
@@ -28,6 +29,12 @@ pub struct PromptsArgs {
     /// Print one JSON object per request instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Pinned demonstrations (as `run --demos`): print the prompts this file describes.
+    #[arg(long, value_name = "FILE")]
+    pub demos: Option<PathBuf>,
+    /// With --demos: samples the file does not cover get the benchmark's own selection (default: error).
+    #[arg(long, requires = "demos")]
+    pub demos_fallback: bool,
     #[command(flatten)]
     pub runtime: crate::cli::common::RuntimeArgs,
 }
@@ -37,14 +44,6 @@ pub fn run(args: PromptsArgs) -> Result<ExitCode> {
     for s in bench.skipped_summaries() {
         eprintln!("warning: {s}");
     }
-    if bench.uses_rices() {
-        let opts = args.runtime.options();
-        let mut model = match &args.model {
-            Some(dir) => Some(crate::model::FlamingoModel::load(dir, &opts)?),
-            None => None,
-        };
-        crate::engine::run::prepare_rices(&mut bench, model.as_mut(), &opts)?;
-    }
     let shots = match args.shots {
         Some(s) => vec![s],
         None => bench.spec.shots.clone(),
@@ -53,11 +52,43 @@ pub fn run(args: PromptsArgs) -> Result<ExitCode> {
         Some(t) => vec![t],
         None => (0..bench.spec.trials.seeds.len()).collect(),
     };
+    // Pins are validated against the benchmark and the printed sweep before anything else.
+    let pins = match &args.demos {
+        Some(path) => {
+            let pins = DemoPins::load(path, &bench)?;
+            let cov = pins.coverage(&bench, &shots, &trials, args.limit)?;
+            pins.check_coverage(&cov, args.demos_fallback)?;
+            if let Some(note) = pins.fallback_note(&bench, &cov) {
+                eprintln!("note: {note}");
+            }
+            let needs_selection = !cov.missing.is_empty();
+            Some((pins, needs_selection))
+        }
+        None => None,
+    };
+    // RICES embeddings are only needed where the benchmark selects demonstrations itself.
+    if bench.uses_rices() && pins.as_ref().map_or(true, |(_, needs)| *needs) {
+        let opts = args.runtime.options();
+        let mut model = match &args.model {
+            Some(dir) => Some(crate::model::FlamingoModel::load(dir, &opts)?),
+            None => None,
+        };
+        crate::engine::run::prepare_rices(&mut bench, model.as_mut(), &opts)?;
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for &shot in &shots {
         for &trial in &trials {
-            let set = bench.requests(shot, trial, args.limit)?;
+            let set = match &pins {
+                None => bench.requests(shot, trial, args.limit)?,
+                Some((p, _)) => {
+                    let mut idx = bench.eval_indices(trial)?;
+                    if let Some(l) = args.limit {
+                        idx.truncate(l);
+                    }
+                    bench.requests_pinned(shot, trial, &idx, p, args.demos_fallback)?.set
+                }
+            };
             for s in &set.skipped {
                 eprintln!("warning: skipped {s}");
             }

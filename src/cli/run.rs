@@ -52,6 +52,13 @@ pub struct RunArgs {
     /// Shard count for an Indexed Job (which gives only JOB_COMPLETION_INDEX); env FLAMINGO_EVAL_SHARDS.
     #[arg(long, value_name = "N")]
     pub shard_count: Option<usize>,
+    /// Pin the demonstrations: a JSON/JSONL file of {sample_id, shot, trial, demo_ids, text_only_demo_ids}
+    /// records (an earlier run's samples.jsonl works). See README, "Pinned demonstrations".
+    #[arg(long, value_name = "FILE")]
+    pub demos: Option<PathBuf>,
+    /// With --demos: samples the file does not cover get the benchmark's own selection (default: error).
+    #[arg(long, requires = "demos")]
+    pub demos_fallback: bool,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -134,6 +141,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         fail_fast: args.fail_fast,
         bootstrap: BootstrapConfig { resamples: args.bootstrap_resamples, seed: args.bootstrap_seed, confidence: 0.95 },
         shard,
+        demos: args.demos.clone().map(|path| crate::benchmark::pinned::PinsConfig { path, fallback: args.demos_fallback }),
     };
     let summary = run(&config)?;
     print!("{}", crate::engine::run::format_table(&summary));

@@ -1,5 +1,6 @@
 //! The evaluation run: benchmark requests → model → records → summary, with resume.
 
+use crate::benchmark::pinned::{DemoPins, PinsConfig, PinsProvenance};
 use crate::benchmark::spec::{RankNormalization, RicesEncoder, TaskKind};
 use crate::benchmark::{Benchmark, ImageEmbedder, PromptRequest};
 use crate::engine::records::{read_records, CandidateRecord, RecordWriter, SampleRecord};
@@ -34,6 +35,8 @@ pub struct RunConfig {
     pub bootstrap: BootstrapConfig,
     /// Evaluate only this shard's samples (see [`Shard`]); `flamingo-eval merge` joins the shard folders.
     pub shard: Option<Shard>,
+    /// Pinned demonstrations (`--demos FILE`, `--demos-fallback`); None: the benchmark's own selection.
+    pub demos: Option<PinsConfig>,
 }
 
 /// One of `count` disjoint parts of a run: the samples whose query-split index `q` has `q % count == index`.
@@ -65,6 +68,9 @@ pub struct RunIdentity {
     /// Present only in a shard's folder (absent in an unsharded or merged run, so their run.json agree).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// SHA-256 of the `--demos` file (absent when demonstrations are not pinned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demo_pins_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
@@ -97,6 +103,9 @@ pub struct Provenance {
     pub images_encoded: usize,
     pub media_cache_hits: usize,
     pub times: StageTimes,
+    /// Pinned demonstrations: the file and how many requests used its pins vs the benchmark's selection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo_pins: Option<PinsProvenance>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -344,6 +353,8 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         mode: bench.spec.metric.mode,
         top_k: bench.spec.metric.top_k.as_ref().and_then(|k| k.first().copied()).unwrap_or(1),
     };
+    // Pins are validated (ids, shot counts, coverage) before the model is loaded.
+    let pins = load_pins(&bench, config, &shots, n_trials)?;
     // Configuration and model errors stop here, before any work.
     let mut model = FlamingoModel::load(&config.model_dir, &config.runtime)?;
     crate::cli::common::report_providers(&model.providers());
@@ -364,6 +375,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         trial_seeds: bench.spec.trials.seeds[..n_trials].to_vec(),
         limit: config.limit,
         shard: config.shard,
+        demo_pins_sha256: pins.as_ref().map(|(p, _)| p.sha256.clone()),
     };
     if let Some(sh) = config.shard {
         if sh.count == 0 || sh.index >= sh.count {
@@ -395,7 +407,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     }
 
     let tp = Instant::now();
-    prepare_rices(&mut bench, Some(&mut model), &config.runtime)?;
+    if pins.as_ref().map_or(true, |(_, prov)| prov.fallback > 0) {
+        prepare_rices(&mut bench, Some(&mut model), &config.runtime)?;
+    }
     let candidates: Vec<(String, Vec<u32>)> = bench
         .candidates
         .iter()
@@ -410,19 +424,23 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     let mut runner = Runner { model: &mut model, bench: &bench, metric, candidates, fail_fast: config.fail_fast };
     let mut evaluated = 0usize;
     let mut skipped = bench.skipped_summaries();
+    let mut pin_counts = (0usize, 0usize);
     for &shot in &shots {
         for trial in 0..n_trials {
             let tp = Instant::now();
-            let set = match config.shard {
-                None => bench.requests(shot, trial, config.limit)?,
-                Some(sh) => {
-                    let mut idx = bench.eval_indices(trial)?;
-                    if let Some(l) = config.limit {
-                        idx.truncate(l);
-                    }
-                    idx.retain(|&q| sh.owns(q));
-                    bench.requests_for(shot, trial, &idx)?
+            let idx = {
+                let mut idx = bench.eval_indices(trial)?;
+                if let Some(l) = config.limit {
+                    idx.truncate(l);
                 }
+                if let Some(sh) = config.shard {
+                    idx.retain(|&q| sh.owns(q));
+                }
+                idx
+            };
+            let set = match &pins {
+                None => bench.requests_for(shot, trial, &idx)?,
+                Some((p, prov)) => pinned_requests(&bench, p, prov, shot, trial, &idx, &mut pin_counts)?,
             };
             prompt_time += tp.elapsed();
             for s in &set.skipped {
@@ -489,6 +507,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             lang_decoder_s: secs(stats.decoder_time),
             ort_share: if total.as_secs_f64() > 0.0 { (ort.as_secs_f64() / total.as_secs_f64() * 1e3).round() / 1e3 } else { 0.0 },
         },
+        demo_pins: pins.map(|(_, prov)| PinsProvenance { pinned: pin_counts.0, fallback: pin_counts.1, ..prov }),
     };
     let summary = Summary {
         benchmark: bench.spec.name.clone(),
@@ -501,6 +520,43 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     };
     write_summary(&config.out, &summary)?;
     Ok(summary)
+}
+
+/// Loads and validates `--demos` against the sweep; the provenance returned holds the file, its hash and
+/// (in `fallback`) how many evaluated requests the file does not cover.
+fn load_pins(bench: &Benchmark, config: &RunConfig, shots: &[usize], n_trials: usize) -> Result<Option<(DemoPins, PinsProvenance)>> {
+    let Some(pc) = &config.demos else { return Ok(None) };
+    let pins = DemoPins::load(&pc.path, bench)?;
+    let trials: Vec<usize> = (0..n_trials).collect();
+    let cov = pins.coverage(bench, shots, &trials, config.limit)?;
+    pins.check_coverage(&cov, pc.fallback)?;
+    if let Some(note) = pins.fallback_note(bench, &cov) {
+        eprintln!("note: {note}");
+    }
+    let prov = PinsProvenance {
+        file: pc.path.display().to_string(),
+        sha256: pins.sha256.clone(),
+        fallback_allowed: pc.fallback,
+        pinned: cov.pinned,
+        fallback: cov.missing.len(),
+    };
+    Ok(Some((pins, prov)))
+}
+
+/// Requests for (shot, trial) with pinned demonstrations; adds (pinned, fallback) counts to `counts`.
+fn pinned_requests(
+    bench: &Benchmark,
+    pins: &DemoPins,
+    prov: &PinsProvenance,
+    shot: usize,
+    trial: usize,
+    idx: &[usize],
+    counts: &mut (usize, usize),
+) -> Result<crate::benchmark::RequestSet> {
+    let r = bench.requests_pinned(shot, trial, idx, pins, prov.fallback_allowed)?;
+    counts.0 += r.pinned;
+    counts.1 += r.fallback;
+    Ok(r.set)
 }
 
 fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
@@ -525,6 +581,9 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
     }
     if a.shard != b.shard {
         d.push("shard");
+    }
+    if a.demo_pins_sha256 != b.demo_pins_sha256 {
+        d.push("pinned demonstrations (--demos file)");
     }
     d.join(", ")
 }
