@@ -3,7 +3,10 @@
 #
 #   scripts/bench_vs_openflamingo.sh [--of-repo DIR] [--queries 8] [--queries-32 4] [--shots 0,4,32]
 #                                    [--models tiny-gptneox,mid-b16] [--tasks vqav2,coco] [--threads N]
-#                                    [--batch-size 8] [--device cpu|cuda:0] [--out DIR]
+#                                    [--batch-size 8] [--device cpu|cuda:0] [--fe-device cpu|cuda:0] [--out DIR]
+#
+# --device: where OpenFlamingo (PyTorch) runs; --fe-device: where flamingo-eval's ONNX Runtime runs (default cpu).
+# FE_BIN=PATH uses a prebuilt flamingo-eval instead of building one; ORT_DYLIB_PATH a given ONNX Runtime library.
 #
 # In one invocation: builds flamingo-eval (release), fetches ONNX Runtime (scripts/setup_ort.sh), reuses the
 # tiny fixture model and builds (once, cached in .cache/perf/) the mid-size random-init model (ViT-B/16 at
@@ -20,7 +23,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 OF_REPO=""; QUERIES=8; QUERIES_32=4; SHOTS=0,4,32; MODELS=tiny-gptneox,mid-b16; TASKS=vqav2,coco
-THREADS=$(nproc); BATCH=8; DEVICE=cpu; OUT=""; POOL=64; FE_BIN="${FE_BIN:-}"
+THREADS=$(nproc); BATCH=8; DEVICE=cpu; FE_DEVICE=cpu; OUT=""; POOL=64; FE_BIN="${FE_BIN:-}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --of-repo) OF_REPO=$2; shift 2;;
@@ -32,9 +35,10 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2;;
     --batch-size) BATCH=$2; shift 2;;
     --device) DEVICE=$2; shift 2;;
+    --fe-device) FE_DEVICE=$2; shift 2;;
     --pool) POOL=$2; shift 2;;
     --out) OUT=$2; shift 2;;
-    -h|--help) sed -n 2,20p "$0"; exit 0;;
+    -h|--help) sed -n 2,24p "$0"; exit 0;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -58,7 +62,7 @@ fi
 EXTRA=$CACHE/of-extra
 if [ ! -f "$EXTRA/.done" ]; then
   log "installing OpenFlamingo eval dependencies into $EXTRA"
-  "$PY" -m pip install -q --disable-pip-version-check --target "$EXTRA" --no-deps \
+  "$PY" -m pip install -q --disable-pip-version-check --upgrade --target "$EXTRA" --no-deps \
     pycocotools==2.0.8 pycocoevalcap==1.2 nltk==3.9.1 inflection==0.5.1 scikit-learn==1.5.2 scipy==1.13.1 \
     joblib==1.4.2 threadpoolctl==3.5.0 regex==2024.9.11 click==8.1.7
   touch "$EXTRA/.done"
@@ -85,9 +89,9 @@ DATA=$CACHE/data-q$QUERIES-p$POOL
 {
   echo "date: $(date -u +%FT%TZ)"; echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "git: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
-  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE"
+  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE"
 } > "$OUT/env.txt"
-FE_DEV=(); [ "$DEVICE" = cpu ] || FE_DEV=(--device "$DEVICE" --require-device)
+FE_DEV=(); [ "$FE_DEVICE" = cpu ] || FE_DEV=(--device "$FE_DEVICE" --require-device)
 for model in ${MODELS//,/ }; do
   mdir=$(awk -v m="$model" '$1 == m {print $2}' "$OUT/models.tsv")
   for task in ${TASKS//,/ }; do
