@@ -63,6 +63,17 @@ def main(argv=None):
     if not (eval_dir / "models" / "open_flamingo.py").exists():
         sys.exit(f"{eval_dir}/models/open_flamingo.py not found: --of-eval must be an open_flamingo checkout")
     sys.path.insert(0, str(eval_dir))
+    try:  # evaluate.py imports roc_auc_score for HatefulMemes only; a machine without scikit-learn gets a stub
+        import sklearn.metrics  # noqa: F401
+    except ImportError:
+        import types
+
+        def _no_sklearn(*_a, **_k):
+            raise RuntimeError("scikit-learn is not installed")
+
+        sys.modules["sklearn"] = types.ModuleType("sklearn")
+        sys.modules["sklearn.metrics"] = types.ModuleType("sklearn.metrics")
+        sys.modules["sklearn.metrics"].roc_auc_score = _no_sklearn
     import utils as of_utils  # noqa: E402  (open_flamingo/eval/utils.py, as evaluate.py imports it)
     evaluate = _load_module("of_evaluate", eval_dir / "evaluate.py")
     of_models = _load_module("of_eval_models_open_flamingo", eval_dir / "models" / "open_flamingo.py")

@@ -68,6 +68,8 @@ def collect(run: Path) -> list:
             row["identical"] = same
             row["speedup"] = row["fe_sps"] / row["of_sps"] if row["fe_sps"] else None
         rows.append(row)
+    order = {"tiny-gptneox": 0, "mid-b16": 1}
+    rows.sort(key=lambda r: (order.get(r["model"], 9), r["model"], r["task"], r["shots"]))
     return rows
 
 
