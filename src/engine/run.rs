@@ -78,6 +78,9 @@ pub struct StageTimes {
     pub total_s: f64,
     pub prompt_building_s: f64,
     pub preprocess_s: f64,
+    /// ONNX Runtime session creation (graph loading and optimisation); part of `ort_share`.
+    #[serde(default)]
+    pub session_create_s: f64,
     pub vision_encoder_s: f64,
     pub perceiver_s: f64,
     pub lang_decoder_s: f64,
@@ -502,6 +505,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             total_s: secs(total),
             prompt_building_s: secs(prompt_time),
             preprocess_s: secs(stats.preprocess_time),
+            session_create_s: secs(stats.session_time),
             vision_encoder_s: secs(stats.vision_time),
             perceiver_s: secs(stats.perceiver_time),
             lang_decoder_s: secs(stats.decoder_time),

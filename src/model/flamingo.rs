@@ -65,11 +65,14 @@ pub struct ModelStats {
     pub perceiver_time: Duration,
     pub decoder_time: Duration,
     pub preprocess_time: Duration,
+    /// Creating the three ONNX Runtime sessions (graph loading and optimisation).
+    pub session_time: Duration,
 }
 
 impl ModelStats {
+    /// Time spent inside ONNX Runtime: session creation and every model call.
     pub fn ort_time(&self) -> Duration {
-        self.vision_time + self.perceiver_time + self.decoder_time
+        self.session_time + self.vision_time + self.perceiver_time + self.decoder_time
     }
 }
 
@@ -114,6 +117,9 @@ pub struct FlamingoModel {
     /// Content hash per file, remembered with the file's size and modification time so a file shown by many
     /// prompts is read and hashed once.
     file_keys: std::sync::Mutex<HashMap<PathBuf, (u64, Option<std::time::SystemTime>, [u8; 32])>>,
+    /// The last `[B, T, L, Dv]` latents batch and the media rows it was built from: decode steps of the same
+    /// rows reuse it instead of re-gathering every image's latents per step.
+    latents_cache: Option<(Vec<Vec<Arc<EncodedMedia>>>, Arc<Vec<f32>>, usize)>,
     pub stats: ModelStats,
     /// How many images go through the vision encoder in one call.
     pub vision_batch: usize,
@@ -121,20 +127,37 @@ pub struct FlamingoModel {
     pub candidate_chunk: usize,
 }
 
+/// One cached key or value tensor `[B, H, len, Dh]`: ONNX Runtime's own output (kept as is, not copied
+/// out), or host memory (after a row selection).
+#[derive(Debug)]
+pub(crate) enum KvTensor {
+    Host(Vec<f32>),
+    Ort(ort::value::DynValue),
+}
+
+impl KvTensor {
+    pub fn data(&self) -> &[f32] {
+        match self {
+            KvTensor::Host(v) => v,
+            KvTensor::Ort(v) => v.try_extract_tensor::<f32>().map(|(_, d)| d).unwrap_or(&[]),
+        }
+    }
+}
+
 /// Key/value cache of a batch of rows, `[B, H, len, Dh]` per layer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct KvCache {
-    #[allow(dead_code)] // kept for debugging and shape checks
     pub batch: usize,
     pub len: usize,
     pub heads: usize,
     pub head_dim: usize,
-    pub layers: Vec<(Vec<f32>, Vec<f32>)>,
+    pub layers: Vec<(KvTensor, KvTensor)>,
 }
 
 impl KvCache {
     fn empty(batch: usize, n_layers: usize, heads: usize, head_dim: usize) -> Self {
-        KvCache { batch, len: 0, heads, head_dim, layers: vec![(Vec::new(), Vec::new()); n_layers] }
+        let layers = (0..n_layers).map(|_| (KvTensor::Host(Vec::new()), KvTensor::Host(Vec::new()))).collect();
+        KvCache { batch, len: 0, heads, head_dim, layers }
     }
 
     fn row_size(&self) -> usize {
@@ -144,12 +167,13 @@ impl KvCache {
     /// A new cache whose row `i` is row `rows[i]` of this one.
     pub fn select_rows(&self, rows: &[usize]) -> KvCache {
         let rs = self.row_size();
-        let pick = |v: &Vec<f32>| {
+        let pick = |v: &KvTensor| {
+            let v = v.data();
             let mut out = Vec::with_capacity(rows.len() * rs);
             for &r in rows {
                 out.extend_from_slice(&v[r * rs..(r + 1) * rs]);
             }
-            out
+            KvTensor::Host(out)
         };
         KvCache {
             batch: rows.len(),
@@ -162,7 +186,7 @@ impl KvCache {
 }
 
 /// The decoding state of a batch of rows after a prefill.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct RowsState {
     pub kv: KvCache,
     /// Attention mask over the cached positions, per row.
@@ -174,21 +198,21 @@ pub(crate) struct RowsState {
 }
 
 impl RowsState {
-    /// Like [`Self::select_rows`], without copying when the selection is every row in order.
-    pub fn into_rows(self, rows: &[usize]) -> RowsState {
-        if rows.len() == self.mask.len() && rows.iter().enumerate().all(|(i, &r)| i == r) {
-            self
-        } else {
-            self.select_rows(rows)
-        }
-    }
-
     pub fn select_rows(&self, rows: &[usize]) -> RowsState {
         RowsState {
             kv: self.kv.select_rows(rows),
             mask: rows.iter().map(|&r| self.mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| self.real_len[r]).collect(),
             media: rows.iter().map(|&r| self.media[r].clone()).collect(),
+        }
+    }
+
+    /// Like [`Self::select_rows`], but keeps the state (no copy) when `rows` selects every row in order.
+    pub fn into_rows(self, rows: &[usize]) -> RowsState {
+        if rows.len() == self.kv.batch && rows.iter().enumerate().all(|(i, &r)| i == r) {
+            self
+        } else {
+            self.select_rows(rows)
         }
     }
 }
@@ -214,7 +238,8 @@ impl FlamingoModel {
     pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<FlamingoModel> {
         let manifest = Manifest::load(dir)?;
         let c = &manifest.components;
-        for comp in [&c.vision_encoder, &c.perceiver, &c.lang_decoder, &c.tokenizer] {
+        let comps = [&c.vision_encoder, &c.perceiver, &c.lang_decoder, &c.tokenizer];
+        for comp in comps {
             let p = manifest.component_path(dir, comp);
             if !p.exists() {
                 bail!(
@@ -223,9 +248,13 @@ impl FlamingoModel {
                     dir.join("model.yaml").display()
                 );
             }
-            verify_hash(&p, &comp.sha256)?;
         }
+        // Hash the (large) files in parallel; report the first mismatch in component order.
+        let checks: Vec<Result<()>> =
+            comps.par_iter().map(|comp| verify_hash(&manifest.component_path(dir, comp), &comp.sha256)).collect();
+        checks.into_iter().collect::<Result<Vec<()>>>()?;
         let tokenizer = Tokenizer::load(&manifest.component_path(dir, &c.tokenizer), &manifest)?;
+        let t_sessions = Instant::now();
         let f32s = |n: &str, s: &str| TensorSpec::new(n, DType::F32, s);
         let i64s = |n: &str, s: &str| TensorSpec::new(n, DType::I64, s);
         let vision = Component::load(
@@ -260,6 +289,7 @@ impl FlamingoModel {
             dec_out.push(f32s(&format!("present_value_{i}"), "[B,H,Pk+S,Dh]"));
         }
         let decoder = Component::load("lang_decoder", &manifest.component_path(dir, &c.lang_decoder), &dec_in, &dec_out, opts)?;
+        let session_time = t_sessions.elapsed();
         Ok(FlamingoModel {
             dir: dir.to_path_buf(),
             manifest,
@@ -269,7 +299,8 @@ impl FlamingoModel {
             decoder,
             cache: HashMap::new(),
             file_keys: Default::default(),
-            stats: ModelStats::default(),
+            latents_cache: None,
+            stats: ModelStats { session_time, ..ModelStats::default() },
             vision_batch: 32,
             candidate_chunk: 64,
         })
@@ -525,7 +556,7 @@ impl FlamingoModel {
         let kv_shape = vec![bi, h as i64, kv.len as i64, dh as i64];
         let empty: Vec<f32> = Vec::new();
         for (i, (k, v)) in kv.layers.iter().enumerate() {
-            let (k, v) = if kv.len == 0 { (&empty, &empty) } else { (k, v) };
+            let (k, v) = if kv.len == 0 { (&empty[..], &empty[..]) } else { (k.data(), v.data()) };
             inputs.push((
                 format!("past_key_{i}").into(),
                 SessionInputValue::from(TensorRef::from_array_view((kv_shape.clone(), &k[..])).map_err(|e| anyhow!("{e}"))?),
@@ -536,11 +567,15 @@ impl FlamingoModel {
             ));
         }
         let n_layers = kv.layers.len();
-        let out = self.decoder.run(inputs)?;
+        let mut out = self.decoder.run(inputs)?;
         let logits = extract_f32(&out, "logits")?;
+        // The caches stay in ONNX Runtime's output values: no copy until rows are selected.
+        let mut take = |name: String| {
+            out.remove(&name).map(KvTensor::Ort).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))
+        };
         let mut layers = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
-            layers.push((extract_f32(&out, &format!("present_key_{i}"))?, extract_f32(&out, &format!("present_value_{i}"))?));
+            layers.push((take(format!("present_key_{i}"))?, take(format!("present_value_{i}"))?));
         }
         drop(out);
         self.stats.decoder_calls += 1;
@@ -548,8 +583,23 @@ impl FlamingoModel {
         Ok((logits, KvCache { batch, len: total, heads: h, head_dim: dh, layers }))
     }
 
-    /// Flattens the media of each row into `[B, T, L, Dv]` (zero-padded to the largest T, at least 1).
-    fn latents_batch(&self, media: &[Vec<Arc<EncodedMedia>>]) -> (Vec<f32>, usize) {
+    /// Flattens the media of each row into `[B, T, L, Dv]` (zero-padded to the largest T, at least 1). The last
+    /// batch is kept: the decode steps of a search use the same rows again and again.
+    fn latents_batch(&mut self, media: &[Vec<Arc<EncodedMedia>>]) -> (Arc<Vec<f32>>, usize) {
+        if let Some((rows, lat, t)) = &self.latents_cache {
+            let same = rows.len() == media.len()
+                && rows.iter().zip(media).all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y)));
+            if same {
+                return (lat.clone(), *t);
+            }
+        }
+        let (lat, t) = self.build_latents_batch(media);
+        let lat = Arc::new(lat);
+        self.latents_cache = Some((media.to_vec(), lat.clone(), t));
+        (lat, t)
+    }
+
+    fn build_latents_batch(&self, media: &[Vec<Arc<EncodedMedia>>]) -> (Vec<f32>, usize) {
         let (l, d) = (self.manifest.perceiver.num_latents, self.manifest.vision.width);
         let t = media.iter().map(|m| m.len()).max().unwrap_or(0).max(1);
         let mut out = vec![0f32; media.len() * t * l * d];
