@@ -7,7 +7,8 @@ use crate::benchmark::Target;
 use crate::engine::records::SampleRecord;
 use crate::metrics::caption::CiderPrepared;
 use crate::metrics::vqa::{vqa_accuracy, VqaMode};
-use crate::metrics::{bootstrap_ci, roc_auc, BootstrapConfig, CaptionSample, ConfidenceInterval};
+use crate::metrics::bootstrap::bootstrap_ci_skip_undefined;
+use crate::metrics::{roc_auc, BootstrapConfig, CaptionSample, ConfidenceInterval};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -100,6 +101,12 @@ fn metric_value(idx: &[usize], prep: &Prepared) -> f64 {
     }
 }
 
+/// Bootstrap CI of a percentage statistic; resamples where it is undefined (NaN: ROC-AUC with one class) are
+/// left out (the same rule `compare` uses).
+fn ci_of(n: usize, boot: &BootstrapConfig, stat: impl Fn(&[usize]) -> f64 + Sync) -> Option<ConfidenceInterval> {
+    bootstrap_ci_skip_undefined(n, boot, |idx| Some(stat(idx)).filter(|v| v.is_finite())).ok().map(|(ci, _)| ci)
+}
+
 enum Prepared {
     Mean(Vec<f64>),
     Cider(CiderPrepared),
@@ -180,7 +187,7 @@ pub fn summarize(metric: &MetricChoice, records: &[SampleRecord], seeds: &[u64],
             let prep = prepare(metric, &ok)?;
             let all: Vec<usize> = (0..ok.len()).collect();
             let value = if ok.is_empty() { f64::NAN } else { metric_value(&all, &prep) };
-            let ci = if ok.is_empty() { None } else { bootstrap_ci(ok.len(), boot, |idx| metric_value(idx, &prep)).ok() };
+            let ci = if ok.is_empty() { None } else { ci_of(ok.len(), boot, |idx| metric_value(idx, &prep)) };
             let mut per_answer_type = BTreeMap::new();
             if metric.name == MetricName::VqaAccuracy {
                 let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -212,10 +219,9 @@ pub fn summarize(metric: &MetricChoice, records: &[SampleRecord], seeds: &[u64],
             w[0].len() == w[1].len() && w[0].iter().zip(w[1].iter()).all(|(a, b)| a.sample_id == b.sample_id)
         });
         let ci = if ok_sets.len() > 1 && same_ids && !ok_sets[0].is_empty() {
-            bootstrap_ci(ok_sets[0].len(), boot, |idx| {
+            ci_of(ok_sets[0].len(), boot, |idx| {
                 prepared.iter().map(|p| metric_value(idx, p)).sum::<f64>() / ok_sets.len() as f64
             })
-            .ok()
         } else {
             trial_results.first().and_then(|t| t.ci)
         };

@@ -76,6 +76,42 @@ where
     })
 }
 
+/// Like [`bootstrap_ci`] for a statistic that is undefined on some resamples (ROC-AUC of a resample with a
+/// single class): those resamples are left out, and their number is returned with the interval. Errors when
+/// every resample is undefined.
+pub fn bootstrap_ci_skip_undefined<F>(n: usize, cfg: &BootstrapConfig, statistic: F) -> Result<(ConfidenceInterval, usize), MetricError>
+where
+    F: Fn(&[usize]) -> Option<f64> + Sync,
+{
+    if n == 0 {
+        return Err(MetricError::Empty);
+    }
+    if cfg.resamples == 0 || !(cfg.confidence > 0.0 && cfg.confidence < 1.0) {
+        return Err(MetricError::Invalid(format!(
+            "bootstrap needs resamples > 0 and 0 < confidence < 1 (got {} and {})",
+            cfg.resamples, cfg.confidence
+        )));
+    }
+    let all: Vec<Option<f64>> = (0..cfg.resamples).into_par_iter().map(|b| statistic(&resample_indices(n, cfg.seed, b))).collect();
+    let mut stats: Vec<f64> = all.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let skipped = cfg.resamples - stats.len();
+    if stats.is_empty() {
+        return Err(MetricError::Invalid("the statistic is undefined on every bootstrap resample".into()));
+    }
+    stats.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let alpha = 1.0 - cfg.confidence;
+    Ok((
+        ConfidenceInterval {
+            low: quantile(&stats, alpha / 2.0),
+            high: quantile(&stats, 1.0 - alpha / 2.0),
+            confidence: cfg.confidence,
+            resamples: cfg.resamples,
+            seed: cfg.seed,
+        },
+        skipped,
+    ))
+}
+
 /// Percentile bootstrap of the mean of per-sample scores.
 pub fn bootstrap_mean_ci(scores: &[f64], cfg: &BootstrapConfig) -> Result<ConfidenceInterval, MetricError> {
     if let Some((index, &value)) = scores.iter().enumerate().find(|(_, v)| !v.is_finite()) {
@@ -95,6 +131,20 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undefined_resamples_are_skipped_and_counted() {
+        // Statistic undefined when the resample holds only index 0 or only index 1 of a 2-sample set.
+        let cfg = BootstrapConfig { resamples: 400, seed: 3, confidence: 0.95 };
+        let (ci, skipped) = bootstrap_ci_skip_undefined(2, &cfg, |idx| {
+            let ones = idx.iter().filter(|&&i| i == 1).count();
+            (ones > 0 && ones < idx.len()).then_some(0.5)
+        })
+        .unwrap();
+        assert!(skipped > 100 && skipped < 300, "{skipped}");
+        assert_eq!((ci.low, ci.high), (0.5, 0.5));
+        assert!(bootstrap_ci_skip_undefined(3, &cfg, |_| None).is_err());
+    }
     #[test]
     fn deterministic_and_covers_mean() {
         let s: Vec<f64> = (0..200).map(|i| (i % 7) as f64).collect();
