@@ -44,11 +44,7 @@ pub fn resample_indices(n: usize, seed: u64, b: usize) -> Vec<usize> {
     (0..n).map(|_| rng.random_range(0..n)).collect()
 }
 
-/// Percentile bootstrap of any statistic of an index multiset over `n` samples.
-pub fn bootstrap_ci<F>(n: usize, cfg: &BootstrapConfig, statistic: F) -> Result<ConfidenceInterval, MetricError>
-where
-    F: Fn(&[usize]) -> f64 + Sync,
-{
+fn check_config(n: usize, cfg: &BootstrapConfig) -> Result<(), MetricError> {
     if n == 0 {
         return Err(MetricError::Empty);
     }
@@ -58,22 +54,36 @@ where
             cfg.resamples, cfg.confidence
         )));
     }
-    let mut stats: Vec<f64> = (0..cfg.resamples)
+    Ok(())
+}
+
+/// The percentile interval of (unsorted, finite) resample statistics.
+fn percentile_interval(mut stats: Vec<f64>, cfg: &BootstrapConfig) -> ConfidenceInterval {
+    stats.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let alpha = 1.0 - cfg.confidence;
+    ConfidenceInterval {
+        low: quantile(&stats, alpha / 2.0),
+        high: quantile(&stats, 1.0 - alpha / 2.0),
+        confidence: cfg.confidence,
+        resamples: cfg.resamples,
+        seed: cfg.seed,
+    }
+}
+
+/// Percentile bootstrap of any statistic of an index multiset over `n` samples.
+pub fn bootstrap_ci<F>(n: usize, cfg: &BootstrapConfig, statistic: F) -> Result<ConfidenceInterval, MetricError>
+where
+    F: Fn(&[usize]) -> f64 + Sync,
+{
+    check_config(n, cfg)?;
+    let stats: Vec<f64> = (0..cfg.resamples)
         .into_par_iter()
         .map(|b| statistic(&resample_indices(n, cfg.seed, b)))
         .collect();
     if let Some((index, &value)) = stats.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(MetricError::NonFinite { index, value });
     }
-    stats.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let alpha = 1.0 - cfg.confidence;
-    Ok(ConfidenceInterval {
-        low: quantile(&stats, alpha / 2.0),
-        high: quantile(&stats, 1.0 - alpha / 2.0),
-        confidence: cfg.confidence,
-        resamples: cfg.resamples,
-        seed: cfg.seed,
-    })
+    Ok(percentile_interval(stats, cfg))
 }
 
 /// Like [`bootstrap_ci`] for a statistic that is undefined on some resamples (ROC-AUC of a resample with a
@@ -83,33 +93,16 @@ pub fn bootstrap_ci_skip_undefined<F>(n: usize, cfg: &BootstrapConfig, statistic
 where
     F: Fn(&[usize]) -> Option<f64> + Sync,
 {
-    if n == 0 {
-        return Err(MetricError::Empty);
-    }
-    if cfg.resamples == 0 || !(cfg.confidence > 0.0 && cfg.confidence < 1.0) {
-        return Err(MetricError::Invalid(format!(
-            "bootstrap needs resamples > 0 and 0 < confidence < 1 (got {} and {})",
-            cfg.resamples, cfg.confidence
-        )));
-    }
-    let all: Vec<Option<f64>> = (0..cfg.resamples).into_par_iter().map(|b| statistic(&resample_indices(n, cfg.seed, b))).collect();
-    let mut stats: Vec<f64> = all.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    check_config(n, cfg)?;
+    let stats: Vec<f64> = (0..cfg.resamples)
+        .into_par_iter()
+        .filter_map(|b| statistic(&resample_indices(n, cfg.seed, b)).filter(|v| v.is_finite()))
+        .collect();
     let skipped = cfg.resamples - stats.len();
     if stats.is_empty() {
         return Err(MetricError::Invalid("the statistic is undefined on every bootstrap resample".into()));
     }
-    stats.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let alpha = 1.0 - cfg.confidence;
-    Ok((
-        ConfidenceInterval {
-            low: quantile(&stats, alpha / 2.0),
-            high: quantile(&stats, 1.0 - alpha / 2.0),
-            confidence: cfg.confidence,
-            resamples: cfg.resamples,
-            seed: cfg.seed,
-        },
-        skipped,
-    ))
+    Ok((percentile_interval(stats, cfg), skipped))
 }
 
 /// Percentile bootstrap of the mean of per-sample scores.
