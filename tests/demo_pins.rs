@@ -6,34 +6,13 @@ mod common;
 use common::*;
 use flamingo_eval::benchmark::pinned::PinsConfig;
 use flamingo_eval::engine::{read_records, run, RunConfig};
-use flamingo_eval::metrics::BootstrapConfig;
-use flamingo_eval::model::RuntimeOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn model(name: &str) -> PathBuf {
-    repo().join("tests/fixtures/models").join(name)
-}
-
-fn bench(name: &str) -> PathBuf {
-    repo().join("benchmarks").join(format!("{name}.yaml"))
-}
 
 fn config(bench: &Path, out: &Path, demos: Option<(&Path, bool)>) -> RunConfig {
     RunConfig {
-        model_dir: model("tiny-gptneox"),
-        benchmark: bench.to_path_buf(),
-        shots: None,
-        trials: None,
-        limit: None,
-        batch_size: 4,
-        out: out.to_path_buf(),
-        runtime: RuntimeOptions { intra_threads: 1, ..Default::default() },
-        quiet: true,
-        fail_fast: false,
-        bootstrap: BootstrapConfig { resamples: 200, seed: 0, confidence: 0.95 },
-        shard: None,
         demos: demos.map(|(p, fallback)| PinsConfig { path: p.to_path_buf(), fallback }),
+        ..run_config("tiny-gptneox", bench, out)
     }
 }
 

@@ -71,3 +71,30 @@ pub fn strip_trailing(mut toks: Vec<u32>, stop: u32) -> Vec<u32> {
     }
     toks
 }
+
+pub fn model(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/models").join(name)
+}
+
+pub fn bench(name: &str) -> PathBuf {
+    repo().join("benchmarks").join(format!("{name}.yaml"))
+}
+
+/// The run configuration the end-to-end tests share: one thread, batch 4, 200 bootstrap resamples.
+pub fn run_config(model_name: &str, bench: &Path, out: &Path) -> flamingo_eval::engine::RunConfig {
+    flamingo_eval::engine::RunConfig {
+        model_dir: model(model_name),
+        benchmark: bench.to_path_buf(),
+        shots: None,
+        trials: None,
+        limit: None,
+        batch_size: 4,
+        out: out.to_path_buf(),
+        runtime: flamingo_eval::model::RuntimeOptions { intra_threads: 1, ..Default::default() },
+        quiet: true,
+        fail_fast: false,
+        bootstrap: flamingo_eval::metrics::BootstrapConfig { resamples: 200, seed: 0, confidence: 0.95 },
+        shard: None,
+        demos: None,
+    }
+}
