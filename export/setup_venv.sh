@@ -30,7 +30,15 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     fi
   fi
 fi
+# Disk frugality: torch 2.0.1 from PyPI drags ~2.6 GB of CUDA libraries (it will not import without them), so
+# no pip cache (it would keep a second copy of every wheel) and the largest packages go in one at a time, so
+# at most one big wheel waits on disk beside what is already installed.
+export PIP_NO_CACHE_DIR=1
 "$VENV/bin/python" -m pip install --quiet --upgrade pip==24.3.1
+for big in nvidia-cudnn-cu11 nvidia-cublas-cu11 nvidia-cusolver-cu11 nvidia-cufft-cu11 nvidia-cusparse-cu11 \
+           nvidia-nccl-cu11 torch; do
+  "$VENV/bin/python" -m pip install --quiet "$big" -c "$HERE/constraints.txt"
+done
 "$VENV/bin/python" -m pip install --quiet -r "$HERE/requirements.txt" -c "$HERE/constraints.txt"
 "$VENV/bin/python" -m pip install --quiet --no-deps -r "$HERE/requirements-nodeps.txt"
 "$VENV/bin/python" -c "import torch, transformers, open_clip, open_flamingo, onnx, onnxruntime; print('torch', torch.__version__, 'transformers', transformers.__version__, 'open_clip', __import__('importlib.metadata').metadata.version('open_clip_torch'), 'onnxruntime', onnxruntime.__version__)"

@@ -4,6 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Disk: a run from nothing needs about 7 GiB (exporter venv 4.7 GiB, most of it the CUDA libraries torch 2.0.1
+# will not import without; Rust build 1 GiB; chromium and ffmpeg 0.6 GiB; one wheel in flight). Say so up front
+# rather than die later inside pip or the linker.
+need_mib=600
+[ -x export/.venv/bin/python ] || need_mib=$((need_mib + 5800))
+[ -d target/debug ] || need_mib=$((need_mib + 1200))
+free_mib=$(df -Pm . | awk 'NR==2 {print $4}')
+echo "== disk: ${free_mib} MiB free at $(pwd); this run needs about ${need_mib} MiB more"
+if [ "${free_mib:-0}" -lt "$need_mib" ]; then
+  echo "warning: probably not enough disk space; free some (old cargo target/ folders, ~/.cache/pip) if a step below fails with 'No space left on device'" >&2
+fi
+export CARGO_INCREMENTAL=0
+
 scripts/ensure_ffmpeg.sh
 
 # Chromium renders the HTML report in a screenshot test; xmllint validates JUnit XML against its schema.
