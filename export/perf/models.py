@@ -10,7 +10,9 @@
   exporter (parity check included) to CACHE/mid-b16/model. A finished export is reused.
 """
 import argparse
+import atexit
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -69,6 +71,7 @@ def load_torch(name: str, cache: Path):
         from ..tiny.make_tiny import build_tiny
 
         work = tempfile.mkdtemp(prefix="perf-tiny-")
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
         _, built = build_tiny(name, Path(work))
     else:
         from ..build import apply_checkpoint, build_model, load_state_dict_file
@@ -76,6 +79,7 @@ def load_torch(name: str, cache: Path):
 
         cfg = load_config(HERE / f"{name}.yaml")
         work = tempfile.mkdtemp(prefix="perf-mid-")
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
         built = build_model(cfg, Path(work))
         ckpt = model_dir(name, cache).parent / "checkpoint.pt"
         apply_checkpoint(built, load_state_dict_file(ckpt), ckpt)

@@ -81,6 +81,9 @@ pub struct StageTimes {
     /// ONNX Runtime session creation (graph loading and optimisation); part of `ort_share`.
     #[serde(default)]
     pub session_create_s: f64,
+    /// Loading the model folder: manifest, component checks and hashes, tokenizer, and the session creation above.
+    #[serde(default)]
+    pub model_load_s: f64,
     pub vision_encoder_s: f64,
     pub perceiver_s: f64,
     pub lang_decoder_s: f64,
@@ -359,7 +362,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     // Pins are validated (ids, shot counts, coverage) before the model is loaded.
     let pins = load_pins(&bench, config, &shots, n_trials)?;
     // Configuration and model errors stop here, before any work.
+    let t_load = Instant::now();
     let mut model = FlamingoModel::load(&config.model_dir, &config.runtime)?;
+    let model_load = t_load.elapsed();
     crate::cli::common::report_providers(&model.providers());
     model.candidate_chunk = config.batch_size.max(1) * 8;
     let template_path = crate::benchmark::spec::resolve_path(
@@ -506,6 +511,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             prompt_building_s: secs(prompt_time),
             preprocess_s: secs(stats.preprocess_time),
             session_create_s: secs(stats.session_time),
+            model_load_s: secs(model_load),
             vision_encoder_s: secs(stats.vision_time),
             perceiver_s: secs(stats.perceiver_time),
             lang_decoder_s: secs(stats.decoder_time),

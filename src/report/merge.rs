@@ -264,6 +264,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, benchmark: Option<&Path>) -> Re
         perceiver_s: sum(|t| t.perceiver_s),
         lang_decoder_s: sum(|t| t.lang_decoder_s),
         session_create_s: sum(|t| t.session_create_s),
+        model_load_s: sum(|t| t.model_load_s),
         ort_share: if total > 0.0 { (ort / total * 1e3).round() / 1e3 } else { 0.0 },
     };
     let summary = Summary {
