@@ -75,8 +75,11 @@ if [ -z "$OF_REPO" ]; then
     git -C "$OF_REPO" checkout -q 655f693
   fi
 fi
-if git -C "$OF_REPO" rev-parse HEAD >/dev/null 2>&1; then
+# Only a checkout of its own can be checked (a plain copy of the files would report the enclosing repository).
+if [ "$(git -C "$OF_REPO" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$OF_REPO" && pwd -P)" ]; then
   case "$(git -C "$OF_REPO" rev-parse HEAD)" in 655f693*) ;; *) log "warning: $OF_REPO is not at 655f693";; esac
+else
+  log "note: $OF_REPO is not a git checkout; its commit cannot be checked (expected 655f693)"
 fi
 
 # --- models and data
