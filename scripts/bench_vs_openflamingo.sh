@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # flamingo-eval vs OpenFlamingo's own evaluation, same machine, same samples, same demonstrations.
 #
-#   scripts/bench_vs_openflamingo.sh [--of-repo DIR] [--queries 8] [--queries-32 4] [--shots 0,4,32]
+#   scripts/bench_vs_openflamingo.sh [--of-repo DIR] [--queries 40] [--queries-32 4] [--pool 32] [--shots 0,4,32]
 #                                    [--models tiny-gptneox,mid-b16] [--tasks vqav2,coco] [--threads N]
 #                                    [--batch-size 8] [--device cpu|cuda:0] [--fe-device cpu|cuda:0] [--out DIR]
 #
@@ -16,14 +16,18 @@
 # fed the demonstrations flamingo-eval drew, see export/perf/run_openflamingo.py), each in its own process under
 # GNU time, and prints the table (also in OUT/table.md, OUT/results.json). Docs: docs/PERFORMANCE.md.
 #
+# Defaults: 40 queries at 0 and 4 shots, 4 at 32 shots, a demonstration pool of 32 train images (64 VQA
+# questions). That is 1.25 queries per pool image; OpenFlamingo's protocol (5000 queries, a 2048-example query
+# set) has ~2.4, so the default still under-states how often a real run reuses demonstration images.
+#
 # --of-repo: a checkout of github.com/mlfoundations/open_flamingo (commit 655f693, tag 2.0.1). Default:
 # .cache/open_flamingo-655f693, cloned there when missing (needs network). Its code is used, never committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-OF_REPO=""; QUERIES=8; QUERIES_32=4; SHOTS=0,4,32; MODELS=tiny-gptneox,mid-b16; TASKS=vqav2,coco
-THREADS=$(nproc); BATCH=8; DEVICE=cpu; FE_DEVICE=cpu; OUT=""; POOL=64; FE_BIN="${FE_BIN:-}"
+OF_REPO=""; QUERIES=40; QUERIES_32=4; SHOTS=0,4,32; MODELS=tiny-gptneox,mid-b16; TASKS=vqav2,coco
+THREADS=$(nproc); BATCH=8; DEVICE=cpu; FE_DEVICE=cpu; OUT=""; POOL=32; FE_BIN="${FE_BIN:-}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --of-repo) OF_REPO=$2; shift 2;;
@@ -38,7 +42,7 @@ while [ $# -gt 0 ]; do
     --fe-device) FE_DEVICE=$2; shift 2;;
     --pool) POOL=$2; shift 2;;
     --out) OUT=$2; shift 2;;
-    -h|--help) sed -n 2,24p "$0"; exit 0;;
+    -h|--help) awk 'NR > 1 && /^set -euo/ {exit} NR > 1' "$0"; exit 0;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -92,7 +96,7 @@ DATA=$CACHE/data-q$QUERIES-p$POOL
 {
   echo "date: $(date -u +%FT%TZ)"; echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "git: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
-  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE"
+  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --pool $POOL --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE"
 } > "$OUT/env.txt"
 FE_DEV=(); [ "$FE_DEVICE" = cpu ] || FE_DEV=(--device "$FE_DEVICE" --require-device)
 for model in ${MODELS//,/ }; do

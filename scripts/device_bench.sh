@@ -8,7 +8,8 @@
 # Here (Rust, network, export/.venv), once, prepare what travels:
 #   scripts/device_bench.sh --prepare   # -> .cache/device/{flamingo-eval, libonnxruntime.so.1.32.0, wheels/}
 # On the device machine, from the repository root, carrying .cache/device and .cache/open_flamingo-655f693:
-#   OUT=$OUT scripts/device_bench.sh [--queries 8] [--queries-32 4]
+#   OUT=$OUT scripts/device_bench.sh [--queries 16] [--queries-32 2]   # any bench_vs_openflamingo.sh flags; its
+#   defaults (40 / 4 queries) may not fit one 10-minute device call
 #
 # The device machine has no Rust toolchain and no network: the binary and libonnxruntime.so come from
 # --prepare; Python packages its Python lacks are installed from the carried wheels into a folder outside the
