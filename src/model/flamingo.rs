@@ -136,19 +136,24 @@ pub(crate) enum KvTensor {
 }
 
 impl KvTensor {
-    /// The whole buffer; after an in-place row selection it can hold more rows than the cache uses.
-    pub fn data(&self) -> &[f32] {
-        match self {
+    /// The first `len` floats of the buffer; after an in-place row selection the buffer can hold more rows
+    /// than the cache uses.
+    pub fn data(&self, len: usize) -> Result<&[f32]> {
+        let all: &[f32] = match self {
             KvTensor::Host(v) => v,
-            KvTensor::Ort(v) => v.try_extract_tensor::<f32>().map(|(_, d)| d).unwrap_or(&[]),
-        }
+            KvTensor::Ort(v) => v.try_extract_tensor::<f32>().map(|(_, d)| d).map_err(|e| anyhow!("KV cache: {e}"))?,
+        };
+        all.get(..len).ok_or_else(|| anyhow!("KV cache holds {} values, {len} expected", all.len()))
     }
 
-    fn data_mut(&mut self) -> Result<&mut [f32]> {
-        match self {
-            KvTensor::Host(v) => Ok(v),
-            KvTensor::Ort(v) => v.try_extract_tensor_mut::<f32>().map(|(_, d)| d).map_err(|e| anyhow!("{e}")),
-        }
+    /// Like [`Self::data`], mutable.
+    fn data_mut(&mut self, len: usize) -> Result<&mut [f32]> {
+        let all: &mut [f32] = match self {
+            KvTensor::Host(v) => v,
+            KvTensor::Ort(v) => v.try_extract_tensor_mut::<f32>().map(|(_, d)| d).map_err(|e| anyhow!("KV cache: {e}"))?,
+        };
+        let n = all.len();
+        all.get_mut(..len).ok_or_else(|| anyhow!("KV cache holds {n} values, {len} expected"))
     }
 }
 
@@ -194,35 +199,30 @@ impl KvCache {
     }
 
     /// A new cache whose row `i` is row `rows[i]` of this one.
-    pub fn select_rows(&self, rows: &[usize]) -> KvCache {
+    pub fn select_rows(&self, rows: &[usize]) -> Result<KvCache> {
         let rs = self.row_size();
-        let pick = |v: &KvTensor| {
-            let v = v.data();
+        let pick = |v: &KvTensor| -> Result<KvTensor> {
+            let v = v.data(self.batch * rs)?;
             let mut out = Vec::with_capacity(rows.len() * rs);
             for &r in rows {
                 out.extend_from_slice(&v[r * rs..(r + 1) * rs]);
             }
-            KvTensor::Host(out)
+            Ok(KvTensor::Host(out))
         };
-        KvCache {
-            batch: rows.len(),
-            len: self.len,
-            heads: self.heads,
-            head_dim: self.head_dim,
-            layers: self.layers.iter().map(|(k, v)| (pick(k), pick(v))).collect(),
-        }
+        let layers = self.layers.iter().map(|(k, v)| Ok((pick(k)?, pick(v)?))).collect::<Result<_>>()?;
+        Ok(KvCache { batch: rows.len(), len: self.len, heads: self.heads, head_dim: self.head_dim, layers })
     }
 
     /// Like [`Self::select_rows`], reusing this cache's buffers: no allocation, and only the rows that change
     /// are copied. Falls back to a copy when `rows` has more rows than the cache.
     fn into_selected_rows(mut self, rows: &[usize]) -> Result<KvCache> {
         if rows.len() > self.batch || rows.iter().any(|&r| r >= self.batch) {
-            return Ok(self.select_rows(rows));
+            return self.select_rows(rows);
         }
-        let rs = self.row_size();
+        let (rs, n) = (self.row_size(), self.batch * self.row_size());
         for (k, v) in &mut self.layers {
-            gather_rows_in_place(k.data_mut()?, rs, rows);
-            gather_rows_in_place(v.data_mut()?, rs, rows);
+            gather_rows_in_place(k.data_mut(n)?, rs, rows);
+            gather_rows_in_place(v.data_mut(n)?, rs, rows);
         }
         self.batch = rows.len();
         Ok(self)
@@ -242,13 +242,13 @@ pub(crate) struct RowsState {
 }
 
 impl RowsState {
-    pub fn select_rows(&self, rows: &[usize]) -> RowsState {
-        RowsState {
-            kv: self.kv.select_rows(rows),
+    pub fn select_rows(&self, rows: &[usize]) -> Result<RowsState> {
+        Ok(RowsState {
+            kv: self.kv.select_rows(rows)?,
             mask: rows.iter().map(|&r| self.mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| self.real_len[r]).collect(),
             media: rows.iter().map(|&r| self.media[r].clone()).collect(),
-        }
+        })
     }
 
     /// Like [`Self::select_rows`], but reuses this state's caches: rows are rearranged in place (nothing is
@@ -619,7 +619,7 @@ impl FlamingoModel {
         // Buffers can hold more rows than the cache uses (after an in-place row selection).
         let used = batch * h * kv.len * dh;
         for (i, (k, v)) in kv.layers.iter().enumerate() {
-            let (k, v) = if kv.len == 0 { (&empty[..], &empty[..]) } else { (&k.data()[..used], &v.data()[..used]) };
+            let (k, v) = if kv.len == 0 { (&empty[..], &empty[..]) } else { (k.data(used)?, v.data(used)?) };
             inputs.push((
                 format!("past_key_{i}").into(),
                 SessionInputValue::from(TensorRef::from_array_view((kv_shape.clone(), &k[..])).map_err(|e| anyhow!("{e}"))?),
@@ -841,7 +841,7 @@ impl FlamingoModel {
             let inputs: Vec<Vec<u32>> = chunk.iter().map(|c| c[..c.len().saturating_sub(1)].to_vec()).collect();
             let s = inputs.iter().map(|c| c.len()).max().unwrap_or(0);
             let rows = if s > 0 {
-                let st = state.select_rows(&vec![0; chunk.len()]);
+                let st = state.select_rows(&vec![0; chunk.len()])?;
                 let (_, lg) = self.extend(&st, &inputs)?;
                 Some(lg)
             } else {
