@@ -137,7 +137,8 @@ def write_goldens(built, model_dir: Path, compensated: bool) -> None:
 
     # generation exactly as OpenFlamingo's eval calls Flamingo.generate
     for nb, key in ((1, "generate_greedy"), (3, "generate_beam3")):
-        out = of_generate(model, vx, ids, mask, GEN_MAX_NEW_TOKENS, nb)
+        with torch_vision(built, compensated):
+            out = of_generate(model, vx, ids, mask, GEN_MAX_NEW_TOKENS, nb)
         new = out.sequences[:, ids.shape[1]:]
         case = {
             "description": f"Flamingo.generate(num_beams={nb}, max_new_tokens={GEN_MAX_NEW_TOKENS}, "
@@ -178,8 +179,9 @@ def write_goldens(built, model_dir: Path, compensated: bool) -> None:
         ids, mask, info = row_info(BATCH_PROMPTS, BATCH_IMAGES)
         vx = vision_x_for([load_pixels(proc, im) for im in BATCH_IMAGES])
         allpos = torch_logits_with_positions(model, vx, ids, mask)
-    greedy = of_generate(model, vx, ids, mask, BATCH_MAX_NEW_TOKENS, 1)
-    beam = of_generate(model, vx, ids, mask, BATCH_MAX_NEW_TOKENS, 3)
+    with torch_vision(built, compensated):
+        greedy = of_generate(model, vx, ids, mask, BATCH_MAX_NEW_TOKENS, 1)
+        beam = of_generate(model, vx, ids, mask, BATCH_MAX_NEW_TOKENS, 3)
     g_new = greedy.sequences[:, ids.shape[1]:]
     b_new = beam.sequences[:, ids.shape[1]:]
     cases["batch2_leftpad"] = {

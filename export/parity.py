@@ -142,18 +142,20 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
         rep["batch_prefill_logits"] = _maxdiff(ref.numpy()[real], logits[real])
 
     # generation through Flamingo.generate vs the ORT driver
-    greedy_t = of_generate(model, vx, ids, mask, max_new_tokens, 1)
-    rec = []
-    greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
-    greedy_ref = greedy_t.sequences[:, ids.shape[1]:].numpy()
-    rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
-        if len(rec) == len(greedy_t.scores) else float("inf")
-    rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and (greedy_ref == greedy_o).all())
-    beam_t = of_generate(model, vx, ids, mask, max_new_tokens, 3)
-    beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
-    beam_ref = beam_t.sequences[:, ids.shape[1]:].numpy()
-    rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
-    rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
+    # (inside torch_vision: with compensate_ln_post, Flamingo.generate must see the exported vision tokens)
+    with torch_vision(built, compensate):
+        greedy_t = of_generate(model, vx, ids, mask, max_new_tokens, 1)
+        rec = []
+        greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
+        greedy_ref = greedy_t.sequences[:, ids.shape[1]:].numpy()
+        rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
+            if len(rec) == len(greedy_t.scores) else float("inf")
+        rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and (greedy_ref == greedy_o).all())
+        beam_t = of_generate(model, vx, ids, mask, max_new_tokens, 3)
+        beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
+        beam_ref = beam_t.sequences[:, ids.shape[1]:].numpy()
+        rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
+        rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
     rep["greedy_tokens"] = greedy_ref.tolist()
     rep["beam3_tokens"] = beam_ref.tolist()
 
