@@ -60,6 +60,8 @@ impl MetricChoice {
 /// The per-sample value stored in a record: accuracy in [0,1], or P(positive) for ROC-AUC; None for CIDEr.
 pub fn per_sample_value(metric: &MetricChoice, target: &Target, prediction: &str, class_scores: Option<&[f64]>) -> Result<Option<f64>> {
     Ok(match (metric.name, target) {
+        // An unannotated split (e.g. VQAv2 test-dev) has nothing to score: not scored, never 0.
+        (MetricName::VqaAccuracy, Target::Vqa { answers, .. }) if answers.is_empty() => None,
         (MetricName::VqaAccuracy, Target::Vqa { answers, .. }) => Some(vqa_accuracy(prediction, answers, metric.vqa_mode())),
         (MetricName::ExactMatch, Target::Answer { answer }) => {
             Some(if crate::metrics::videoqa::exact_match(prediction, answer) { 1.0 } else { 0.0 })
@@ -87,8 +89,14 @@ pub fn per_sample_value(metric: &MetricChoice, target: &Target, prediction: &str
     })
 }
 
+/// Whether a record counts in the metric: no error, and a per-sample value when the metric is a mean of them
+/// (a record of an unannotated sample has none).
+pub(crate) fn is_scored(metric: MetricName, r: &SampleRecord) -> bool {
+    r.error.is_none() && (matches!(metric, MetricName::Cider) || r.metric.is_some())
+}
+
 /// The metric over the records at `idx` (indices into the prepared set), as a percentage.
-fn metric_value(idx: &[usize], prep: &Prepared) -> f64 {
+pub(crate) fn metric_value(idx: &[usize], prep: &Prepared) -> f64 {
     match prep {
         Prepared::Mean(v) => 100.0 * idx.iter().map(|&i| v[i]).sum::<f64>() / idx.len().max(1) as f64,
         Prepared::Cider(c) => 100.0 * c.score(idx).corpus,
@@ -107,14 +115,15 @@ fn ci_of(n: usize, boot: &BootstrapConfig, stat: impl Fn(&[usize]) -> f64 + Sync
     bootstrap_ci_skip_undefined(n, boot, |idx| Some(stat(idx)).filter(|v| v.is_finite())).ok().map(|(ci, _)| ci)
 }
 
-enum Prepared {
+/// Scored records of one (shot, trial), ready to score any index multiset.
+pub(crate) enum Prepared {
     Mean(Vec<f64>),
     Cider(CiderPrepared),
     Auc(Vec<bool>, Vec<f64>),
 }
 
-fn prepare(metric: &MetricChoice, recs: &[&SampleRecord]) -> Result<Prepared> {
-    Ok(match metric.name {
+pub(crate) fn prepare(metric: MetricName, recs: &[&SampleRecord]) -> Result<Prepared> {
+    Ok(match metric {
         MetricName::Cider => {
             let samples: Vec<CaptionSample> = recs
                 .iter()
@@ -136,7 +145,11 @@ fn prepare(metric: &MetricChoice, recs: &[&SampleRecord]) -> Result<Prepared> {
             let scores = recs.iter().map(|r| r.metric.unwrap_or(f64::NAN)).collect();
             Prepared::Auc(labels, scores)
         }
-        _ => Prepared::Mean(recs.iter().map(|r| r.metric.unwrap_or(0.0)).collect()),
+        _ => Prepared::Mean(
+            recs.iter()
+                .map(|r| r.metric.ok_or_else(|| anyhow!("sample {}: record has no metric value", r.sample_id)))
+                .collect::<Result<_>>()?,
+        ),
     })
 }
 
@@ -181,10 +194,10 @@ pub fn summarize(metric: &MetricChoice, records: &[SampleRecord], seeds: &[u64],
         let mut prepared = Vec::new();
         let mut ok_sets = Vec::new();
         for (trial, recs) in &trials {
-            let mut ok: Vec<&SampleRecord> = recs.iter().copied().filter(|r| r.error.is_none()).collect();
+            let mut ok: Vec<&SampleRecord> = recs.iter().copied().filter(|r| is_scored(metric.name, r)).collect();
             ok.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
-            let errors = recs.len() - ok.len();
-            let prep = prepare(metric, &ok)?;
+            let errors = recs.iter().filter(|r| r.error.is_some()).count();
+            let prep = prepare(metric.name, &ok)?;
             let all: Vec<usize> = (0..ok.len()).collect();
             let value = if ok.is_empty() { f64::NAN } else { metric_value(&all, &prep) };
             let ci = if ok.is_empty() { None } else { ci_of(ok.len(), boot, |idx| metric_value(idx, &prep)) };
@@ -236,4 +249,18 @@ pub fn summarize(metric: &MetricChoice, records: &[SampleRecord], seeds: &[u64],
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unannotated_vqa_sample_is_not_scored_as_zero() {
+        let metric = MetricChoice { name: MetricName::VqaAccuracy, mode: MetricMode::Official, top_k: 1 };
+        let target =
+            |answers: Vec<String>| Target::Vqa { answers, answer_type: None, question_type: None, multiple_choice_answer: None };
+        assert_eq!(per_sample_value(&metric, &target(vec![]), "yes", None).unwrap(), None);
+        assert_eq!(per_sample_value(&metric, &target(vec!["yes".into(); 10]), "yes", None).unwrap(), Some(1.0));
+    }
 }

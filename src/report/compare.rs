@@ -20,8 +20,7 @@
 use crate::benchmark::spec::MetricName;
 use crate::engine::records::SampleRecord;
 use crate::metrics::bootstrap::resample_indices;
-use crate::metrics::caption::CiderPrepared;
-use crate::metrics::{roc_auc, CaptionSample};
+use crate::engine::scoring::{is_scored, metric_value, prepare};
 use crate::report::junit::{self, Outcome, TestCase, TestSuite};
 use crate::report::{discover_runs, fmt_num, RunFolder};
 use anyhow::{anyhow, Result};
@@ -316,52 +315,8 @@ fn metric_name(key: &str) -> Option<MetricName> {
     })
 }
 
-/// One run's paired samples of one trial, ready to score any index multiset.
-enum Scorer {
-    Mean(Vec<f64>),
-    Cider(CiderPrepared),
-    Auc(Vec<bool>, Vec<f64>),
-}
-
-impl Scorer {
-    fn new(metric: MetricName, recs: &[&SampleRecord]) -> std::result::Result<Scorer, String> {
-        Ok(match metric {
-            MetricName::Cider => {
-                let samples: Vec<CaptionSample> = recs
-                    .iter()
-                    .map(|r| {
-                        let refs: Vec<String> = serde_json::from_value(r.target["references"].clone())
-                            .map_err(|_| format!("sample {}: target has no references", r.sample_id))?;
-                        Ok(CaptionSample::from_raw(r.sample_id.clone(), r.prediction.as_deref().unwrap_or(""), &refs))
-                    })
-                    .collect::<std::result::Result<_, String>>()?;
-                Scorer::Cider(CiderPrepared::new(&samples))
-            }
-            MetricName::RocAuc => Scorer::Auc(
-                recs.iter()
-                    .map(|r| r.target["label"].as_u64().map(|l| l == 1).ok_or_else(|| format!("sample {}: target has no label", r.sample_id)))
-                    .collect::<std::result::Result<_, String>>()?,
-                recs.iter().map(|r| r.metric.unwrap_or(f64::NAN)).collect(),
-            ),
-            _ => Scorer::Mean(recs.iter().map(|r| r.metric.unwrap_or(0.0)).collect()),
-        })
-    }
-
-    fn score(&self, idx: &[usize]) -> f64 {
-        match self {
-            Scorer::Mean(v) => 100.0 * idx.iter().map(|&i| v[i]).sum::<f64>() / idx.len().max(1) as f64,
-            Scorer::Cider(c) => 100.0 * c.score(idx).corpus,
-            Scorer::Auc(l, s) => {
-                let l: Vec<bool> = idx.iter().map(|&i| l[i]).collect();
-                let s: Vec<f64> = idx.iter().map(|&i| s[i]).collect();
-                roc_auc(&l, &s).map(|v| 100.0 * v).unwrap_or(f64::NAN)
-            }
-        }
-    }
-}
-
 fn short(h: &str) -> &str {
-    &h[..h.len().min(12)]
+    h.char_indices().nth(12).map_or(h, |(i, _)| &h[..i])
 }
 
 fn compare_runs(b: &RunFolder, c: &RunFolder, cfg: &CompareConfig, notes: &mut Vec<String>) -> std::result::Result<Vec<ShotComparison>, String> {
@@ -428,37 +383,44 @@ fn compare_runs(b: &RunFolder, c: &RunFolder, cfg: &CompareConfig, notes: &mut V
         let mut base_scorers = Vec::new();
         let mut cand_scorers = Vec::new();
         let mut sizes = Vec::new();
-        let (mut be, mut ce) = (0, 0);
+        let (mut be, mut ce, mut new_errors) = (0, 0, 0);
         for ((_, _), brs) in bg.range((shot, 0)..=(shot, usize::MAX)) {
             let trial = brs[0].trial;
             let crs = &cg[&(shot, trial)];
             let cmap: HashMap<&str, &SampleRecord> = crs.iter().map(|r| (r.sample_id.as_str(), *r)).collect();
             be += brs.iter().filter(|r| r.error.is_some()).count();
             ce += crs.iter().filter(|r| r.error.is_some()).count();
+            // Samples that worked in the baseline and fail in the candidate.
+            new_errors += brs.iter().filter(|r| r.error.is_none() && cmap[r.sample_id.as_str()].error.is_some()).count();
             let mut pairs: Vec<(&SampleRecord, &SampleRecord)> = brs
                 .iter()
                 .map(|r| (*r, cmap[r.sample_id.as_str()]))
-                .filter(|(x, y)| x.error.is_none() && y.error.is_none())
+                .filter(|(x, y)| is_scored(metric, x) && is_scored(metric, y))
                 .collect();
             pairs.sort_by(|x, y| x.0.sample_id.cmp(&y.0.sample_id));
             let bl: Vec<&SampleRecord> = pairs.iter().map(|p| p.0).collect();
             let cl: Vec<&SampleRecord> = pairs.iter().map(|p| p.1).collect();
             sizes.push(pairs.len());
-            base_scorers.push(Scorer::new(metric, &bl)?);
-            cand_scorers.push(Scorer::new(metric, &cl)?);
+            base_scorers.push(prepare(metric, &bl).map_err(|e| format!("{e:#}"))?);
+            cand_scorers.push(prepare(metric, &cl).map_err(|e| format!("{e:#}"))?);
         }
         if sizes.iter().any(|&n| n == 0) {
             return Err(format!("shot {shot}: no sample scored in both runs"));
         }
         let stat = |idx: &[Vec<usize>]| -> (f64, f64) {
             let t = idx.len() as f64;
-            let bsum: f64 = base_scorers.iter().zip(idx).map(|(s, i)| s.score(i)).sum();
-            let csum: f64 = cand_scorers.iter().zip(idx).map(|(s, i)| s.score(i)).sum();
+            let bsum: f64 = base_scorers.iter().zip(idx).map(|(s, i)| metric_value(i, s)).sum();
+            let csum: f64 = cand_scorers.iter().zip(idx).map(|(s, i)| metric_value(i, s)).sum();
             (bsum / t, csum / t)
         };
         let full: Vec<Vec<usize>> = sizes.iter().map(|&n| (0..n).collect()).collect();
         let (bv, cv) = stat(&full);
         let delta = cv - bv;
+        if !delta.is_finite() && new_errors == 0 {
+            // e.g. ROC-AUC over paired samples of a single class: nothing to test, so no verdict (new sample
+            // errors are a verdict of their own).
+            return Err(format!("shot {shot}: {} is undefined on the paired samples", b.summary.metric_key));
+        }
         let deltas: Vec<f64> = (0..cfg.resamples)
             .into_par_iter()
             .map(|r| {
@@ -479,7 +441,7 @@ fn compare_runs(b: &RunFolder, c: &RunFolder, cfg: &CompareConfig, notes: &mut V
             (quantile(&ok, a / 2.0), quantile(&ok, 1.0 - a / 2.0), ((1 + extreme) as f64 / (ok.len() + 1) as f64).min(1.0))
         };
         let significant = p < cfg.alpha;
-        let verdict = if ce > be {
+        let verdict = if new_errors > 0 {
             Verdict::NewErrors
         } else if delta < -cfg.max_drop && significant {
             Verdict::Regression
