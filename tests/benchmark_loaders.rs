@@ -279,3 +279,22 @@ fn video_frames_are_sampled_and_cached_and_bad_videos_are_named() {
         m => panic!("{m:?}"),
     }
 }
+
+#[test]
+fn repeated_shot_counts_or_seeds_are_refused() {
+    let text = std::fs::read_to_string(root().join("benchmarks/demo_vqa.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (field, bad, want) in [("shots", "[0, 4, 4]", "shots: 4 is listed twice"), ("seeds", "[42, 42]", "trials.seeds: 42 is listed twice")] {
+        let mut spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let v: serde_yaml::Value = serde_yaml::from_str(bad).unwrap();
+        if field == "shots" {
+            spec["shots"] = v;
+        } else {
+            spec["trials"]["seeds"] = v;
+        }
+        let p = dir.path().join(format!("{field}.yaml"));
+        std::fs::write(&p, serde_yaml::to_string(&spec).unwrap()).unwrap();
+        let e = format!("{:#}", BenchmarkSpec::from_file(&p).unwrap_err());
+        assert!(e.contains(want), "{e}");
+    }
+}

@@ -177,6 +177,7 @@ fn invalid_pins_are_refused_before_any_model_work() {
             "{\"sample_id\": \"13000\", \"shot\": 2, \"demo_ids\": [\"1000\", \"1001\"]}\n\n{\"sample_id\": 13000, \"shot\": 2, \"demo_ids\": [\"1000\", \"1001\"]}",
             "line 3: sample `13000`, shot 2, trial 0 is pinned twice (first at line 1)",
         ),
+        ("{\"sample_id\": \"13000\", \"shot\": 2, \"demo_ids\": [\"1000\", \"1000\"]}", "demonstration `1000` is listed twice"),
         ("{\"sample_id\": \"13000\", \"shot\": 2", "line 1: not a JSON record"),
         ("[{\"sample_id\": \"13000\"}]", "record 1: missing `shot`"),
         // Valid, but covers 1 of the 24 evaluated (sample, shot, trial).

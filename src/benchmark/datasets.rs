@@ -272,6 +272,7 @@ pub fn load_vqa(questions: &Path, annotations: Option<&Path>, images: &Path, pat
         .and_then(|q| q.as_array())
         .ok_or_else(|| anyhow!("{}: no `questions` list (expected the official VQA questions layout)", questions.display()))?;
     let mut anns: HashMap<String, &Value> = HashMap::new();
+    let mut dup_anns: HashSet<String> = HashSet::new();
     let ajson;
     if let Some(apath) = annotations {
         ajson = read_json(apath)?;
@@ -282,7 +283,7 @@ pub fn load_vqa(questions: &Path, annotations: Option<&Path>, images: &Path, pat
         for (i, a) in list.iter().enumerate() {
             match a.get("question_id").and_then(id_text) {
                 Some(id) => {
-                    if anns.insert(id.clone(), a).is_some() {
+                    if anns.insert(id.clone(), a).is_some() && dup_anns.insert(id.clone()) {
                         bad.add(id, apath, "duplicate question_id in annotations");
                     }
                 }
@@ -317,6 +318,10 @@ pub fn load_vqa(questions: &Path, annotations: Option<&Path>, images: &Path, pat
             }
         };
         let (target, demo_target) = if let Some(apath) = annotations {
+            // Reported (and skipped) once, above: which of the annotations is right is unknown.
+            if dup_anns.contains(&id) {
+                continue;
+            }
             let Some(a) = anns.get(&id) else {
                 bad.add(id, apath, "no annotation for this question_id");
                 continue;

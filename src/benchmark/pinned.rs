@@ -201,6 +201,13 @@ impl DemoPins {
                     bench.demos.position(d).ok_or_else(|| anyhow!("{at}: {what}: demonstration `{d}` is not in the demonstration split of {bfile}"))
                 })
                 .collect::<Result<Vec<usize>>>()?;
+            // Random and RICES selection never show the query's own record (its answer) or a demo twice.
+            if let Some(own) = bench.overlap[q].filter(|o| idx.contains(o)) {
+                bail!("{at}: {what}: demonstration `{}` is the query's own record (its answer would be in the prompt); pin other demonstrations", bench.demos.samples[own].id);
+            }
+            if let Some(d) = super::spec::first_repeat(&idx) {
+                bail!("{at}: {what}: demonstration `{}` is listed twice", bench.demos.samples[d].id);
+            }
             let key = (q, p.shot, p.trial);
             if let Some(first) = origins.insert(key, p.origin.clone()) {
                 bail!("{at}: {what} is pinned twice (first at {first})");

@@ -422,6 +422,12 @@ pub fn resolve_path(value: &str, base: &Path, what: &str) -> Result<PathBuf> {
     Ok(if p.is_absolute() { p } else { base.join(p) })
 }
 
+/// The first value that occurs twice in `xs`.
+pub fn first_repeat<T: Eq + std::hash::Hash + Copy>(xs: &[T]) -> Option<T> {
+    let mut seen = std::collections::HashSet::new();
+    xs.iter().copied().find(|x| !seen.insert(*x))
+}
+
 impl BenchmarkSpec {
     /// Read and validate a benchmark file.
     pub fn from_file(path: &Path) -> Result<BenchmarkSpec> {
@@ -438,6 +444,12 @@ impl BenchmarkSpec {
         }
         if self.trials.seeds.is_empty() {
             bail!("trials.seeds: at least one seed is required");
+        }
+        if let Some(d) = first_repeat(&self.shots) {
+            bail!("shots: {d} is listed twice; list each shot count once");
+        }
+        if let Some(d) = first_repeat(&self.trials.seeds) {
+            bail!("trials.seeds: {d} is listed twice; repeated seeds would make identical trials");
         }
         match self.task {
             TaskKind::Generate => {

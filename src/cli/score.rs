@@ -1,7 +1,7 @@
 //! `flamingo-eval score`: score prediction files in the official layouts with the metrics in
 //! `crate::metrics`, printing a table (default) or one JSON object with the official tools' keys.
 
-use crate::metrics::bootstrap::{bootstrap_ci, bootstrap_mean_ci, BootstrapConfig, ConfidenceInterval};
+use crate::metrics::bootstrap::{bootstrap_ci, bootstrap_ci_skip_undefined, bootstrap_mean_ci, BootstrapConfig, ConfidenceInterval};
 use crate::metrics::caption::{bleu_from_stats, bleu_of_stats, bleu_stats, rouge_l, CiderPrepared};
 use crate::metrics::classification::{roc_auc, top_k_hits};
 use crate::metrics::formats::{self, ClassRecord};
@@ -293,20 +293,18 @@ fn classification(a: &ClassificationArgs) -> anyhow::Result<Output> {
             obj.insert("implementation".into(), json!("ROC-AUC (scikit-learn roc_auc_score rules; ties count 1/2)"));
             let mut ci = None;
             if c.resamples > 0 {
-                // resamples that draw a single class have no AUC; they are redrawn as NaN -> error, so
-                // skip them by scoring them at the full-set value is wrong; instead we report the error.
-                let r = bootstrap_ci(labels.len(), &c, |idx| {
+                // A resample that draws a single class has no ROC-AUC: it is left out, as `run` and `compare` do.
+                let (x, skipped) = bootstrap_ci_skip_undefined(labels.len(), &c, |idx| {
                     let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
                     let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
-                    roc_auc(&l, &s).unwrap_or(f64::NAN)
-                });
-                match r {
-                    Ok(x) => {
-                        cis.insert("roc_auc".into(), ci_json(&x, 1.0));
-                        ci = Some(x);
-                    }
-                    Err(e) => eprintln!("warning: no ROC-AUC interval: a resample had a single class ({e})"),
+                    roc_auc(&l, &s).ok()
+                })?;
+                if skipped > 0 {
+                    eprintln!("note: {skipped} of {} resample(s) had a single class (ROC-AUC undefined) and were left out", c.resamples);
+                    obj.insert("bootstrap_resamples_skipped".into(), json!(skipped));
                 }
+                cis.insert("roc_auc".into(), ci_json(&x, 1.0));
+                ci = Some(x);
             }
             t += &format!("ROC-AUC (scikit-learn rules) on {} samples: {:.6}  CI {}\n", labels.len(), auc, ci_text(ci.as_ref(), 1.0, 6));
         }

@@ -338,6 +338,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     }
     let mut bench = Benchmark::load(&config.benchmark)?;
     let shots = config.shots.clone().unwrap_or_else(|| bench.spec.shots.clone());
+    if let Some(d) = crate::benchmark::spec::first_repeat(&shots) {
+        bail!("--shots: {d} is listed twice; list each shot count once");
+    }
     let n_seeds = bench.spec.trials.seeds.len();
     let n_trials = config.trials.unwrap_or(n_seeds);
     if n_trials == 0 || n_trials > n_seeds {
@@ -404,7 +407,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             );
         }
     } else {
-        std::fs::write(&id_path, serde_json::to_string_pretty(&identity)? + "\n")?;
+        crate::report::write_atomic(&id_path, (serde_json::to_string_pretty(&identity)? + "\n").as_bytes())?;
     }
     let samples_path = config.out.join("samples.jsonl");
     let previous = read_records(&samples_path, true)?;
@@ -600,12 +603,7 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
 
 /// Writes `summary.json` and `summary.csv` (atomically: temp file + rename).
 pub fn write_summary(out: &Path, summary: &Summary) -> Result<()> {
-    let write = |name: &str, text: String| -> Result<()> {
-        let tmp = out.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, out.join(name))?;
-        Ok(())
-    };
+    let write = |name: &str, text: String| crate::report::write_atomic(&out.join(name), text.as_bytes());
     write("summary.json", serde_json::to_string_pretty(summary)? + "\n")?;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["benchmark", "model", "metric", "shot", "trials", "mean", "std", "ci_low", "ci_high", "n", "errors"])?;

@@ -384,8 +384,9 @@ impl FlamingoModel {
         let t = Instant::now();
         let input = TensorRef::from_array_view((vec![n as i64, 3, s, s], pixels)).map_err(|e| anyhow!("{e}"))?;
         let out = self.vision.run(vec![(Cow::from("pixels"), SessionInputValue::from(input))])?;
-        let patches = extract_f32(&out, "patch_tokens")?;
-        let emb = extract_f32(&out, "image_embedding")?;
+        let v = &self.manifest.vision;
+        let patches = extract_f32(&out, "patch_tokens", &[n, v.num_patches, v.width])?;
+        let emb = extract_f32(&out, "image_embedding", &[n, v.embed_dim])?;
         drop(out);
         self.stats.vision_calls += 1;
         self.stats.images_encoded += n;
@@ -401,7 +402,7 @@ impl FlamingoModel {
         let input =
             TensorRef::from_array_view((vec![b as i64, 1, f as i64, p, d], patches)).map_err(|e| anyhow!("{e}"))?;
         let out = self.perceiver.run(vec![(Cow::from("patch_tokens"), SessionInputValue::from(input))])?;
-        let lat = extract_f32(&out, "latents")?;
+        let lat = extract_f32(&out, "latents", &[b, 1, self.manifest.perceiver.num_latents, d as usize])?;
         drop(out);
         self.stats.perceiver_calls += 1;
         self.stats.perceiver_time += t.elapsed();
@@ -631,7 +632,7 @@ impl FlamingoModel {
         }
         let n_layers = kv.layers.len();
         let mut out = self.decoder.run(inputs)?;
-        let logits = extract_f32(&out, "logits")?;
+        let logits = extract_f32(&out, "logits", &[batch, keep, self.manifest.lang.vocab_size])?;
         // The caches stay in ONNX Runtime's output values: no copy until rows are selected.
         let mut take = |name: String| {
             out.remove(&name).map(KvTensor::Ort).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))
@@ -874,9 +875,17 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
     logits.iter().map(|&x| (x - max) - lse).collect()
 }
 
-fn extract_f32(out: &ort::session::SessionOutputs<'_>, name: &str) -> Result<Vec<f32>> {
+/// Output `name` as floats; its shape must be `want` (sizes from model.yaml), so a manifest that disagrees with
+/// its graphs is an error rather than misaligned rows.
+fn extract_f32(out: &ort::session::SessionOutputs<'_>, name: &str, want: &[usize]) -> Result<Vec<f32>> {
     let value = out.get(name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
-    let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("output '{name}': {e}"))?;
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("output '{name}': {e}"))?;
+    if shape.len() != want.len() || shape.iter().zip(want).any(|(&a, &b)| a != b as i64) {
+        bail!(
+            "output '{name}' has shape {:?}, but model.yaml's sizes give {want:?}; the manifest does not match its ONNX files",
+            &shape[..]
+        );
+    }
     Ok(data.to_vec())
 }
 

@@ -206,9 +206,11 @@ impl Manifest {
                 path.display()
             );
         }
-        let checks: [(&str, usize); 8] = [
+        let checks: [(&str, usize); 10] = [
             ("vision.num_patches", self.vision.num_patches),
             ("vision.width", self.vision.width),
+            ("vision.embed_dim", self.vision.embed_dim),
+            ("lang.head_dim", self.lang.head_dim),
             ("perceiver.num_latents", self.perceiver.num_latents),
             ("perceiver.max_frames", self.perceiver.max_frames),
             ("lang.n_layers", self.lang.n_layers),
