@@ -253,3 +253,44 @@ fn rices_with_the_models_embeddings_runs_and_caches() {
         assert_eq!(p["prompt"].as_str().unwrap(), rec.prompt);
     }
 }
+
+#[test]
+fn a_prompt_without_room_for_its_answer_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = repo().join("benchmarks/demo_vqa.yaml");
+    let first = tmp.path().join("first");
+    run(&config("tiny-gptneox", &b, &first)).unwrap();
+    // The longest prompt, in tokens.
+    let src = repo().join("tests/fixtures/models/tiny-gptneox");
+    let manifest = flamingo_eval::model::Manifest::load(&src).unwrap();
+    let tok = flamingo_eval::model::tokenizer::Tokenizer::load(&src.join("tokenizer.json"), &manifest).unwrap();
+    let records = read_records(&first.join("samples.jsonl"), false).unwrap();
+    let lens: Vec<usize> = records.iter().map(|r| tok.encode(&r.prompt).unwrap().len()).collect();
+    let longest = *lens.iter().max().unwrap();
+    // A copy of the model whose maximum fits every prompt but not the longest one's 5 new tokens.
+    let model = tmp.path().join("short-model");
+    std::fs::create_dir_all(&model).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, model.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let yaml = std::fs::read_to_string(model.join("model.yaml")).unwrap();
+    assert!(yaml.contains("max_positions: 2048"));
+    std::fs::write(model.join("model.yaml"), yaml.replace("max_positions: 2048", &format!("max_positions: {}", longest + 1))).unwrap();
+    let out = tmp.path().join("out");
+    let mut c = config("tiny-gptneox", &b, &out);
+    c.model_dir = model;
+    run(&c).unwrap();
+    let again = read_records(&out.join("samples.jsonl"), false).unwrap();
+    assert_eq!(again.len(), records.len());
+    for (r, &n) in again.iter().zip(&lens) {
+        if n + 4 > longest + 1 {
+            assert!(r.error.as_deref().unwrap_or("").contains("max_new_tokens"), "{:?}", r.error);
+        } else {
+            assert!(r.error.is_none(), "{:?}", r.error);
+        }
+    }
+    assert!(again.iter().any(|r| r.error.is_none()));
+}

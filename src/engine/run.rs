@@ -253,7 +253,21 @@ impl Runner<'_> {
                 None => self.model.encode_media(&r.media.iter().map(to_model_media).collect::<Vec<_>>()),
             };
             offset += n;
-            match enc.and_then(|enc| self.model.make_prompt(&r.prompt, enc)) {
+            let made = enc.and_then(|enc| self.model.make_prompt(&r.prompt, enc)).and_then(|p| {
+                // A prompt that fits but leaves no room for its continuation fails here, on its own sample,
+                // instead of stopping the whole batch mid-search.
+                let (extra, what) = self.continuation_positions();
+                let max = self.model.manifest.lang.max_positions;
+                if p.ids.len() + extra > max {
+                    bail!(
+                        "prompt is {} tokens long and {what} needs {extra} more position(s): more than the model's \
+                         maximum of {max} (lang.max_positions); use fewer shots or a shorter template",
+                        p.ids.len()
+                    );
+                }
+                Ok(p)
+            });
+            match made {
                 Ok(p) => prompts.push(Some(p)),
                 Err(e) => {
                     if self.fail_fast {
@@ -269,6 +283,15 @@ impl Runner<'_> {
             TaskKind::Rank => self.rank(batch, &prompts, &mut records)?,
         }
         Ok(records)
+    }
+
+    /// Positions a prompt's continuation takes in the decoder beyond the prompt itself: the generated tokens
+    /// (the last one is never fed back) or the longest ranking candidate (its last token likewise).
+    fn continuation_positions(&self) -> (usize, &'static str) {
+        match (&self.bench.spec.task, &self.bench.spec.generation) {
+            (TaskKind::Generate, Some(g)) => (g.max_new_tokens.saturating_sub(1), "generation (max_new_tokens)"),
+            _ => (self.candidates.iter().map(|(_, t)| t.len()).max().unwrap_or(0).saturating_sub(1), "the longest candidate"),
+        }
     }
 
     fn generate(&mut self, batch: &[PromptRequest], prompts: &[Option<crate::model::Prompt>], records: &mut [SampleRecord]) -> Result<()> {
