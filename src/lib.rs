@@ -13,6 +13,7 @@
 pub mod benchmark;
 pub mod cli;
 pub mod engine;
+pub mod hashing;
 pub mod metrics;
 pub mod model;
 pub mod report;

@@ -27,7 +27,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Image embeddings from some encoder. Implemented by the model layer (vision encoder / CLIP ONNX) and by
@@ -81,23 +81,19 @@ pub fn cache_key(embedder_key: &str, images: &[PathBuf], hash: ContentHash) -> R
     h.update(embedder_key.as_bytes());
     h.update([0]);
     h.update((images.len() as u64).to_le_bytes());
-    let mut buf = vec![0u8; 1 << 16];
-    for p in images {
+    // File digests in parallel (the key is still built in image order).
+    let digests: Vec<[u8; 32]> = match hash {
+        ContentHash::Bytes => images
+            .par_iter()
+            .map(|p| crate::hashing::sha256_file(p).with_context(|| format!("cannot read image {}", p.display())))
+            .collect::<Result<_>>()?,
+        ContentHash::Metadata => Vec::new(),
+    };
+    for (i, p) in images.iter().enumerate() {
         h.update(p.to_string_lossy().as_bytes());
         h.update([0]);
         match hash {
-            ContentHash::Bytes => {
-                let mut f = std::fs::File::open(p).with_context(|| format!("cannot read image {}", p.display()))?;
-                let mut fh = Sha256::new();
-                loop {
-                    let n = f.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    fh.update(&buf[..n]);
-                }
-                h.update(fh.finalize());
-            }
+            ContentHash::Bytes => h.update(digests[i]),
             ContentHash::Metadata => {
                 let m = std::fs::metadata(p).with_context(|| format!("cannot read image {}", p.display()))?;
                 let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);

@@ -10,7 +10,6 @@ use crate::model::{FlamingoModel, Media, RuntimeOptions, SearchParams};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -125,10 +124,7 @@ pub struct Summary {
     pub provenance: Provenance,
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
-}
+use crate::hashing::sha256_file_hex as sha256_file;
 
 fn git_commit() -> String {
     std::process::Command::new("git")

@@ -12,7 +12,6 @@ use anyhow::{anyhow, bail, Result};
 use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +29,7 @@ impl ClipImageEncoder {
         if !path.exists() {
             bail!("{}: CLIP image encoder ONNX file not found (demo_selection.clip_onnx)", path.display());
         }
-        let file_sha256 = hex::encode(Sha256::digest(std::fs::read(path)?));
+        let file_sha256 = crate::hashing::sha256_file_hex(path)?;
         let (session, _) = create_session(path, "clip_image_encoder", opts)?;
         let inputs = session.inputs();
         if inputs.len() != 1 {

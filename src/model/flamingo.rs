@@ -264,25 +264,8 @@ impl RowsState {
     }
 }
 
-fn sha256_file(path: &Path) -> Result<[u8; 32]> {
-    use std::io::Read;
-    // Streamed: model files can be gigabytes.
-    let ctx = || format!("could not read {}", path.display());
-    let mut file = std::fs::File::open(path).with_context(ctx)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).with_context(ctx)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize().into())
-}
-
 fn verify_hash(path: &Path, expected: &str) -> Result<()> {
-    let got = hex::encode(sha256_file(path)?);
+    let got = crate::hashing::sha256_file_hex(path)?;
     if !expected.eq_ignore_ascii_case(&got) {
         bail!(
             "{}: sha256 {got} does not match model.yaml ({expected}); the file was modified or belongs to another export",
@@ -433,7 +416,7 @@ impl FlamingoModel {
                 return Ok(*k);
             }
         }
-        let key = sha256_file(path)?;
+        let key = crate::hashing::sha256_file(path)?;
         self.file_keys.lock().unwrap().insert(path.to_path_buf(), (len, mtime, key));
         Ok(key)
     }
