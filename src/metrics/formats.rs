@@ -118,7 +118,10 @@ pub fn caption_inputs(ann_path: &Path, ann: &Value, res_path: &Path, res: &Value
         let r = record(ann_path, "annotation", i, a)?;
         let id = field_id(ann_path, "annotation", i, r, &["image_id"])?;
         let cap = field_str(ann_path, "annotation", i, &id, r, "caption")?;
-        refs.entry(id).or_default().push(cap.to_string());
+        // Annotations of images the file does not list can never be scored (results must name listed images).
+        if let Some(v) = refs.get_mut(&id) {
+            v.push(cap.to_string());
+        }
     }
     let results = array(res_path, res, None)?;
     let mut cand: HashMap<String, (usize, String)> = HashMap::new();
@@ -127,10 +130,7 @@ pub fn caption_inputs(ann_path: &Path, ann: &Value, res_path: &Path, res: &Value
         let r = record(res_path, "result", i, x)?;
         let id = field_id(res_path, "result", i, r, &["image_id"])?;
         let cap = field_str(res_path, "result", i, &id, r, "caption")?;
-        if !refs.contains_key(&id) || !image_order.contains(&id) && !refs.contains_key(&id) {
-            return Err(err(res_path, format!("result #{i}: image_id {id} is not in the annotation file's images")));
-        }
-        if !image_order.iter().any(|x| *x == id) {
+        if !refs.contains_key(&id) {
             return Err(err(res_path, format!("result #{i}: image_id {id} is not in the annotation file's images")));
         }
         if cap.trim().is_empty() {
