@@ -50,7 +50,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// One media item of a request, in the order of the `<image>` markers of its prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -103,7 +103,8 @@ pub struct Benchmark {
     pub overlap: Vec<Option<usize>>,
     pub cache_dir: PathBuf,
     rices: Option<RicesIndex>,
-    frames: Mutex<HashMap<PathBuf, std::result::Result<Vec<PathBuf>, String>>>,
+    /// Frames of each video, extracted once even when parallel requests share a video.
+    frames: Mutex<HashMap<PathBuf, Arc<OnceLock<std::result::Result<Vec<PathBuf>, String>>>>>,
 }
 
 impl Benchmark {
@@ -269,13 +270,10 @@ impl Benchmark {
                 Ok(Media::Image(p.clone()))
             }
             MediaRef::Video(p) => {
-                if let Some(r) = self.frames.lock().unwrap().get(p) {
-                    return r.clone().map(Media::Video).map_err(|e| anyhow!("sample {}: {e}", s.id));
-                }
                 let spec = self.spec.video.as_ref().ok_or_else(|| anyhow!("video: frame sampling settings missing"))?;
-                let r = video::frames_for(p, spec, &self.cache_dir).map_err(|e| format!("{e:#}"));
-                self.frames.lock().unwrap().insert(p.clone(), r.clone());
-                r.map(Media::Video).map_err(|e| anyhow!("sample {}: {e}", s.id))
+                let cell = self.frames.lock().unwrap_or_else(|e| e.into_inner()).entry(p.clone()).or_default().clone();
+                let r = cell.get_or_init(|| video::frames_for(p, spec, &self.cache_dir).map_err(|e| format!("{e:#}")));
+                r.clone().map(Media::Video).map_err(|e| anyhow!("sample {}: {e}", s.id))
             }
         }
     }

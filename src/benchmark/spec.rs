@@ -479,6 +479,9 @@ impl BenchmarkSpec {
         {
             bail!("demo_selection.clip_onnx: required with `encoder: clip_onnx`");
         }
+        if self.demo_selection.method == DemoMethod::Rices && self.dataset.layout == Layout::VideoQa {
+            bail!("demo_selection.method: rices is only supported for image layouts (use `random` for video_qa)");
+        }
         if self.dataset.layout == Layout::VideoQa {
             let v = self.video.as_ref().ok_or_else(|| anyhow!("video: required for the `video_qa` layout (frames, sampling)"))?;
             if v.frames == 0 {
