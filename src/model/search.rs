@@ -98,9 +98,16 @@ impl Search {
 
     fn advance_greedy(&mut self, logits: &[f32]) -> Result<Step> {
         let lp = log_probs(logits, self.step, &self.params);
-        // First maximum, as torch.argmax.
-        let (tok, best) =
-            lp.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+        // transformers' greedy search takes the first maximum (torch.argmax) of the processed raw logits, not of
+        // the log-probabilities: rounding in log-softmax could tie two different logits.
+        let masked = |i: usize| self.step < self.params.min_new_tokens && self.params.stop_tokens.contains(&(i as u32));
+        let tok = logits
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !masked(i))
+            .fold((0usize, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc })
+            .0;
+        let best = lp[tok];
         let tok = tok as u32;
         if self.params.stop_tokens.contains(&tok) {
             return Ok(Step::Done);
