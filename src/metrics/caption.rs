@@ -167,14 +167,22 @@ impl CiderPrepared {
             }
             (v, [norm[0].sqrt(), norm[1].sqrt(), norm[2].sqrt(), norm[3].sqrt()], length)
         };
+        // Within one call every occurrence of a sample scores the same (document frequencies are fixed), so a
+        // bootstrap resample's repeated indices are scored once.
+        let mut memo: Vec<Option<f64>> = vec![None; self.tests.len()];
         let mut per = Vec::with_capacity(indices.len());
         for &i in indices {
+            if let Some(v) = memo[i] {
+                per.push(v);
+                continue;
+            }
             let test = &self.tests[i];
             let (tv, tn, tl) = vec_of(test);
             let mut score = [0.0f64; 4];
             for (r, sorted) in self.refs[i].iter().zip(&self.refs_sorted[i]) {
                 let (rv, rn, rl) = vec_of(r);
                 let delta = (tl - rl) as f64;
+                let penalty = std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
                 let mut val = [0.0f64; 4];
                 for (&(g, _), &wh) in test.iter().zip(&tv) {
                     let n = self.ngram_len[g as usize] as usize - 1;
@@ -188,7 +196,7 @@ impl CiderPrepared {
                     if tn[n] != 0.0 && rn[n] != 0.0 {
                         val[n] /= tn[n] * rn[n];
                     }
-                    val[n] *= std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
+                    val[n] *= penalty;
                     score[n] += val[n];
                 }
             }
@@ -196,6 +204,7 @@ impl CiderPrepared {
             avg /= 4.0;
             avg /= self.refs[i].len() as f64;
             avg *= 10.0;
+            memo[i] = Some(avg);
             per.push(avg);
         }
         CorpusScores { corpus: numpy_mean(&per), per_sample: per }
