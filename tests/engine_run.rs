@@ -294,3 +294,32 @@ fn a_prompt_without_room_for_its_answer_fails_alone() {
     }
     assert!(again.iter().any(|r| r.error.is_none()));
 }
+
+#[test]
+fn an_unannotated_split_is_not_scored_and_still_reports() {
+    // VQAv2 test-dev style: the query split has no annotations.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("benchmarks/demo_vqa.yaml")).unwrap();
+    let data = repo().join("data/demo");
+    let text = text
+        .replace("    annotations: ../data/demo/vqa_val_annotations.json\n", "")
+        .replace("../prompts/", &format!("{}/", repo().join("prompts").display()))
+        .replace("../data/demo", data.to_str().unwrap());
+    assert!(!text.contains("vqa_val_annotations"));
+    let b = tmp.path().join("unannotated.yaml");
+    std::fs::write(&b, text).unwrap();
+    let out = tmp.path().join("out");
+    let s = run(&config("tiny-gptneox", &b, &out)).unwrap();
+    for r in &s.results {
+        assert_eq!((r.n, r.errors), (0, 0), "shot {}", r.shot);
+        assert!(r.mean.is_nan(), "shot {}: {}", r.shot, r.mean);
+    }
+    let records = read_records(&out.join("samples.jsonl"), false).unwrap();
+    assert!(records.iter().all(|r| r.prediction.is_some() && r.metric.is_none() && r.error.is_none()));
+    let rep = flamingo_eval::report::render::report(
+        &[out.clone()],
+        &flamingo_eval::report::render::ReportOptions { out: tmp.path().join("report"), references: repo().join("results/reference") },
+    )
+    .unwrap();
+    assert!(rep.markdown.contains("demo_vqa"));
+}

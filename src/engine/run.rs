@@ -651,7 +651,11 @@ pub fn format_table(summary: &Summary) -> String {
     s.push_str("shots  mean     std    95% CI              n   errors\n");
     for r in &summary.results {
         let ci = r.ci.map(|c| format!("[{:.2}, {:.2}]", c.low, c.high)).unwrap_or_else(|| "-".into());
-        s.push_str(&format!("{:<6} {:<8.2} {:<6.2} {:<19} {:<3} {}\n", r.shot, r.mean, r.std, ci, r.n, r.errors));
+        let num = |x: f64| crate::report::fmt_num(Some(x), 2);
+        s.push_str(&format!("{:<6} {:<8} {:<6} {:<19} {:<3} {}\n", r.shot, num(r.mean), num(r.std), ci, r.n, r.errors));
+    }
+    if summary.results.iter().any(|r| r.n == 0 && r.errors == 0) {
+        s.push_str("(no sample had a reference to score against: an unannotated split; `flamingo-eval export` writes the predictions for an evaluation server)\n");
     }
     if summary.metric_key == "cider" {
         s.push_str("(METEOR and SPICE are not computed)\n");

@@ -246,21 +246,24 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
             }
         }
         let metric_key = group[0].summary.metric_key.clone();
-        let stem = format!("shot_scaling_{}", file_stem(b));
-        let title = format!("{b}: {metric_key} vs shots");
-        let svg = plot::svg(&title, &format!("{metric_key} ×100"), &series)?;
-        let png = plot::png(&title, &format!("{metric_key} ×100"), &series)?;
-        let (svg_path, png_path) = (opts.out.join(format!("{stem}.svg")), opts.out.join(format!("{stem}.png")));
-        write_atomic(&svg_path, svg.as_bytes())?;
-        write_atomic(&png_path, &png)?;
-        files.push(svg_path);
-        files.push(png_path);
-        doc.push(Block::Figure {
-            file: format!("{stem}.svg"),
-            png: format!("{stem}.png"),
-            svg,
-            caption: format!("{b}: {metric_key} ×100 against shot count (bars: 95% CI; dashed: published)"),
-        });
+        // An unannotated split (no metric) with no published row has nothing to plot; its tables still follow.
+        if series.iter().any(|s| !s.points.is_empty()) {
+            let stem = format!("shot_scaling_{}", file_stem(b));
+            let title = format!("{b}: {metric_key} vs shots");
+            let svg = plot::svg(&title, &format!("{metric_key} ×100"), &series)?;
+            let png = plot::png(&title, &format!("{metric_key} ×100"), &series)?;
+            let (svg_path, png_path) = (opts.out.join(format!("{stem}.svg")), opts.out.join(format!("{stem}.png")));
+            write_atomic(&svg_path, svg.as_bytes())?;
+            write_atomic(&png_path, &png)?;
+            files.push(svg_path);
+            files.push(png_path);
+            doc.push(Block::Figure {
+                file: format!("{stem}.svg"),
+                png: format!("{stem}.png"),
+                svg,
+                caption: format!("{b}: {metric_key} ×100 against shot count (bars: 95% CI; dashed: published)"),
+            });
+        }
         for r in &group {
             run_section(&mut doc, r, &tables)?;
         }
