@@ -43,11 +43,9 @@ pub fn decode_image_file(path: &Path) -> Result<RawImage> {
 
 pub fn decode_image_bytes(bytes: &[u8]) -> Result<RawImage> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
-        // libjpeg-turbo's decoder (via mozjpeg, same IDCT and upsampling as Pillow's), falling back to the
-        // pure-Rust decoder's error message when libjpeg refuses the file.
-        if let Ok(img) = decode_jpeg_libjpeg(bytes) {
-            return Ok(img);
-        }
+        // libjpeg-turbo's decoder (via mozjpeg, same IDCT and upsampling as Pillow's). A JPEG it refuses is an
+        // error: Pillow (libjpeg too) would refuse it, and another decoder's pixels would not match Pillow's.
+        return decode_jpeg_libjpeg(bytes).context("not a JPEG that libjpeg (Pillow's decoder) can read");
     }
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
