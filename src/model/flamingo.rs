@@ -818,6 +818,9 @@ impl FlamingoModel {
     pub fn score_candidates(&mut self, prompt: &Prompt, candidates: &[Vec<u32>]) -> Result<Vec<CandidateScore>> {
         let (state, logits) = self.prefill(&[prompt], 1)?;
         let v = self.manifest.lang.vocab_size;
+        if let Some(c) = candidates.iter().find(|c| c.is_empty() || c.iter().any(|&t| t as usize >= v)) {
+            bail!("candidate continuation {c:?} is empty or has a token id outside the model's vocabulary of {v} (lang.vocab_size)");
+        }
         let first = log_softmax(&logits[..v]);
         let mut out = Vec::with_capacity(candidates.len());
         for chunk in candidates.chunks(self.candidate_chunk.max(1)) {
@@ -832,15 +835,12 @@ impl FlamingoModel {
                 None
             };
             for (i, cand) in chunk.iter().enumerate() {
-                if cand.is_empty() {
-                    bail!("empty candidate continuation");
-                }
                 let mut lp = Vec::with_capacity(cand.len());
                 lp.push(first[cand[0] as usize]);
                 for j in 1..cand.len() {
                     let lg = rows.as_ref().unwrap();
                     let base = (i * s + (j - 1)) * v;
-                    lp.push(log_softmax(&lg[base..base + v])[cand[j] as usize]);
+                    lp.push(log_prob_at(&lg[base..base + v], cand[j] as usize));
                 }
                 out.push(CandidateScore { token_logprobs: lp });
             }
@@ -852,10 +852,20 @@ impl FlamingoModel {
 /// Log-softmax in the way PyTorch computes it for float32 logits (max-shifted, float accumulation widened to
 /// f64 and rounded back).
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let (max, lse) = max_and_lse(logits);
+    logits.iter().map(|&x| (x - max) - lse).collect()
+}
+
+/// `log_softmax(logits)[t]` without materialising the whole vector (same arithmetic, same bits).
+fn log_prob_at(logits: &[f32], t: usize) -> f32 {
+    let (max, lse) = max_and_lse(logits);
+    (logits[t] - max) - lse
+}
+
+fn max_and_lse(logits: &[f32]) -> (f32, f32) {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    let lse = sum.ln() as f32;
-    logits.iter().map(|&x| (x - max) - lse).collect()
+    (max, sum.ln() as f32)
 }
 
 /// Output `name` as floats; its shape must be `want` (sizes from model.yaml), so a manifest that disagrees with
