@@ -383,12 +383,6 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     };
     // Pins are validated (ids, shot counts, coverage) before the model is loaded.
     let pins = load_pins(&bench, config, &shots, n_trials)?;
-    // Configuration and model errors stop here, before any work.
-    let t_load = Instant::now();
-    let mut model = FlamingoModel::load(&config.model_dir, &config.runtime)?;
-    let model_load = t_load.elapsed();
-    crate::cli::common::report_providers(&model.providers());
-    model.candidate_chunk = config.batch_size.max(1) * 8;
     let template_path = crate::benchmark::spec::resolve_path(
         &bench.spec.template,
         config.benchmark.parent().unwrap_or(Path::new(".")),
@@ -399,7 +393,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         benchmark_name: bench.spec.name.clone(),
         benchmark_sha256: sha256_file(&config.benchmark)?,
         template_sha256: sha256_file(&template_path)?,
-        model_name: model.manifest.name.clone(),
+        model_name: crate::model::Manifest::load(&config.model_dir)?.name,
         model_manifest_sha256: sha256_file(&config.model_dir.join("model.yaml"))?,
         shots: shots.clone(),
         trial_seeds: bench.spec.trials.seeds[..n_trials].to_vec(),
@@ -412,20 +406,34 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             bail!("--shard {}/{}: the index must be below the count (shards are numbered from 0)", sh.index, sh.count);
         }
     }
-    std::fs::create_dir_all(&config.out).with_context(|| format!("could not create {}", config.out.display()))?;
+    // The cheap checks of the results folder come before loading the model (hashing gigabytes).
     let id_path = config.out.join("run.json");
-    if id_path.exists() {
-        let prev: RunIdentity = serde_json::from_str(&std::fs::read_to_string(&id_path)?)
-            .with_context(|| format!("{}: not a flamingo-eval run identity", id_path.display()))?;
-        if prev != identity {
+    let previous_identity: Option<RunIdentity> = if id_path.exists() {
+        Some(
+            serde_json::from_str(&std::fs::read_to_string(&id_path)?)
+                .with_context(|| format!("{}: not a flamingo-eval run identity", id_path.display()))?,
+        )
+    } else {
+        None
+    };
+    if let Some(prev) = &previous_identity {
+        if *prev != identity {
             bail!(
                 "{} holds results of a different run (model, benchmark files, shots, seeds or limit differ: {}). \
                  Use another --out folder, or delete it to start over",
                 config.out.display(),
-                describe_identity_diff(&prev, &identity)
+                describe_identity_diff(prev, &identity)
             );
         }
-    } else {
+    }
+    // Configuration and model errors stop here, before any work.
+    let t_load = Instant::now();
+    let mut model = FlamingoModel::load(&config.model_dir, &config.runtime)?;
+    let model_load = t_load.elapsed();
+    crate::cli::common::report_providers(&model.providers());
+    model.candidate_chunk = config.batch_size.max(1) * 8;
+    std::fs::create_dir_all(&config.out).with_context(|| format!("could not create {}", config.out.display()))?;
+    if previous_identity.is_none() {
         crate::report::write_atomic(&id_path, (serde_json::to_string_pretty(&identity)? + "\n").as_bytes())?;
     }
     let samples_path = config.out.join("samples.jsonl");
