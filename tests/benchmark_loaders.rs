@@ -298,3 +298,15 @@ fn repeated_shot_counts_or_seeds_are_refused() {
         assert!(e.contains(want), "{e}");
     }
 }
+
+#[test]
+fn a_metric_that_cannot_score_the_layout_is_refused() {
+    let text = std::fs::read_to_string(root().join("benchmarks/demo_vqa.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    spec["metric"]["name"] = "cider".into();
+    let p = dir.path().join("cider_on_vqa.yaml");
+    std::fs::write(&p, serde_yaml::to_string(&spec).unwrap()).unwrap();
+    let e = format!("{:#}", BenchmarkSpec::from_file(&p).unwrap_err());
+    assert!(e.contains("metric.name") && e.contains("cannot score"), "{e}");
+}

@@ -479,6 +479,25 @@ impl BenchmarkSpec {
         {
             bail!("demo_selection.clip_onnx: required with `encoder: clip_onnx`");
         }
+        // Which metrics can score the targets a layout produces (the engine's per-sample scoring rules).
+        let fits = match (self.dataset.layout, self.metric.name) {
+            (Layout::Vqa, MetricName::VqaAccuracy | MetricName::ExactMatch) => true,
+            (Layout::Karpathy, MetricName::Cider) => true,
+            (Layout::HatefulMemes | Layout::Imagenet, MetricName::RocAuc | MetricName::TopKAccuracy) => {
+                self.task == TaskKind::Rank
+            }
+            (Layout::VideoQa, MetricName::ExactMatch) => true,
+            _ => false,
+        };
+        if !fits {
+            bail!(
+                "metric.name: {:?} cannot score a {:?} layout with `task: {:?}` (vqa: vqa_accuracy or exact_match; \
+                 karpathy: cider; hateful_memes / imagenet: roc_auc or top_k_accuracy with task: rank; video_qa: exact_match)",
+                self.metric.name,
+                self.dataset.layout,
+                self.task
+            );
+        }
         if self.demo_selection.method == DemoMethod::Rices && self.dataset.layout == Layout::VideoQa {
             bail!("demo_selection.method: rices is only supported for image layouts (use `random` for video_qa)");
         }

@@ -368,6 +368,13 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             config.benchmark.display()
         );
     }
+    if bench.spec.metric.name == crate::benchmark::MetricName::RocAuc && bench.candidates.len() != 2 {
+        bail!(
+            "{}: roc_auc needs exactly two candidates (negative, positive), the benchmark has {}",
+            config.benchmark.display(),
+            bench.candidates.len()
+        );
+    }
     if let Some(r) = &bench.spec.ranking {
         if r.ensemble_permutations > 1 {
             bail!(
