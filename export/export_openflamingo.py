@@ -93,6 +93,18 @@ def dump_manifest(m: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _component(path: Path, name: str) -> dict:
+    """A component entry: its file and hash, plus its external tensor file when the graph has one."""
+    from .build import sha256_file
+    from .onnx_export import external_data_file
+
+    entry = {"file": name, "sha256": sha256_file(path)}
+    data = external_data_file(path)
+    if data.exists():
+        entry["external_data"] = {"file": data.name, "sha256": sha256_file(data)}
+    return entry
+
+
 def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_post_applied_by_open_clip: bool,
                    compensated: bool) -> dict:
     from .build import sha256_file
@@ -126,7 +138,7 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
             "open_clip_version": metadata.version("open_clip_torch"),
             "patch_tokens_ln_post": bool(ln_post_applied_by_open_clip and not compensated),
         },
-        "components": {k: {"file": v, "sha256": sha256_file(files[k])} for k, v in
+        "components": {k: _component(files[k], v) for k, v in
                        (("vision_encoder", "vision_encoder.onnx"), ("perceiver", "perceiver.onnx"),
                         ("lang_decoder", "lang_decoder.onnx"), ("tokenizer", "tokenizer.json"))},
         "preprocess": pre,

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,6 +16,10 @@ from .wrappers import (LangDecoderOnnx, PerceiverOnnx, VisionEncoderOnnx, export
                        visual_tokens_without_ln_post)
 
 OPSET = 17
+# One ONNX protobuf cannot exceed 2 GiB: graphs whose weights come near it keep their tensors in one external
+# data file `<graph>.onnx.data` beside the graph (listed and hashed in model.yaml). FLAMINGO_EXPORT_EXTERNAL_DATA=1
+# forces that layout (tests use it on the tiny models).
+EXTERNAL_DATA_BYTES = 1_800_000_000
 
 
 def detect_ln_post(visual) -> bool:
@@ -50,15 +56,30 @@ def lang_dims(built) -> dict:
             "vocab_size": int(vocab), "max_positions": int(max_pos)}
 
 
+def external_data_file(path) -> Path:
+    """Where the tensors of graph `path` live when it uses external data."""
+    return Path(str(path) + ".data")
+
+
 def _export(module, args, path, input_names, output_names, dynamic_axes):
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
+    weights = sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+    external = weights > EXTERNAL_DATA_BYTES or os.environ.get("FLAMINGO_EXPORT_EXTERNAL_DATA") == "1"
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(dir=Path(path).parent) as work:
         warnings.simplefilter("ignore")
+        # In memory when it fits; else to a file, which lets torch write > 2 GiB models (external tensors).
+        target = Path(work) / "graph.onnx" if external else io.BytesIO()
         with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):  # the exporter prints diagnostics
-            torch.onnx.export(module, args, buf, input_names=input_names, output_names=output_names,
-                              dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True,
-                              export_params=True, verbose=False)
-    Path(path).write_bytes(buf.getvalue())
+            torch.onnx.export(module, args, str(target) if external else target, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes, opset_version=OPSET,
+                              do_constant_folding=True, export_params=True, verbose=False)
+        if not external:
+            Path(path).write_bytes(target.getvalue())
+            return
+        import onnx
+
+        graph = onnx.load(str(target))  # with whatever external tensors torch wrote beside it
+        onnx.save_model(graph, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=external_data_file(path).name, size_threshold=1024)
 
 
 @contextlib.contextmanager

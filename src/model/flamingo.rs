@@ -280,9 +280,8 @@ impl FlamingoModel {
     pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<FlamingoModel> {
         let manifest = Manifest::load(dir)?;
         let c = &manifest.components;
-        let comps = [&c.vision_encoder, &c.perceiver, &c.lang_decoder, &c.tokenizer];
-        for comp in comps {
-            let p = manifest.component_path(dir, comp);
+        let files = manifest.files(dir);
+        for (p, _) in &files {
             if !p.exists() {
                 bail!(
                     "{}: component file missing (named in {}); re-export the model with export/export_openflamingo.py",
@@ -292,8 +291,7 @@ impl FlamingoModel {
             }
         }
         // Hash the (large) files in parallel; report the first mismatch in component order.
-        let checks: Vec<Result<()>> =
-            comps.par_iter().map(|comp| verify_hash(&manifest.component_path(dir, comp), &comp.sha256)).collect();
+        let checks: Vec<Result<()>> = files.par_iter().map(|(p, sha)| verify_hash(p, sha)).collect();
         checks.into_iter().collect::<Result<Vec<()>>>()?;
         let tokenizer = Tokenizer::load(&manifest.component_path(dir, &c.tokenizer), &manifest)?;
         let t_sessions = Instant::now();

@@ -50,6 +50,16 @@ pub struct Components {
 pub struct Component {
     pub file: String,
     pub sha256: String,
+    /// The graph's tensors, when it keeps them outside the protobuf (graphs over 2 GiB): `<file>.data`.
+    #[serde(default)]
+    pub external_data: Option<ExternalData>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalData {
+    pub file: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -188,7 +198,33 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Every file of the model directory with its expected SHA-256: components and their external data.
+    pub fn files(&self, dir: &Path) -> Vec<(PathBuf, String)> {
+        let c = &self.components;
+        [&c.vision_encoder, &c.perceiver, &c.lang_decoder, &c.tokenizer]
+            .into_iter()
+            .flat_map(|comp| {
+                std::iter::once((dir.join(&comp.file), comp.sha256.clone()))
+                    .chain(comp.external_data.iter().map(|x| (dir.join(&x.file), x.sha256.clone())))
+            })
+            .collect()
+    }
+
     fn validate(&self, path: &Path) -> Result<()> {
+        let c = &self.components;
+        for (key, comp) in [("vision_encoder", &c.vision_encoder), ("perceiver", &c.perceiver), ("lang_decoder", &c.lang_decoder)] {
+            if let Some(x) = &comp.external_data {
+                // ONNX Runtime reads the location written in the graph (which is hashed): it must be this file.
+                if x.file != format!("{}.data", comp.file) {
+                    bail!(
+                        "{}: components.{key}.external_data.file is {:?}; the exporter writes {:?}",
+                        path.display(),
+                        x.file,
+                        format!("{}.data", comp.file)
+                    );
+                }
+            }
+        }
         if !SUPPORTED_CONTRACT_VERSIONS.contains(&self.contract_version) {
             bail!(
                 "{}: contract_version {} is not supported by this flamingo-eval (supported: {:?}); \
