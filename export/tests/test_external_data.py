@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -15,8 +16,11 @@ from .test_determinism import ENV
 GRAPHS = ("vision_encoder", "perceiver", "lang_decoder")
 
 
+EXE = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "debug" / "flamingo-eval"
+
+
 def _generate(model_dir):
-    exe = REPO / "target" / "debug" / "flamingo-eval"
+    exe = EXE
     assert exe.exists(), f"{exe} missing: run `cargo build` (scripts/test.sh does) before the exporter tests"
     r = subprocess.run([str(exe), "generate", "--model", str(model_dir), "--num-beams", "3", "--max-new-tokens", "8",
                         "--image", str(REPO / "data/demo/images/val2014/COCO_val2014_000000000013.jpg"),
@@ -47,6 +51,5 @@ def test_external_data_export_loads_and_generates_the_same(tmp_path):
     # A changed data file is refused by its hash.
     p = d / m["components"]["lang_decoder"]["external_data"]["file"]
     p.write_bytes(p.read_bytes()[:-4] + b"\0\0\0\0")
-    exe = REPO / "target" / "debug" / "flamingo-eval"
-    r = subprocess.run([str(exe), "model", "inspect", str(d)], capture_output=True, text=True)
+    r = subprocess.run([str(EXE), "model", "inspect", str(d)], capture_output=True, text=True)
     assert r.returncode != 0 and "lang_decoder.onnx.data" in r.stderr, r.stderr
