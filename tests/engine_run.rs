@@ -162,16 +162,29 @@ fn failing_sample_is_recorded_and_fail_fast_stops() {
     }
     let broken = images.join(names[0].file_name().unwrap());
     std::fs::write(&broken, b"not an image").unwrap();
+    // a truncated JPEG is unreadable too (Pillow, hence OpenFlamingo, refuses it), not decoded with grey filler
+    let cut = images.join(names[1].file_name().unwrap());
+    let data = std::fs::read(&cut).unwrap();
+    assert!(data.starts_with(&[0xFF, 0xD8]), "demo images are JPEGs");
+    std::fs::write(&cut, &data[..data.len() * 2 / 3]).unwrap();
     let b = vqa_bench_with_images(tmp.path(), &images);
     let out = tmp.path().join("out");
     let s = run(&config("tiny-gptneox", &b, &out)).unwrap();
     let records = read_records(&out.join("samples.jsonl"), false).unwrap();
     let failed: Vec<_> = records.iter().filter(|r| r.error.is_some()).collect();
     assert!(!failed.is_empty());
+    let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
+    let mut truncated = 0;
     for r in &failed {
-        assert!(r.error.as_ref().unwrap().contains(broken.file_name().unwrap().to_str().unwrap()), "{:?}", r.error);
+        let e = r.error.as_ref().unwrap();
+        assert!(e.contains(&name(&broken)) || e.contains(&name(&cut)), "{e}");
+        if e.contains(&name(&cut)) {
+            assert!(e.contains("image file is truncated"), "{e}");
+            truncated += 1;
+        }
         assert!(r.prediction.is_none() && r.metric.is_none());
     }
+    assert!(truncated > 0, "no sample used the truncated image");
     let errors: usize = s.results.iter().map(|r| r.errors).sum();
     assert_eq!(errors, failed.len());
     let mut c = config("tiny-gptneox", &b, &tmp.path().join("out2"));

@@ -92,11 +92,45 @@ fn has_adobe_marker(bytes: &[u8]) -> bool {
     false
 }
 
+/// The JPEG bytes as libjpeg's data source, remembering whether libjpeg asked for data past the end. On a
+/// truncated file libjpeg does not fail: it inserts a fake end-of-image marker, warns ("Premature end of JPEG
+/// file") and returns grey filler for the missing rows. Pillow reads the same file through a suspending
+/// source and raises "image file is truncated" (so OpenFlamingo stops on it); this is how we notice.
+struct WatchedSource<'a> {
+    data: &'a [u8],
+    ran_out: &'a std::cell::Cell<bool>,
+}
+
+impl std::io::Read for WatchedSource<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        std::io::BufRead::consume(self, n);
+        if n == 0 && !buf.is_empty() {
+            self.ran_out.set(true);
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for WatchedSource<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.data.is_empty() {
+            self.ran_out.set(true);
+        }
+        Ok(self.data)
+    }
+    fn consume(&mut self, amt: usize) {
+        self.data = &self.data[amt.min(self.data.len())..];
+    }
+}
+
 fn decode_jpeg_libjpeg(bytes: &[u8]) -> Result<RawImage> {
     use mozjpeg::{ColorSpace, DctMethod, Decompress};
     let adobe = has_adobe_marker(bytes);
-    let result = std::panic::catch_unwind(|| -> std::io::Result<RawImage> {
-        let mut d = Decompress::new_mem(bytes)?;
+    let ran_out = std::cell::Cell::new(false);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::io::Result<RawImage> {
+        let mut d = Decompress::new_reader(WatchedSource { data: bytes, ran_out: &ran_out })?;
         d.dct_method(DctMethod::IntegerSlow);
         d.do_fancy_upsampling(true);
         let (w, h) = d.size();
@@ -111,7 +145,13 @@ fn decode_jpeg_libjpeg(bytes: &[u8]) -> Result<RawImage> {
             data.iter_mut().for_each(|v| *v = 255 - *v);
         }
         Ok(RawImage { width: w, height: h, channels, data, palette: false, cmyk })
-    });
+    }));
+    if ran_out.get() {
+        return Err(anyhow!(
+            "image file is truncated: the data ends before the end of the image (Pillow, and so OpenFlamingo, \
+             refuses it with \"image file is truncated\"; libjpeg alone would fill the missing part with grey)"
+        ));
+    }
     match result {
         Ok(Ok(img)) if img.width > 0 && img.height > 0 && img.data.len() == img.width * img.height * img.channels => Ok(img),
         Ok(Ok(_)) => Err(anyhow!("JPEG decoded to an unexpected size")),
