@@ -32,6 +32,8 @@ scripts/setup_ort.sh
 
 echo "== exporter venv"
 export/setup_venv.sh
+# Test-time oracles (scikit-learn, nltk, inflection): additive, no pinned export package changes.
+export/.venv/bin/python -m pip install --quiet --no-cache-dir -r export/requirements-oracles.txt -c export/constraints.txt
 
 echo "== Rust tests"
 cargo test --locked --all-targets 2>&1

@@ -103,14 +103,21 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flamingo-eval"))
 }
 
+/// One class: ROC-AUC is undefined (scikit-learn returns NaN with a warning): printed as "undefined",
+/// with the reason, never as a number (export/tests/test_metric_oracles.py checks the claim about sklearn).
 #[test]
-fn cli_single_class_auc_is_an_error() {
+fn cli_single_class_auc_is_undefined() {
     let d = tempfile::tempdir().unwrap();
     let p = write(d.path(), "s.csv", "id,label,score\na,1,0.5\nb,1,0.4\n");
     let out = bin().args(["score", "classification", "--input"]).arg(&p).output().unwrap();
-    assert!(!out.status.success());
+    assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("only one class"), "{err}");
+    assert!(err.contains("only one class") && err.contains("s.csv") && err.contains("returns NaN"), "{err}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("on 2 samples: undefined"), "{table}");
+    let out = bin().args(["score", "classification", "--format", "json", "--input"]).arg(&p).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["roc_auc"].is_null() && v["roc_auc_undefined"].as_str().unwrap().contains("all labels are positive"), "{v}");
 }
 
 #[test]

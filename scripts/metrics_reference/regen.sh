@@ -22,3 +22,4 @@ fetch https://raw.githubusercontent.com/mlfoundations/open_flamingo/655f693/open
 export VQA_EVAL_PY OF_VQA_METRIC_PY
 export SHARED_DATA="${SHARED_DATA:-$repo/../shared/data/real}"
 "$venv/bin/python" "$here/gen_expected.py" "$repo/tests/fixtures/metrics"
+"$venv/bin/python" "$here/gen_vqa_extra.py" "$repo/tests/fixtures/metrics"

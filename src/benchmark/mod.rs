@@ -135,9 +135,38 @@ impl Benchmark {
                 }
             }
         }
+        if let Some(n) = spec.metric.answers_per_question {
+            let src = d.query.annotations.clone().unwrap_or_else(|| "dataset.query.annotations".into());
+            for s in &query.samples {
+                if let Target::Vqa { answers, .. } = &s.target {
+                    if !answers.is_empty() && answers.len() != n {
+                        bail!(
+                            "{}: question {} in {src} has {} answers, but metric.answers_per_question declares {n}; fix the annotations or the declaration",
+                            path.display(),
+                            s.id,
+                            answers.len()
+                        );
+                    }
+                }
+            }
+        }
         let overlap = query.samples.iter().map(|s| demos.position(&s.id)).collect();
         let cache_dir = spec.cache_dir(&base)?;
         Ok(Benchmark { spec, path: path.to_path_buf(), template, query, demos, candidates, overlap, cache_dir, rices: None, frames: Mutex::new(HashMap::new()) })
+    }
+
+    /// The loud warning when query questions have fewer than 10 annotator answers under `vqa_accuracy`
+    /// (see [`crate::metrics::vqa::few_answers_warning`]), or None.
+    pub fn few_answers_warning(&self) -> Option<String> {
+        if self.spec.metric.name != MetricName::VqaAccuracy {
+            return None;
+        }
+        let counts = self.query.samples.iter().map(|s| match &s.target {
+            Target::Vqa { answers, .. } => answers.len(),
+            _ => 0,
+        });
+        crate::metrics::vqa::few_answers_warning(counts, self.spec.metric.answers_per_question)
+            .map(|w| format!("{}: query split: {w}", self.path.display()))
     }
 
     /// Messages summarising skipped records of both splits (empty when none).

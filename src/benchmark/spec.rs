@@ -31,7 +31,8 @@
 //! generation: {max_new_tokens: 5, num_beams: 3, length_penalty: 0.0, min_new_tokens: 0}   # task: generate
 //! ranking: {candidates: ["no", "yes"], normalization: sum | mean | per_char, ensemble_permutations: 1}  # task: rank
 //! postprocess: none | vqa_openflamingo | ok_vqa_openflamingo | caption_openflamingo | strip
-//! metric: {name: vqa_accuracy | cider | roc_auc | top_k_accuracy | exact_match, mode: official | openflamingo, top_k: [1, 5]}
+//! metric: {name: vqa_accuracy | cider | roc_auc | top_k_accuracy | exact_match, mode: official | openflamingo, top_k: [1, 5],
+//!          answers_per_question: 10}   # vqa_accuracy: the answer count every annotated question must have
 //! video: {frames: 30, sampling: uniform | fps, fps: 3}   # video_qa layout
 //! cache_dir: ${HOME}/.cache/flamingo-eval                # optional
 //! ```
@@ -329,6 +330,12 @@ pub struct MetricSpec {
     /// top_k_accuracy: the k values reported (default `[1]`).
     #[serde(default)]
     pub top_k: Option<Vec<usize>>,
+    /// vqa_accuracy: how many annotator answers every annotated question has (VQAv2/OK-VQA/TextVQA/VizWiz: 10).
+    /// Declared, it is checked: a question with another count is an error naming it. Undeclared, any count
+    /// is accepted. Either way, questions with fewer than 10 answers bring a warning: the VQA formula
+    /// (kept as the official tool has it) cannot give them full credit, and one answer always scores 0.
+    #[serde(default)]
+    pub answers_per_question: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -508,6 +515,14 @@ impl BenchmarkSpec {
             }
             if v.sampling == FrameSampling::Fps && !v.fps.is_some_and(|f| f > 0.0) {
                 bail!("video.fps: a positive value is required with `sampling: fps`");
+            }
+        }
+        if let Some(n) = self.metric.answers_per_question {
+            if self.metric.name != MetricName::VqaAccuracy {
+                bail!("metric.answers_per_question: only valid with `name: vqa_accuracy`");
+            }
+            if n == 0 {
+                bail!("metric.answers_per_question: must be at least 1");
             }
         }
         if self.metric.name == MetricName::TopKAccuracy && self.metric.top_k.as_ref().is_some_and(|k| k.iter().any(|&k| k == 0)) {

@@ -7,6 +7,7 @@ pub mod export;
 pub mod merge;
 pub mod report;
 pub mod model;
+pub mod normalize;
 pub mod score;
 pub mod prompts;
 pub mod run;
@@ -43,6 +44,8 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Test-server submission files (VQAv2 test-dev, VizWiz) from a results folder.
     Export(export::ExportArgs),
+    /// Print what a metric compares (`normalize vqa`: answers to the VQA metric's normalised form).
+    Normalize(normalize::NormalizeArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Export(args) => export::run(args),
+        Command::Normalize(args) => normalize::run(args),
     };
     match result {
         Ok(code) => code,

@@ -255,6 +255,12 @@ fn vqa(a: &VqaArgs) -> anyhow::Result<Output> {
     }
     obj.insert("confidence_intervals".into(), Value::Object(cis));
     let mut t = format!("{} on {} questions\n", mode.describe(), items.len());
+    if let Some(w) = crate::metrics::vqa::few_answers_warning(items.iter().map(|i| i.answers.len()), None) {
+        let w = format!("{}: {w}", a.annotations.display());
+        eprintln!("{w}");
+        obj.insert("warnings".into(), json!([w.clone()]));
+        t += &format!("{w}\n");
+    }
     t += &format!("Overall accuracy: {:.2}%  CI {}\n", report.overall, ci_text(ci.as_ref(), 100.0, 2));
     if !report.per_answer_type.is_empty() {
         t += "Per answer type:\n";
@@ -288,9 +294,21 @@ fn classification(a: &ClassificationArgs) -> anyhow::Result<Output> {
                     ClassRecord::Multi { .. } => unreachable!("checked by the reader"),
                 })
                 .unzip();
-            let auc = roc_auc(&labels, &scores).with_context(|| a.input.display().to_string())?;
-            obj.insert("roc_auc".into(), json!(auc));
             obj.insert("implementation".into(), json!("ROC-AUC (scikit-learn roc_auc_score rules; ties count 1/2)"));
+            let auc = match roc_auc(&labels, &scores) {
+                Ok(v) => v,
+                Err(e @ crate::metrics::MetricError::SingleClass(_)) => {
+                    // Undefined, not an error of the input and never a number: say so and print "undefined".
+                    eprintln!("warning: {}: {e}", a.input.display());
+                    obj.insert("roc_auc".into(), Value::Null);
+                    obj.insert("roc_auc_undefined".into(), json!(e.to_string()));
+                    obj.insert("confidence_intervals".into(), Value::Object(cis));
+                    t += &format!("ROC-AUC (scikit-learn rules) on {} samples: undefined ({e})\n", labels.len());
+                    return Ok(Output { json: Value::Object(obj), table: t });
+                }
+                Err(e) => return Err(e).with_context(|| a.input.display().to_string()),
+            };
+            obj.insert("roc_auc".into(), json!(auc));
             let mut ci = None;
             if c.resamples > 0 {
                 // A resample that draws a single class has no ROC-AUC: it is left out, as `run` and `compare` do.

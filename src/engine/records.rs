@@ -134,3 +134,52 @@ pub fn read_records(path: &Path, repair_tail: bool) -> Result<Vec<SampleRecord>>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// ROC-AUC is recomputed from the per-sample P(positive) read back from samples.jsonl (resume, merge,
+    /// report, compare): every double must come back bit for bit, or 1-ulp near-ties flip.
+    #[test]
+    fn metric_values_read_back_bit_exact() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let mut values = Vec::new();
+        for _ in 0..3000 {
+            let x: f64 = rng.random();
+            values.extend([x, f64::from_bits(x.to_bits() + 1), x * 1e-7, 1.0 - x * 1e-9]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.jsonl");
+        let recs: Vec<SampleRecord> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| SampleRecord {
+                sample_id: i.to_string(),
+                shot: 0,
+                trial: 0,
+                trial_seed: 0,
+                prompt: String::new(),
+                demo_ids: vec![],
+                text_only_demo_ids: vec![],
+                media: vec![],
+                target: serde_json::json!({"label": 1}),
+                raw_output: None,
+                prediction: None,
+                tokens: None,
+                sequence_score: None,
+                candidate_scores: None,
+                metric: Some(m),
+                error: None,
+            })
+            .collect();
+        let mut w = RecordWriter::append(&path).unwrap();
+        w.write_batch(&recs).unwrap();
+        drop(w);
+        let back = read_records(&path, false).unwrap();
+        let off: Vec<(f64, f64)> =
+            values.iter().zip(&back).map(|(&a, r)| (a, r.metric.unwrap())).filter(|(a, b)| a.to_bits() != b.to_bits()).collect();
+        assert!(off.is_empty(), "{} of {} values changed, e.g. {:?}", off.len(), values.len(), &off[..off.len().min(3)]);
+    }
+}

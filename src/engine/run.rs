@@ -375,6 +375,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             bench.candidates.len()
         );
     }
+    if let Some(w) = bench.few_answers_warning() {
+        eprintln!("{w}");
+    }
     if let Some(r) = &bench.spec.ranking {
         if r.ensemble_permutations > 1 {
             bail!(
@@ -667,7 +670,11 @@ pub fn format_table(summary: &Summary) -> String {
     for r in &summary.results {
         let ci = r.ci.map(|c| format!("[{:.2}, {:.2}]", c.low, c.high)).unwrap_or_else(|| "-".into());
         let num = |x: f64| crate::report::fmt_num(Some(x), 2);
-        s.push_str(&format!("{:<6} {:<8} {:<6} {:<19} {:<3} {}\n", r.shot, num(r.mean), num(r.std), ci, r.n, r.errors));
+        let mean = if r.n > 0 && r.mean.is_nan() { "undefined".to_string() } else { num(r.mean) };
+        s.push_str(&format!("{:<6} {:<8} {:<6} {:<19} {:<3} {}\n", r.shot, mean, num(r.std), ci, r.n, r.errors));
+    }
+    if summary.metric_key == "roc_auc" && summary.results.iter().any(|r| r.n > 0 && r.mean.is_nan()) {
+        s.push_str("(ROC-AUC undefined: the scored samples of a trial have only one class; scikit-learn's roc_auc_score (1.9.1) returns NaN with an UndefinedMetricWarning there)\n");
     }
     if summary.results.iter().any(|r| r.n == 0 && r.errors == 0) {
         s.push_str("(no sample had a reference to score against: an unannotated split; `flamingo-eval export` writes the predictions for an evaluation server)\n");

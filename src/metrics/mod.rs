@@ -31,7 +31,10 @@ pub use vqa::{evaluate_vqa, normalize_answer, vqa_accuracy, VqaMode};
 pub enum MetricError {
     #[error("no samples to score")]
     Empty,
-    #[error("ROC-AUC is undefined: only one class present in the labels ({0})")]
+    /// scikit-learn's `roc_auc_score` (1.9.1) returns NaN here, with an `UndefinedMetricWarning` ("Only one
+    /// class is present in y_true. ROC AUC score is not defined in that case."); this harness reports it as
+    /// undefined, never as a number.
+    #[error("ROC-AUC is undefined: only one class is present in the labels ({0}); scikit-learn's roc_auc_score (1.9.1) returns NaN with an UndefinedMetricWarning in this case")]
     SingleClass(String),
     #[error("score {index} is not a finite number ({value})")]
     NonFinite { index: usize, value: f64 },

@@ -164,6 +164,48 @@ fn contraction(w: &str) -> Option<&'static str> {
     CONTRACTIONS.iter().find(|(k, _)| *k == w).map(|(_, v)| *v)
 }
 
+/// The most a prediction can score on a question with `k` annotator answers, all equal to it: the formula
+/// averages min(1, matches among the other k−1 answers / 3) over the k leave-one-out subsets.
+pub fn max_accuracy_with_answers(k: usize) -> f64 {
+    (k.saturating_sub(1) as f64 / 3.0).min(1.0)
+}
+
+/// The loud warning for a question set where some questions have fewer than 10 annotator answers (the
+/// VQA formula assumes 10), or None. `counts` holds each scored question's answer count; questions without
+/// annotations (count 0) are not counted.
+pub fn few_answers_warning(counts: impl IntoIterator<Item = usize>, declared: Option<usize>) -> Option<String> {
+    let mut by_count = std::collections::BTreeMap::<usize, usize>::new();
+    let mut total = 0usize;
+    for k in counts.into_iter().filter(|&k| k > 0) {
+        total += 1;
+        if k < 10 {
+            *by_count.entry(k).or_default() += 1;
+        }
+    }
+    let few: usize = by_count.values().sum();
+    if few == 0 {
+        return None;
+    }
+    let detail: Vec<String> = by_count
+        .iter()
+        .map(|(k, n)| {
+            format!("{n} with {k} answer{} (a perfect prediction scores {:.1}%)", if *k == 1 { "" } else { "s" }, 100.0 * max_accuracy_with_answers(*k))
+        })
+        .collect();
+    let declared = match declared {
+        Some(d) => format!(" (declared: metric.answers_per_question: {d})"),
+        None => String::new(),
+    };
+    Some(format!(
+        "WARNING: {few} of {total} questions have fewer than 10 annotator answers{declared}: {}. VQA accuracy is \
+         computed as the official vqaEval.py does, averaging min(1, matching other answers / 3) over the \
+         leave-one-out subsets, so such questions cannot get full credit and a question with one answer \
+         always scores 0. For a set with one reference answer per question use `metric: {{name: exact_match}}` \
+         in the benchmark file.",
+        detail.join(", ")
+    ))
+}
+
 /// Replace newline and tab by a space, then strip (applied to every answer before anything else).
 pub fn clean_whitespace(text: &str) -> String {
     py_strip(&text.replace(['\n', '\t'], " ")).to_string()

@@ -1,0 +1,89 @@
+"""flamingo-eval's metrics and inputs against the reference implementations, run live: scikit-learn's
+roc_auc_score, Pillow. The oracle packages are listed in export/requirements-oracles.txt (scripts/test.sh
+installs them into the exporter venv). flamingo-eval is the debug binary `cargo test` builds."""
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import REPO
+
+EXE = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "debug" / "flamingo-eval"
+
+
+def fe(*args, stdin=None):
+    assert EXE.exists(), f"{EXE} missing: run `cargo build` (scripts/test.sh does) before the exporter tests"
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, input=stdin)
+
+
+# ------------------------------------------------------------------------------------------- ROC-AUC
+def ulp_near_ties(seed, n):
+    """Scores where positives and negatives sit 1-2 ulps apart: the AUC depends on the last bit."""
+    rng = np.random.default_rng(seed)
+    labels, scores = [], []
+    for _ in range(n // 2):
+        base = float(rng.random())
+        k = int(rng.integers(1, 3))
+        up = base
+        for _ in range(k):
+            up = float(np.nextafter(up, 2.0))
+        pos_high = bool(rng.integers(0, 2))
+        labels += [1, 0] if pos_high else [0, 1]
+        scores += [up, base]
+    return labels, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_roc_auc_on_one_ulp_near_ties_matches_sklearn(tmp_path, seed):
+    from sklearn.metrics import roc_auc_score
+
+    labels, scores = ulp_near_ties(seed, 400)
+    want = float(roc_auc_score(labels, scores))
+    recs = [{"id": str(i), "label": l, "score": s} for i, (l, s) in enumerate(zip(labels, scores))]
+    f = tmp_path / "scores.json"
+    f.write_text(json.dumps(recs))  # Python writes the shortest repr that reads back to the same double
+    csv = tmp_path / "scores.csv"
+    csv.write_text("id,label,score\n" + "".join(f"{i},{l},{s!r}\n" for i, (l, s) in enumerate(zip(labels, scores))))
+    for path in (f, csv):
+        r = fe("score", "classification", "--input", path, "--format", "json", "--bootstrap", "0")
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout)["roc_auc"]
+        assert got == want, f"{path.name}: flamingo-eval {got!r}, scikit-learn {want!r}"
+
+
+@pytest.mark.parametrize("labels", [[1, 1, 1], [0, 0, 0, 0]])
+def test_roc_auc_single_class_is_undefined_as_in_sklearn(tmp_path, labels):
+    import sklearn
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import roc_auc_score
+
+    scores = [0.1 * (i + 1) for i in range(len(labels))]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ref = roc_auc_score(labels, scores)
+    # what the message claims about scikit-learn: NaN, with an UndefinedMetricWarning
+    assert math.isnan(ref) and any(issubclass(w.category, UndefinedMetricWarning) for w in caught)
+    f = tmp_path / "one_class.json"
+    f.write_text(json.dumps([{"id": str(i), "label": l, "score": s} for i, (l, s) in enumerate(zip(labels, scores))]))
+    r = fe("score", "classification", "--input", f)
+    assert r.returncode == 0, r.stderr
+    assert "undefined" in r.stdout and not any(c.isdigit() for c in r.stdout.split("undefined")[0].split(":")[-1])
+    assert f"scikit-learn's roc_auc_score ({sklearn.__version__}) returns NaN" in r.stderr, r.stderr
+    r = fe("score", "classification", "--input", f, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["roc_auc"] is None and "undefined" in out["roc_auc_undefined"]
+
+
+# --------------------------------------------------------------------------------------------- images
+def test_truncated_jpeg_expectations_are_what_pillow_does():
+    """tests/preprocess_truncated.rs holds flamingo-eval to these; here Pillow is held to them too."""
+    script = REPO / "tests/fixtures/images/truncated/make_expected.py"
+    r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
