@@ -87,3 +87,27 @@ def test_truncated_jpeg_expectations_are_what_pillow_does():
     script = REPO / "tests/fixtures/images/truncated/make_expected.py"
     r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------------------------------------ VQA
+def test_normalize_vqa_openflamingo_is_what_openflamingos_metric_compares():
+    """`normalize vqa --mode openflamingo` against the installed open_flamingo's own VQAEval steps (the
+    official vqaEval.py is checked by tests/metrics_vqa_extra.rs from committed expectations)."""
+    from open_flamingo.eval.vqa_metric import VQAEval
+
+    class Empty:
+        def getQuesIds(self):
+            return []
+
+    ev = VQAEval(Empty(), Empty())
+    answers = (REPO / "scripts/metrics_reference/tricky_answers.txt").read_text(encoding="utf-8").split("\n")
+    answers = [a for a in answers if a != ""]
+    answers += ["Two Dogs.", "the 3 cats", "isnt it", "5,000 people", "hot dog; bun", "  x  "]
+    want = []
+    for a in answers:
+        a = a.replace("\n", " ").replace("\t", " ").strip()  # OpenFlamingo's evaluate() does this first
+        want.append(ev.processDigitArticle(ev.processPunctuation(a)))
+    r = fe("normalize", "vqa", "--mode", "openflamingo", stdin="".join(a + "\n" for a in answers))
+    assert r.returncode == 0, r.stderr
+    got = r.stdout.split("\n")[:-1]
+    assert got == want
