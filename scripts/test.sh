@@ -27,6 +27,14 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v xmllint >/dev/null 2>&1
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium libxml2-utils >/dev/null
 fi
 
+# WordNet 3.0 dict files (Debian): the OK-VQA stemming test runs OpenFlamingo's nltk-based stemmer on them.
+if [ ! -f /usr/share/wordnet/index.verb ] || [ ! -f /usr/share/wordnet/index.sense ]; then
+  echo "== installing wordnet-base and wordnet-sense-index (Debian; OK-VQA stemming oracle)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wordnet-base wordnet-sense-index >/dev/null
+fi
+
 echo "== ONNX Runtime"
 scripts/setup_ort.sh
 

@@ -32,6 +32,7 @@
 
 pub mod datasets;
 pub mod demos;
+pub mod okvqa;
 pub mod pinned;
 pub mod postprocess;
 pub mod prompt;

@@ -1,10 +1,11 @@
 //! Post-processing of generated text before scoring (OpenFlamingo's rules, PROTOCOL §3).
 //!
-//! OK-VQA: OF additionally lemmatises every word of the answer (nltk WordNet + `inflection`). That step
-//! is NOT implemented here; `ok_vqa_openflamingo` applies the VQA rule only, so OK-VQA scores can be
-//! slightly lower than OF's.
+//! OK-VQA: `ok_vqa_openflamingo` cuts as `vqa_openflamingo`, then stems every word as OpenFlamingo does
+//! (manual OK-VQA table, WordNet verb lemmas for `-ing` words, `inflection.singularize` for plural nouns):
+//! see [`super::okvqa`].
 
 use super::spec::PostprocessKind;
+use anyhow::Result;
 
 /// OF VQA: cut at the first of `Question`, `Answer`, `Short`; then at the first `", "`.
 pub fn vqa_openflamingo(text: &str) -> String {
@@ -25,12 +26,23 @@ pub fn caption_openflamingo(text: &str) -> String {
     t.replace('"', "")
 }
 
-/// Apply the benchmark's post-processing.
-pub fn apply(kind: PostprocessKind, text: &str) -> String {
-    match kind {
+/// Apply the benchmark's post-processing. Fails only where [`prepare`] would have (OK-VQA without nltk's
+/// tagger model).
+pub fn apply(kind: PostprocessKind, text: &str) -> Result<String> {
+    Ok(match kind {
         PostprocessKind::None => text.to_string(),
-        PostprocessKind::VqaOpenflamingo | PostprocessKind::OkVqaOpenflamingo => vqa_openflamingo(text),
+        PostprocessKind::VqaOpenflamingo => vqa_openflamingo(text),
+        PostprocessKind::OkVqaOpenflamingo => super::okvqa::postprocess(text)?,
         PostprocessKind::CaptionOpenflamingo => caption_openflamingo(text),
         PostprocessKind::Strip => text.trim().to_string(),
+    })
+}
+
+/// Loads what a post-processing needs (OK-VQA: nltk's tagger model), so that a missing file stops a run
+/// before any work, with the fix.
+pub fn prepare(kind: PostprocessKind) -> Result<()> {
+    if kind == PostprocessKind::OkVqaOpenflamingo {
+        super::okvqa::tagger()?;
     }
+    Ok(())
 }

@@ -312,7 +312,7 @@ pub enum PostprocessKind {
     None,
     /// Cut at the first `Question`/`Answer`/`Short`, then at the first `", "`.
     VqaOpenflamingo,
-    /// As `vqa_openflamingo`; OF also lemmatises each word, which is NOT implemented here.
+    /// As `vqa_openflamingo`, then OpenFlamingo's OK-VQA stemming of each word (see `benchmark::okvqa`).
     OkVqaOpenflamingo,
     /// Cut at the first `Output`, then remove double quotes.
     CaptionOpenflamingo,

@@ -20,6 +20,15 @@ pub struct NormalizeArgs {
 pub enum NormalizeWhat {
     /// VQA answers, one per line (stdin or FILE), to the form VQA accuracy compares, one per line.
     Vqa(NormalizeVqaArgs),
+    /// Generations, one per line, to what OpenFlamingo's OK-VQA post-processing makes of them (cut at
+    /// Question/Answer/Short and ", ", then stemmed), before the VQA metric's normalisation.
+    Okvqa(NormalizeOkvqaArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NormalizeOkvqaArgs {
+    /// File of generations, one per line (default: standard input).
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -36,19 +45,25 @@ pub struct NormalizeVqaArgs {
     /// number handling). Without this flag official mode prints the form compared when they differ.
     #[arg(long)]
     pub unanimous: bool,
+    /// Apply OpenFlamingo's OK-VQA post-processing (`postprocess: ok_vqa_openflamingo`: cut, then stemming)
+    /// first, as a run of an OK-VQA benchmark does. Needs nltk's tagger model (see `normalize okvqa`).
+    #[arg(long)]
+    pub okvqa: bool,
 }
 
 pub fn run(args: NormalizeArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         NormalizeWhat::Vqa(a) => vqa(&a),
+        NormalizeWhat::Okvqa(a) => {
+            let tagger = crate::benchmark::okvqa::tagger()?;
+            each_line(a.file.as_ref(), |line| Ok(crate::benchmark::okvqa::stem_with(tagger, &crate::benchmark::postprocess::vqa_openflamingo(line))))
+        }
     }
 }
 
-fn vqa(a: &NormalizeVqaArgs) -> anyhow::Result<ExitCode> {
-    if a.unanimous && a.mode != ModeArg::Official {
-        anyhow::bail!("--unanimous applies to --mode official only (OpenFlamingo always normalises fully)");
-    }
-    let text = match &a.file {
+/// Reads lines (stdin or a file; a final newline ends the last line) and prints `f` of each, one per line.
+fn each_line(file: Option<&PathBuf>, mut f: impl FnMut(&str) -> anyhow::Result<String>) -> anyhow::Result<ExitCode> {
+    let text = match file {
         Some(p) => std::fs::read(p).with_context(|| format!("could not read {}", p.display()))?,
         None => {
             let mut buf = Vec::new();
@@ -56,16 +71,28 @@ fn vqa(a: &NormalizeVqaArgs) -> anyhow::Result<ExitCode> {
             buf
         }
     };
-    let source = a.file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "standard input".into());
+    let source = file.map(|p| p.display().to_string()).unwrap_or_else(|| "standard input".into());
     let text = String::from_utf8(text).map_err(|e| anyhow::anyhow!("{source}: not UTF-8 text ({e})"))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let body = text.strip_suffix('\n').unwrap_or(&text);
     if !text.is_empty() {
-        for line in body.split('\n') {
-            let shown = if a.unanimous { clean_whitespace(line) } else { normalize_answer(line) };
-            writeln!(out, "{shown}")?;
+        for line in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
+            writeln!(out, "{}", f(line)?)?;
         }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn vqa(a: &NormalizeVqaArgs) -> anyhow::Result<ExitCode> {
+    if a.unanimous && a.mode != ModeArg::Official {
+        anyhow::bail!("--unanimous applies to --mode official only (OpenFlamingo always normalises fully)");
+    }
+    let tagger = if a.okvqa { Some(crate::benchmark::okvqa::tagger()?) } else { None };
+    each_line(a.file.as_ref(), |line| {
+        let line = match tagger {
+            Some(t) => crate::benchmark::okvqa::stem_with(t, &crate::benchmark::postprocess::vqa_openflamingo(line)),
+            None => line.to_string(),
+        };
+        Ok(if a.unanimous { clean_whitespace(&line) } else { normalize_answer(&line) })
+    })
 }

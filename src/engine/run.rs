@@ -306,7 +306,7 @@ impl Runner<'_> {
         }
         let outs = self.model.generate(&refs, &params)?;
         for (&i, out) in idx.iter().zip(outs) {
-            let pred = crate::benchmark::postprocess::apply(self.bench.spec.postprocess, &out.text);
+            let pred = crate::benchmark::postprocess::apply(self.bench.spec.postprocess, &out.text)?;
             let rec = &mut records[i];
             rec.metric = per_sample_value(&self.metric, &batch[i].target, &pred, None)?;
             rec.raw_output = Some(out.text);
@@ -375,6 +375,8 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             bench.candidates.len()
         );
     }
+    // Post-processing data (OK-VQA: nltk's tagger model) is found before any work, or the run stops here.
+    crate::benchmark::postprocess::prepare(bench.spec.postprocess).with_context(|| format!("{}: postprocess", config.benchmark.display()))?;
     if let Some(w) = bench.few_answers_warning() {
         eprintln!("{w}");
     }

@@ -93,6 +93,11 @@ fn is_py_digit(c: char) -> bool {
             | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x10000..)
 }
 
+/// Python 3 `re` `\d` / `str.isdecimal` for one character (Unicode category Nd).
+pub fn is_decimal_digit(c: char) -> bool {
+    is_py_digit(c)
+}
+
 fn has_digit_comma_digit(s: &[char]) -> bool {
     s.windows(3).any(|w| is_py_digit(w[0]) && w[1] == ',' && is_py_digit(w[2]))
 }

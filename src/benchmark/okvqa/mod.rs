@@ -1,0 +1,129 @@
+//! OpenFlamingo's OK-VQA answer post-processing (`open_flamingo/eval/ok_vqa_utils.py`), reimplemented: the
+//! generation is cut as for every VQA set (first `Question`/`Answer`/`Short`, then first `", "`), then
+//! stemmed word by word as the OK-VQA v1.1 answers were: nltk's word tokenizer and part-of-speech tagger,
+//! then per token a fixed table of manual mappings, else nltk's WordNet lemmatizer (as a verb) for words
+//! ending in `ing`, else `inflection.singularize` for plural nouns (tags NNS, NNPS); tokens joined by spaces.
+//!
+//! Data: WordNet 3.0 verb tables are built in (data/wordnet/, from Debian's wordnet-base); the tagger's
+//! weights are nltk's model, read from an nltk_data folder ([`tagger`]). Fidelity limit: sentences are not
+//! split first (see [`tokenize`]).
+
+pub mod inflect;
+pub mod tagger;
+pub mod tokenize;
+pub mod wordnet;
+
+use anyhow::Result;
+use std::sync::OnceLock;
+use tagger::PerceptronTagger;
+
+/// OK-VQA's manual stemming table (OpenFlamingo's `_MANUAL_MATCHES`: word -> its OK-VQA stem). Data.
+const MANUAL: &[(&str, &str)] = &[
+    ("police", "police"), ("las", "las"), ("vegas", "vegas"), ("yes", "yes"), ("jeans", "jean"), ("hell's", "hell"),
+    ("domino's", "domino"), ("morning", "morn"), ("clothes", "cloth"), ("are", "are"), ("riding", "ride"),
+    ("leaves", "leaf"), ("dangerous", "danger"), ("clothing", "cloth"), ("texting", "text"), ("kiting", "kite"),
+    ("firefighters", "firefight"), ("ties", "tie"), ("married", "married"), ("teething", "teeth"), ("gloves", "glove"),
+    ("tennis", "tennis"), ("dining", "dine"), ("directions", "direct"), ("waves", "wave"), ("christmas", "christmas"),
+    ("drives", "drive"), ("pudding", "pud"), ("coding", "code"), ("plating", "plate"), ("quantas", "quanta"),
+    ("hornes", "horn"), ("graves", "grave"), ("mating", "mate"), ("paned", "pane"), ("alertness", "alert"),
+    ("sunbathing", "sunbath"), ("tenning", "ten"), ("wetness", "wet"), ("urinating", "urine"), ("sickness", "sick"),
+    ("braves", "brave"), ("firefighting", "firefight"), ("lenses", "lens"), ("reflections", "reflect"),
+    ("backpackers", "backpack"), ("eatting", "eat"), ("designers", "design"), ("curiousity", "curious"),
+    ("playfulness", "play"), ("blindness", "blind"), ("hawke", "hawk"), ("tomatoe", "tomato"), ("rodeoing", "rodeo"),
+    ("brightness", "bright"), ("circuses", "circus"), ("skateboarders", "skateboard"), ("staring", "stare"),
+    ("electronics", "electron"), ("electicity", "elect"), ("mountainous", "mountain"), ("socializing", "social"),
+    ("hamburgers", "hamburg"), ("caves", "cave"), ("transitions", "transit"), ("wading", "wade"), ("creame", "cream"),
+    ("toileting", "toilet"), ("sautee", "saute"), ("buildings", "build"), ("belongings", "belong"),
+    ("stockings", "stock"), ("walle", "wall"), ("cumulis", "cumuli"), ("travelers", "travel"), ("conducter", "conduct"),
+    ("browsing", "brows"), ("pooping", "poop"), ("haircutting", "haircut"), ("toppings", "top"), ("hearding", "heard"),
+    ("sunblocker", "sunblock"), ("bases", "base"), ("markings", "mark"), ("mopeds", "mope"),
+    ("kindergartener", "kindergarten"), ("pies", "pie"), ("scrapbooking", "scrapbook"), ("couponing", "coupon"),
+    ("meetings", "meet"), ("elevators", "elev"), ("lowes", "low"), ("men's", "men"), ("childrens", "children"),
+    ("shelves", "shelve"), ("paintings", "paint"), ("raines", "rain"), ("paring", "pare"), ("expressions", "express"),
+    ("routes", "rout"), ("pease", "peas"), ("vastness", "vast"), ("awning", "awn"), ("boy's", "boy"),
+    ("drunkenness", "drunken"), ("teasing", "teas"), ("conferences", "confer"), ("ripeness", "ripe"),
+    ("suspenders", "suspend"), ("earnings", "earn"), ("reporters", "report"), ("kid's", "kid"),
+    ("containers", "contain"), ("corgie", "corgi"), ("porche", "porch"), ("microwaves", "microwave"),
+    ("batter's", "batter"), ("sadness", "sad"), ("apartments", "apart"), ("oxygenize", "oxygen"),
+    ("striping", "stripe"), ("purring", "pure"), ("professionals", "profession"), ("piping", "pipe"),
+    ("farmer's", "farmer"), ("potatoe", "potato"), ("emirates", "emir"), ("womens", "women"),
+    ("veteran's", "veteran"), ("wilderness", "wilder"), ("propellers", "propel"), ("alpes", "alp"),
+    ("charioteering", "chariot"), ("swining", "swine"), ("illness", "ill"), ("crepte", "crept"),
+    ("adhesives", "adhesive"), ("regent's", "regent"), ("decorations", "decor"), ("rabbies", "rabbi"),
+    ("overseas", "oversea"), ("travellers", "travel"), ("casings", "case"), ("smugness", "smug"), ("doves", "dove"),
+    ("nationals", "nation"), ("mustange", "mustang"), ("ringe", "ring"), ("gondoliere", "gondolier"),
+    ("vacationing", "vacate"), ("reminders", "remind"), ("baldness", "bald"), ("settings", "set"),
+    ("glaced", "glace"), ("coniferous", "conifer"), ("revelations", "revel"), ("personals", "person"),
+    ("daughter's", "daughter"), ("badness", "bad"), ("projections", "project"), ("polarizing", "polar"),
+    ("vandalizers", "vandal"), ("minerals", "miner"), ("protesters", "protest"), ("controllers", "control"),
+    ("weddings", "wed"), ("sometimes", "sometime"), ("earing", "ear"),
+];
+
+fn manual(word: &str) -> Option<&'static str> {
+    MANUAL.iter().find(|(k, _)| *k == word).map(|(_, v)| *v)
+}
+
+/// OpenFlamingo's `OKVQAStemmer.stem` with the given tagger.
+pub fn stem_with(tagger: &PerceptronTagger, text: &str) -> String {
+    let tokens = tokenize::word_tokenize(text);
+    let tags = tagger.tag(&tokens);
+    let out: Vec<String> = tokens
+        .iter()
+        .zip(&tags)
+        .map(|(w, p)| {
+            if let Some(m) = manual(w) {
+                m.to_string()
+            } else if w.ends_with("ing") {
+                wordnet::lemmatize_verb(w)
+            } else if p.starts_with("NNS") || p.starts_with("NNPS") {
+                inflect::singularize(w)
+            } else {
+                w.clone()
+            }
+        })
+        .collect();
+    out.join(" ")
+}
+
+static TAGGER: OnceLock<Result<PerceptronTagger, String>> = OnceLock::new();
+
+/// The tagger from the nltk_data folders, loaded once; an error says where it was looked for and how to
+/// get it.
+pub fn tagger() -> Result<&'static PerceptronTagger> {
+    TAGGER
+        .get_or_init(|| PerceptronTagger::find().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// OpenFlamingo's `postprocess_ok_vqa_generation`.
+pub fn postprocess(text: &str) -> Result<String> {
+    Ok(stem_with(tagger()?, &super::postprocess::vqa_openflamingo(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Values from nltk 3.10.4 / inflection 0.5.1 / WordNet 3.0 (the full differential test against
+    // OpenFlamingo's code is export/tests/test_okvqa_stemmer.py).
+    #[test]
+    fn tokenizer_lemmatizer_and_singularizer() {
+        let t = |s: &str| tokenize::word_tokenize(s).join("|");
+        assert_eq!(t("kid's toys"), "kid|'s|toys");
+        assert_eq!(t("can't tell."), "ca|n't|tell|.");
+        assert_eq!(t("\"hot\" dogs, fries"), "``|hot|''|dogs|,|fries");
+        assert_eq!(t("'quoted' words"), "'|quoted|'|words");
+        assert_eq!(t("cannot (red)"), "can|not|(|red|)");
+        assert_eq!(wordnet::lemmatize_verb("running"), "run");
+        assert_eq!(wordnet::lemmatize_verb("skiing"), "ski");
+        assert_eq!(wordnet::lemmatize_verb("ceiling"), "ceiling");
+        assert_eq!(wordnet::lemmatize_verb("Skiing"), "Skiing");
+        assert_eq!(inflect::singularize("knives"), "knife");
+        assert_eq!(inflect::singularize("Octopi"), "Octopus");
+        assert_eq!(inflect::singularize("sheep"), "sheep");
+        assert_eq!(inflect::singularize("women"), "woman");
+        assert_eq!(inflect::singularize("boxes"), "box");
+        assert_eq!(manual("christmas"), Some("christmas"));
+    }
+}
