@@ -111,3 +111,38 @@ def test_normalize_vqa_openflamingo_is_what_openflamingos_metric_compares():
     assert r.returncode == 0, r.stderr
     got = r.stdout.split("\n")[:-1]
     assert got == want
+
+
+# ------------------------------------------------------------------------------------------- ImageNet
+def test_shipped_imagenet_class_names_are_openflamingos():
+    from open_flamingo.eval.classification_utils import IMAGENET_CLASSNAMES
+
+    shipped = (REPO / "data/imagenet/classnames.txt").read_text(encoding="utf-8").split("\n")
+    assert shipped[-1] == "" and shipped[:-1] == list(IMAGENET_CLASSNAMES)
+    assert len(IMAGENET_CLASSNAMES) == 1000
+
+
+def test_ensemble_order_count_is_openflamingos_formula():
+    """OpenFlamingo's own expression for the number of orders (evaluate_classification's num_permutations,
+    evaluated here from its source) and its effective shot count, against the counts
+    tests/engine_ensemble.rs requires of flamingo-eval: min(6, k!) with k = 2 text-only demos at 0 shots."""
+    import ast
+    import importlib.util
+    import math
+
+    from open_flamingo.eval.utils import compute_effective_num_shots
+
+    src_path = Path(importlib.util.find_spec("open_flamingo.eval").submodule_search_locations[0]) / "evaluate.py"
+    src = src_path.read_text()
+    tree = ast.parse(src)
+    exprs = [n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+             and any(isinstance(t, ast.Name) and t.id == "num_permutations" for t in n.targets)]
+    assert len(exprs) == 1
+    code = compile(ast.Expression(exprs[0]), "evaluate.py", "eval")
+    assert "torch.mean(torch.stack(logprobs, dim=-1), dim=-1)" in src  # the per-class mean over orders
+    ours = {0: 2, 2: 2, 3: 6, 4: 6, 8: 6}  # what the engine test asserts (shots -> orders), extended
+    for shots, want in ours.items():
+        k = compute_effective_num_shots(shots, "open_flamingo")
+        n = eval(code, {"math": math, "effective_num_shots": k, "use_prompt_ensembling": True})
+        assert n == want == min(6, math.factorial(k)), (shots, k, n)
+        assert eval(code, {"math": math, "effective_num_shots": k, "use_prompt_ensembling": False}) == 1

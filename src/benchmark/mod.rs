@@ -80,6 +80,19 @@ pub struct PromptRequest {
     pub text_only_demo_ids: Vec<String>,
     /// References / label for the metric.
     pub target: Target,
+    /// Prompt ensembling (`ranking.ensemble_permutations > 1`): the other demonstration orders, whose
+    /// candidate scores are averaged with this request's (which is the first order). Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<EnsembleMember>,
+}
+
+/// One more demonstration order of a ranking request under prompt ensembling.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleMember {
+    pub prompt: String,
+    pub media: Vec<Media>,
+    pub demo_ids: Vec<String>,
+    pub text_only_demo_ids: Vec<String>,
 }
 
 /// Requests for one (shot, trial), and samples that could not be turned into requests.
@@ -278,6 +291,53 @@ impl Benchmark {
 
     fn one_request(&self, shot: usize, trial: usize, seed: u64, q: usize, demo_idx: &[usize], text_only: bool) -> Result<PromptRequest> {
         let query = &self.query.samples[q];
+        let orders = self.ensemble_orders(seed, &query.id, demo_idx);
+        let mut members = Vec::with_capacity(orders.len());
+        for order in &orders {
+            members.push(self.assemble(query, order, text_only)?);
+        }
+        let first = members.remove(0);
+        Ok(PromptRequest {
+            sample_id: query.id.clone(),
+            shot,
+            trial,
+            trial_seed: seed,
+            prompt: first.prompt,
+            media: first.media,
+            demo_ids: first.demo_ids,
+            text_only_demo_ids: first.text_only_demo_ids,
+            target: query.target.clone(),
+            ensemble: members,
+        })
+    }
+
+    /// The demonstration orders a request is scored with: the selected order alone, or under prompt
+    /// ensembling (rank tasks, `ranking.ensemble_permutations: P > 1`) OpenFlamingo's scheme: min(P, k!)
+    /// orders for k demonstrations, each a shuffle of the previous one (the first a shuffle of the selected
+    /// order; orders may repeat, as in OpenFlamingo), from a stream seeded by (trial seed, sample id).
+    pub fn ensemble_orders(&self, seed: u64, sample_id: &str, demo_idx: &[usize]) -> Vec<Vec<usize>> {
+        let p = match (&self.spec.ranking, self.spec.task) {
+            (Some(r), TaskKind::Rank) => r.ensemble_permutations,
+            _ => 1,
+        };
+        let k = demo_idx.len();
+        let factorial = (1..=k).try_fold(1usize, |a, b| a.checked_mul(b)).unwrap_or(usize::MAX);
+        let n = p.min(factorial);
+        if n <= 1 {
+            return vec![demo_idx.to_vec()];
+        }
+        use rand::seq::SliceRandom;
+        let mut rng = demos::rng_for("ensemble-permutations", seed, sample_id);
+        let mut cur = demo_idx.to_vec();
+        (0..n)
+            .map(|_| {
+                cur.shuffle(&mut rng);
+                cur.clone()
+            })
+            .collect()
+    }
+
+    fn assemble(&self, query: &Sample, demo_idx: &[usize], text_only: bool) -> Result<EnsembleMember> {
         let demos: Vec<&Sample> = demo_idx.iter().map(|&d| &self.demos.samples[d]).collect();
         let built = prompt::build_prompt(&self.template, query, &demos, text_only)?;
         let media = built
@@ -288,7 +348,7 @@ impl Benchmark {
             .collect::<Result<Vec<_>>>()?;
         let ids: Vec<String> = demos.iter().map(|d| d.id.clone()).collect();
         let (demo_ids, text_only_demo_ids) = if text_only { (vec![], ids) } else { (ids, vec![]) };
-        Ok(PromptRequest { sample_id: query.id.clone(), shot, trial, trial_seed: seed, prompt: built.text, media, demo_ids, text_only_demo_ids, target: query.target.clone() })
+        Ok(EnsembleMember { prompt: built.text, media, demo_ids, text_only_demo_ids })
     }
 
     fn resolve_media(&self, m: &MediaRef, s: &Sample) -> Result<Media> {

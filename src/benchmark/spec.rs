@@ -287,7 +287,9 @@ pub struct RankingSpec {
     pub candidates: Option<Vec<String>>,
     /// Score normalisation: `sum`, `mean` (per token, OF) or `per_char`.
     pub normalization: RankNormalization,
-    /// OF prompt ensembling: number of demo-order permutations averaged (1 = off; OF uses up to 6).
+    /// Prompt ensembling (OpenFlamingo's `--classification_prompt_ensembling`, which uses 6): each sample is
+    /// scored with min(this, k!) orders of its k demonstrations (successive seeded shuffles) and each
+    /// candidate's normalised score is the mean over the orders. 1 = off.
     #[serde(default = "one")]
     pub ensemble_permutations: usize,
 }

@@ -104,6 +104,10 @@ pub fn run(args: PromptsArgs) -> Result<ExitCode> {
                 if !r.text_only_demo_ids.is_empty() {
                     writeln!(out, "text-only demos: {}", r.text_only_demo_ids.join(", "))?;
                 }
+                for (j, m) in r.ensemble.iter().enumerate() {
+                    let ids = if m.demo_ids.is_empty() { &m.text_only_demo_ids } else { &m.demo_ids };
+                    writeln!(out, "ensemble order {} of {}: {} (prompt below is order 1)", j + 2, r.ensemble.len() + 1, ids.join(", "))?;
+                }
                 writeln!(out, "media:")?;
                 for (i, m) in r.media.iter().enumerate() {
                     match m {

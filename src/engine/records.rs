@@ -12,10 +12,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CandidateRecord {
     pub candidate: String,
-    /// Per-token log-probabilities of the candidate after the prompt.
+    /// Per-token log-probabilities of the candidate after the prompt (the first demonstration order under
+    /// prompt ensembling).
     pub token_logprobs: Vec<f32>,
-    /// The score the benchmark ranks by (sum, per-token mean or per-character, see `normalization`).
+    /// The score the benchmark ranks by (sum, per-token mean or per-character, see `normalization`); under
+    /// prompt ensembling the mean of `permutation_scores`.
     pub score: f64,
+    /// Prompt ensembling: the normalised score under each demonstration order, in order. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permutation_scores: Option<Vec<f64>>,
 }
 
 /// One line of `samples.jsonl`.
@@ -49,6 +54,10 @@ pub struct SampleRecord {
     pub metric: Option<f64>,
     /// Why this sample could not be evaluated (then every output field is null).
     pub error: Option<String>,
+    /// Prompt ensembling: the demonstration ids of the further orders, in prompt order (the first order is
+    /// `demo_ids`, or `text_only_demo_ids` at shot 0). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble_demo_ids: Option<Vec<Vec<String>>>,
 }
 
 impl SampleRecord {
@@ -172,6 +181,7 @@ mod tests {
                 candidate_scores: None,
                 metric: Some(m),
                 error: None,
+                ensemble_demo_ids: None,
             })
             .collect();
         let mut w = RecordWriter::append(&path).unwrap();

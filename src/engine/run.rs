@@ -222,6 +222,11 @@ fn base_record(r: &PromptRequest) -> SampleRecord {
         candidate_scores: None,
         metric: None,
         error: None,
+        ensemble_demo_ids: if r.ensemble.is_empty() {
+            None
+        } else {
+            Some(r.ensemble.iter().map(|m| if m.demo_ids.is_empty() { m.text_only_demo_ids.clone() } else { m.demo_ids.clone() }).collect())
+        },
     }
 }
 
@@ -242,6 +247,7 @@ impl Runner<'_> {
         let encoded = self.model.encode_media(&all).ok();
         let mut offset = 0;
         let mut prompts = Vec::with_capacity(batch.len());
+        let mut members: Vec<Vec<crate::model::Prompt>> = Vec::with_capacity(batch.len());
         for (i, r) in batch.iter().enumerate() {
             let n = r.media.len();
             let enc = match &encoded {
@@ -263,20 +269,33 @@ impl Runner<'_> {
                 }
                 Ok(p)
             });
+            // Prompt ensembling: the same media in the other demonstration orders (encoded once, cached).
+            let made = made.and_then(|p| {
+                let mut more = Vec::with_capacity(r.ensemble.len());
+                for m in &r.ensemble {
+                    let enc = self.model.encode_media(&m.media.iter().map(to_model_media).collect::<Vec<_>>())?;
+                    more.push(self.model.make_prompt(&m.prompt, enc)?);
+                }
+                Ok((p, more))
+            });
             match made {
-                Ok(p) => prompts.push(Some(p)),
+                Ok((p, more)) => {
+                    prompts.push(Some(p));
+                    members.push(more);
+                }
                 Err(e) => {
                     if self.fail_fast {
                         bail!("sample {} (shot {}, trial {}): {e:#}", r.sample_id, r.shot, r.trial);
                     }
                     records[i].error = Some(format!("{e:#}"));
                     prompts.push(None);
+                    members.push(vec![]);
                 }
             }
         }
         match self.bench.spec.task {
             TaskKind::Generate => self.generate(batch, &prompts, &mut records)?,
-            TaskKind::Rank => self.rank(batch, &prompts, &mut records)?,
+            TaskKind::Rank => self.rank(batch, &prompts, &members, &mut records)?,
         }
         Ok(records)
     }
@@ -317,23 +336,44 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn rank(&mut self, batch: &[PromptRequest], prompts: &[Option<crate::model::Prompt>], records: &mut [SampleRecord]) -> Result<()> {
+    fn rank(
+        &mut self,
+        batch: &[PromptRequest],
+        prompts: &[Option<crate::model::Prompt>],
+        members: &[Vec<crate::model::Prompt>],
+        records: &mut [SampleRecord],
+    ) -> Result<()> {
         let norm = self.bench.spec.ranking.as_ref().map(|r| r.normalization).unwrap_or(RankNormalization::Mean);
         let toks: Vec<Vec<u32>> = self.candidates.iter().map(|c| c.1.clone()).collect();
+        let normalised = |s: &crate::model::CandidateScore, name: &str| match norm {
+            RankNormalization::Sum => s.sum(),
+            RankNormalization::Mean => s.mean(),
+            RankNormalization::PerChar => s.sum() / name.chars().count().max(1) as f64,
+        };
         for (i, p) in prompts.iter().enumerate() {
             let Some(p) = p else { continue };
             let scores = self.model.score_candidates(p, &toks)?;
+            // Prompt ensembling: every order's normalised scores, averaged per candidate (OpenFlamingo
+            // averages the per-order log-probabilities the same way).
+            let mut per_order: Vec<Vec<f64>> =
+                vec![scores.iter().zip(&self.candidates).map(|(s, (name, _))| normalised(s, name)).collect()];
+            for m in &members[i] {
+                let more = self.model.score_candidates(m, &toks)?;
+                per_order.push(more.iter().zip(&self.candidates).map(|(s, (name, _))| normalised(s, name)).collect());
+            }
+            let ensembled = per_order.len() > 1;
             let cands: Vec<CandidateRecord> = scores
                 .iter()
                 .zip(&self.candidates)
-                .map(|(s, (name, _))| CandidateRecord {
-                    candidate: name.clone(),
-                    token_logprobs: s.token_logprobs.clone(),
-                    score: match norm {
-                        RankNormalization::Sum => s.sum(),
-                        RankNormalization::Mean => s.mean(),
-                        RankNormalization::PerChar => s.sum() / name.chars().count().max(1) as f64,
-                    },
+                .enumerate()
+                .map(|(c, (s, (name, _)))| {
+                    let per: Vec<f64> = per_order.iter().map(|o| o[c]).collect();
+                    CandidateRecord {
+                        candidate: name.clone(),
+                        token_logprobs: s.token_logprobs.clone(),
+                        score: if ensembled { per.iter().sum::<f64>() / per.len() as f64 } else { per[0] },
+                        permutation_scores: ensembled.then_some(per),
+                    }
                 })
                 .collect();
             let values: Vec<f64> = cands.iter().map(|c| c.score).collect();
@@ -379,14 +419,6 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     crate::benchmark::postprocess::prepare(bench.spec.postprocess).with_context(|| format!("{}: postprocess", config.benchmark.display()))?;
     if let Some(w) = bench.few_answers_warning() {
         eprintln!("{w}");
-    }
-    if let Some(r) = &bench.spec.ranking {
-        if r.ensemble_permutations > 1 {
-            bail!(
-                "{}: ranking.ensemble_permutations > 1 (prompt ensembling) is not implemented yet; set it to 1",
-                config.benchmark.display()
-            );
-        }
     }
     let metric = MetricChoice {
         name: bench.spec.metric.name,
