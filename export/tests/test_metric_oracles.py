@@ -125,7 +125,7 @@ def test_shipped_imagenet_class_names_are_openflamingos():
 def test_ensemble_order_count_is_openflamingos_formula():
     """OpenFlamingo's own expression for the number of orders (evaluate_classification's num_permutations,
     evaluated here from its source) and its effective shot count, against the counts
-    tests/engine_ensemble.rs requires of flamingo-eval: min(6, k!) with k = 2 text-only demos at 0 shots."""
+    tests/engine_rank.rs requires of flamingo-eval: min(6, k!) with k = 2 text-only demos at 0 shots."""
     import ast
     import importlib.util
     import math

@@ -1,3 +1,5 @@
+//! Ranking tasks end to end: prompt ensembling, and ROC-AUC with a single class.
+//!
 //! Prompt ensembling (`ranking.ensemble_permutations`, OpenFlamingo's `--classification_prompt_ensembling`)
 //! on a small ImageNet-layout benchmark and a tiny fixture model. OpenFlamingo's logic (evaluate.py,
 //! evaluate_classification): min(6, k!) demonstration orders for k in-context examples (k = 2 text-only ones at
@@ -129,4 +131,37 @@ fn ensembling_is_deterministic_across_batch_sizes() {
     c.batch_size = 3;
     run(&c).unwrap();
     assert_eq!(std::fs::read(tmp.path().join("a/samples.jsonl")).unwrap(), std::fs::read(tmp.path().join("c/samples.jsonl")).unwrap());
+}
+
+/// ROC-AUC over a query split with one class is undefined (scikit-learn 1.9.1: NaN + UndefinedMetricWarning):
+/// the run completes, summary.json has no number (null) and the table prints "undefined" with the reason.
+#[test]
+fn single_class_roc_auc_run_prints_undefined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = repo();
+    let dev: String = std::fs::read_to_string(root.join("data/demo/memes_dev.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["label"] = serde_json::json!(1);
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(tmp.path().join("dev.jsonl"), dev).unwrap();
+    let text = std::fs::read_to_string(bench("demo_hateful"))
+        .unwrap()
+        .replace("../data/demo/memes_dev.jsonl", &tmp.path().join("dev.jsonl").display().to_string())
+        .replace("../prompts/", &format!("{}/prompts/", root.display()))
+        .replace("../data/", &format!("{}/data/", root.display()))
+        .replace("shots: [0, 4]", "shots: [0]");
+    let b = tmp.path().join("bench.yaml");
+    std::fs::write(&b, text).unwrap();
+    let out = tmp.path().join("out");
+    let s = run(&run_config("tiny-gptneox", &b, &out)).unwrap();
+    assert!(s.results[0].mean.is_nan() && s.results[0].n > 0);
+    let table = flamingo_eval::engine::run::format_table(&s);
+    assert!(table.contains("undefined") && table.contains("only one class") && table.contains("returns NaN"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(json["results"][0]["mean"].is_null(), "{}", json["results"][0]);
 }
