@@ -8,7 +8,8 @@ NLTK_DATA_DIR is made here from packaged data only (nothing is downloaded):
   (the standard lexicographer file list, which that package does not ship);
 - taggers/averaged_perceptron_tagger_eng: a small model trained here with nltk's own trainer (nltk's English
   model ships in no package), on the answers tagged by simple rules; flamingo-eval loads the same files;
-- tokenizers/punkt_tab/english: empty Punkt parameters (Punkt's English model ships in no package either).
+- tokenizers/punkt_tab/english: Punkt parameters trained here with nltk's PunktTrainer on the answers (Punkt's
+  English model ships in no package either).
 """
 import json
 import random
@@ -54,10 +55,16 @@ def build(root, answers):
         if p.name.startswith(("index.", "data.")) or p.suffix == ".exc":  # index.sense: wordnet-sense-index
             shutil.copy(p, wn / p.name)
     (wn / "lexnames").write_text("".join(lexname_line(i, n) for i, n in enumerate(LEXNAMES)))
+    from nltk.tokenize.punkt import PunktTrainer, save_punkt_params
+
+    trainer = PunktTrainer()
+    trainer.INCLUDE_ALL_COLLOCS = True
+    trainer.train(" ".join(a.strip() + ("" if a.strip().endswith((".", "?", "!")) else ".") for a in answers), finalize=True)
+    params = trainer.get_params()
+    assert params.abbrev_types and params.ortho_context, "Punkt training gave empty parameters"
     pk = root / "tokenizers" / "punkt_tab" / "english"
-    pk.mkdir(parents=True, exist_ok=True)
-    for f in ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ortho_context.tab"):
-        (pk / f).write_text("")
+    pk.parent.mkdir(parents=True, exist_ok=True)
+    save_punkt_params(params, dir=str(pk))
     from nltk.tag.perceptron import PerceptronTagger
     from nltk.tokenize import word_tokenize
 

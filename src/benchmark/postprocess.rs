@@ -27,7 +27,7 @@ pub fn caption_openflamingo(text: &str) -> String {
 }
 
 /// Apply the benchmark's post-processing. Fails only where [`prepare`] would have (OK-VQA without nltk's
-/// tagger model).
+/// models).
 pub fn apply(kind: PostprocessKind, text: &str) -> Result<String> {
     Ok(match kind {
         PostprocessKind::None => text.to_string(),
@@ -38,11 +38,11 @@ pub fn apply(kind: PostprocessKind, text: &str) -> Result<String> {
     })
 }
 
-/// Loads what a post-processing needs (OK-VQA: nltk's tagger model), so that a missing file stops a run
+/// Loads what a post-processing needs (OK-VQA: nltk's tagger and Punkt models), so that a missing file stops a run
 /// before any work, with the fix.
 pub fn prepare(kind: PostprocessKind) -> Result<()> {
     if kind == PostprocessKind::OkVqaOpenflamingo {
-        super::okvqa::tagger()?;
+        super::okvqa::models()?;
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ pub struct NormalizeVqaArgs {
     #[arg(long)]
     pub unanimous: bool,
     /// Apply OpenFlamingo's OK-VQA post-processing (`postprocess: ok_vqa_openflamingo`: cut, then stemming)
-    /// first, as a run of an OK-VQA benchmark does. Needs nltk's tagger model (see `normalize okvqa`).
+    /// first, as a run of an OK-VQA benchmark does. Needs nltk's tagger and Punkt models (see README).
     #[arg(long)]
     pub okvqa: bool,
 }
@@ -55,8 +55,8 @@ pub fn run(args: NormalizeArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         NormalizeWhat::Vqa(a) => vqa(&a),
         NormalizeWhat::Okvqa(a) => {
-            let tagger = crate::benchmark::okvqa::tagger()?;
-            each_line(a.file.as_ref(), |line| Ok(crate::benchmark::okvqa::stem_with(tagger, &crate::benchmark::postprocess::vqa_openflamingo(line))))
+            let models = crate::benchmark::okvqa::models()?;
+            each_line(a.file.as_ref(), |line| Ok(crate::benchmark::okvqa::stem_with(models, &crate::benchmark::postprocess::vqa_openflamingo(line))))
         }
     }
 }
@@ -87,9 +87,9 @@ fn vqa(a: &NormalizeVqaArgs) -> anyhow::Result<ExitCode> {
     if a.unanimous && a.mode != ModeArg::Official {
         anyhow::bail!("--unanimous applies to --mode official only (OpenFlamingo always normalises fully)");
     }
-    let tagger = if a.okvqa { Some(crate::benchmark::okvqa::tagger()?) } else { None };
+    let models = if a.okvqa { Some(crate::benchmark::okvqa::models()?) } else { None };
     each_line(a.file.as_ref(), |line| {
-        let line = match tagger {
+        let line = match models {
             Some(t) => crate::benchmark::okvqa::stem_with(t, &crate::benchmark::postprocess::vqa_openflamingo(line)),
             None => line.to_string(),
         };

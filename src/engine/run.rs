@@ -415,7 +415,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             bench.candidates.len()
         );
     }
-    // Post-processing data (OK-VQA: nltk's tagger model) is found before any work, or the run stops here.
+    // Post-processing data (OK-VQA: nltk's tagger and Punkt models) is found before any work, or the run stops here.
     crate::benchmark::postprocess::prepare(bench.spec.postprocess).with_context(|| format!("{}: postprocess", config.benchmark.display()))?;
     if let Some(w) = bench.few_answers_warning() {
         eprintln!("{w}");

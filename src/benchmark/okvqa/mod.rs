@@ -5,10 +5,11 @@
 //! ending in `ing`, else `inflection.singularize` for plural nouns (tags NNS, NNPS); tokens joined by spaces.
 //!
 //! Data: WordNet 3.0 verb tables are built in (data/wordnet/, from Debian's wordnet-base); the tagger's
-//! weights are nltk's model, read from an nltk_data folder ([`tagger`]). Fidelity limit: sentences are not
-//! split first (see [`tokenize`]).
+//! weights and Punkt's sentence-splitting parameters are nltk's English models, read from an nltk_data
+//! folder ([`tagger`], [`punkt`]): no package ships them, and OpenFlamingo's evaluation needs them too.
 
 pub mod inflect;
+pub mod punkt;
 pub mod tagger;
 pub mod tokenize;
 pub mod wordnet;
@@ -63,10 +64,49 @@ fn manual(word: &str) -> Option<&'static str> {
     MANUAL.iter().find(|(k, _)| *k == word).map(|(_, v)| *v)
 }
 
-/// OpenFlamingo's `OKVQAStemmer.stem` with the given tagger.
-pub fn stem_with(tagger: &PerceptronTagger, text: &str) -> String {
-    let tokens = tokenize::word_tokenize(text);
-    let tags = tagger.tag(&tokens);
+/// nltk's models the stemmer needs.
+pub struct NltkModels {
+    pub tagger: PerceptronTagger,
+    pub punkt: punkt::Punkt,
+}
+
+impl NltkModels {
+    /// Both models from one nltk_data folder each (the first that has it, in nltk's search order).
+    pub fn find() -> Result<NltkModels> {
+        let dirs = tagger::nltk_data_dirs();
+        let tagger = dirs.iter().map(|d| d.join(tagger::MODEL_DIR)).find(|m| m.join("averaged_perceptron_tagger_eng.weights.json").exists());
+        let punkt = dirs.iter().map(|d| d.join(punkt::MODEL_DIR)).find(|m| m.join("abbrev_types.txt").exists());
+        match (tagger, punkt) {
+            (Some(t), Some(p)) => Ok(NltkModels { tagger: PerceptronTagger::load(&t)?, punkt: punkt::Punkt::load(&p)? }),
+            (t, p) => {
+                let mut missing = Vec::new();
+                if t.is_none() {
+                    missing.push(format!("{}/averaged_perceptron_tagger_eng.{{weights,tagdict,classes}}.json (part-of-speech tagger)", tagger::MODEL_DIR));
+                }
+                if p.is_none() {
+                    missing.push(format!("{}/{{abbrev_types.txt,collocations.tab,sent_starters.txt,ortho_context.tab}} (Punkt sentence splitter)", punkt::MODEL_DIR));
+                }
+                anyhow::bail!(
+                    "OK-VQA post-processing (OpenFlamingo's stemmer) needs nltk's English models, not found in any nltk_data folder \
+                     (searched {}): {}. Get them as OpenFlamingo's evaluation does: \
+                     `python -m nltk.downloader averaged_perceptron_tagger_eng punkt_tab` (or set NLTK_DATA to the folder that holds them)",
+                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+                    missing.join("; ")
+                )
+            }
+        }
+    }
+}
+
+/// nltk's `word_tokenize`: Punkt sentences, then the word rules on each.
+pub fn word_tokenize(models: &NltkModels, text: &str) -> Vec<String> {
+    models.punkt.sentences(text).iter().flat_map(|s| tokenize::word_tokenize(s)).collect()
+}
+
+/// OpenFlamingo's `OKVQAStemmer.stem`.
+pub fn stem_with(models: &NltkModels, text: &str) -> String {
+    let tokens = word_tokenize(models, text);
+    let tags = models.tagger.tag(&tokens);
     let out: Vec<String> = tokens
         .iter()
         .zip(&tags)
@@ -85,20 +125,17 @@ pub fn stem_with(tagger: &PerceptronTagger, text: &str) -> String {
     out.join(" ")
 }
 
-static TAGGER: OnceLock<Result<PerceptronTagger, String>> = OnceLock::new();
+static MODELS: OnceLock<Result<NltkModels, String>> = OnceLock::new();
 
-/// The tagger from the nltk_data folders, loaded once; an error says where it was looked for and how to
-/// get it.
-pub fn tagger() -> Result<&'static PerceptronTagger> {
-    TAGGER
-        .get_or_init(|| PerceptronTagger::find().map_err(|e| format!("{e:#}")))
-        .as_ref()
-        .map_err(|e| anyhow::anyhow!("{e}"))
+/// nltk's models from the nltk_data folders, loaded once; an error says where they were looked for and how
+/// to get them.
+pub fn models() -> Result<&'static NltkModels> {
+    MODELS.get_or_init(|| NltkModels::find().map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// OpenFlamingo's `postprocess_ok_vqa_generation`.
 pub fn postprocess(text: &str) -> Result<String> {
-    Ok(stem_with(tagger()?, &super::postprocess::vqa_openflamingo(text)))
+    Ok(stem_with(models()?, &super::postprocess::vqa_openflamingo(text)))
 }
 
 #[cfg(test)]

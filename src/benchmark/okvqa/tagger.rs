@@ -4,7 +4,7 @@
 //! weights, tag dictionary, classes), read from an nltk_data folder: it ships in no package, and it is what
 //! OpenFlamingo's evaluation loads (`python -m nltk.downloader averaged_perceptron_tagger_eng`).
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,24 +41,6 @@ fn read_json(path: &Path) -> Result<Value> {
 }
 
 impl PerceptronTagger {
-    /// Finds the English model in the nltk_data folders.
-    pub fn find() -> Result<PerceptronTagger> {
-        let dirs = nltk_data_dirs();
-        for d in &dirs {
-            let m = d.join(MODEL_DIR);
-            if m.join("averaged_perceptron_tagger_eng.weights.json").exists() {
-                return PerceptronTagger::load(&m);
-            }
-        }
-        bail!(
-            "OK-VQA post-processing (OpenFlamingo's stemmer) needs nltk's English part-of-speech tagger model, \
-             {MODEL_DIR}/averaged_perceptron_tagger_eng.{{weights,tagdict,classes}}.json, in an nltk_data folder; \
-             searched {}. Get it as OpenFlamingo's evaluation does: `python -m nltk.downloader averaged_perceptron_tagger_eng` \
-             (or set NLTK_DATA to the folder that holds it)",
-            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-        )
-    }
-
     /// Loads a model folder holding `averaged_perceptron_tagger_eng.{weights,tagdict,classes}.json`.
     pub fn load(dir: &Path) -> Result<PerceptronTagger> {
         let f = |attr: &str| dir.join(format!("averaged_perceptron_tagger_eng.{attr}.json"));

@@ -1,12 +1,6 @@
 //! nltk's `word_tokenize` word step (`NLTKWordTokenizer`, nltk 3.10.4) as OpenFlamingo's OK-VQA stemmer
-//! calls it, reimplemented from its documented rewrite rules: quotes, punctuation, brackets, dashes,
-//! contractions, then a whitespace split.
-//!
-//! Sentence splitting: `word_tokenize` first splits the text into sentences with nltk's Punkt model and
-//! tokenizes each; here the text is tokenized as one sentence (Punkt's English parameters ship in no
-//! package). The two agree unless the text contains a sentence break Punkt would take (`.`, `?` or `!`
-//! followed by whitespace and more text, outside Punkt's abbreviations): then a period before the break
-//! may stay attached to its word here.
+//! calls it on each Punkt sentence ([`super::punkt`]), reimplemented from its documented rewrite rules:
+//! quotes, punctuation, brackets, dashes, contractions, then a whitespace split.
 
 use crate::metrics::numeric::py_split;
 use once_cell::sync::Lazy;
