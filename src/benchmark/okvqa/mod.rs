@@ -125,12 +125,17 @@ pub fn stem_with(models: &NltkModels, text: &str) -> String {
     out.join(" ")
 }
 
-static MODELS: OnceLock<Result<NltkModels, String>> = OnceLock::new();
+static MODELS: OnceLock<NltkModels> = OnceLock::new();
 
-/// nltk's models from the nltk_data folders, loaded once; an error says where they were looked for and how
-/// to get them.
+/// nltk's models from the nltk_data folders, loaded once (a failure is not remembered: the next call looks
+/// again); an error says where they were looked for and how to get them.
 pub fn models() -> Result<&'static NltkModels> {
-    MODELS.get_or_init(|| NltkModels::find().map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    if let Some(m) = MODELS.get() {
+        return Ok(m);
+    }
+    let found = NltkModels::find()?;
+    let _ = MODELS.set(found); // another thread may have set it first: either copy is the same data
+    MODELS.get().ok_or_else(|| anyhow::anyhow!("nltk models could not be kept in memory"))
 }
 
 /// OpenFlamingo's `postprocess_ok_vqa_generation`.
