@@ -53,7 +53,10 @@ const RULES: [(&str, &str); 42] = [
     (r"(?i)s$", ""),
 ];
 
-static COMPILED: Lazy<(Vec<Regex>, Vec<(Regex, &'static str)>)> = Lazy::new(|| {
+/// Uncountable-word patterns, then (rule, replacement) pairs.
+type Compiled = (Vec<Regex>, Vec<(Regex, &'static str)>);
+
+static COMPILED: Lazy<Compiled> = Lazy::new(|| {
     let unc = UNCOUNTABLES.iter().map(|u| Regex::new(&format!(r"(?i)\b({u})\z")).unwrap()).collect();
     // Python's `$` also matches before a final newline; tokens never contain one.
     let rules = RULES.iter().map(|(p, r)| (Regex::new(p).unwrap(), *r)).collect();
