@@ -3,8 +3,8 @@
 //! Prompt ensembling (`ranking.ensemble_permutations`, OpenFlamingo's `--classification_prompt_ensembling`)
 //! on a small ImageNet-layout benchmark and a tiny fixture model. OpenFlamingo's logic (evaluate.py,
 //! evaluate_classification): min(6, k!) demonstration orders for k in-context examples (k = 2 text-only ones at
-//! 0 shots), each a `random.shuffle` of the previous order, and the per-class length-normalised
-//! log-probabilities averaged over the orders before ranking. Checked here: the number of orders, that each is
+//! 0 shots), each a `random.shuffle` of the previous order (here the first is the selected order itself), and
+//! the per-class length-normalised log-probabilities averaged over the orders before ranking. Checked here: the number of orders, that each is
 //! an order of the same demonstrations, and that each order's scores are exactly those of an ordinary run
 //! pinned to that order (`--demos`), averaged into the candidate score.
 
@@ -118,6 +118,18 @@ fn ensembled_scores_are_the_mean_over_demonstration_orders() {
             }
         }
     }
+}
+
+#[test]
+fn ensembled_run_replays_from_its_own_samples_as_pins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = imagenet_fixture(tmp.path(), 6);
+    let a = tmp.path().join("a");
+    run(&run_config("tiny-gptneox", &b, &a)).unwrap();
+    let mut c = run_config("tiny-gptneox", &b, &tmp.path().join("replay"));
+    c.demos = Some(PinsConfig { path: a.join("samples.jsonl"), fallback: false });
+    run(&c).unwrap();
+    assert_eq!(std::fs::read(a.join("samples.jsonl")).unwrap(), std::fs::read(tmp.path().join("replay/samples.jsonl")).unwrap());
 }
 
 #[test]

@@ -313,8 +313,10 @@ impl Benchmark {
 
     /// The demonstration orders a request is scored with: the selected order alone, or under prompt
     /// ensembling (rank tasks, `ranking.ensemble_permutations: P > 1`) OpenFlamingo's scheme: min(P, k!)
-    /// orders for k demonstrations, each a shuffle of the previous one (the first a shuffle of the selected
-    /// order; orders may repeat, as in OpenFlamingo), from a stream seeded by (trial seed, sample id).
+    /// orders for k demonstrations, each a shuffle of the previous one (orders may repeat, as in
+    /// OpenFlamingo), from a stream seeded by (trial seed, sample id). The first order is the selected one
+    /// (OpenFlamingo shuffles its random selection once more first, which changes nothing in distribution),
+    /// so a run's `samples.jsonl` used as `--demos` pins reproduces its ensembles exactly.
     pub fn ensemble_orders(&self, seed: u64, sample_id: &str, demo_idx: &[usize]) -> Vec<Vec<usize>> {
         let p = match (&self.spec.ranking, self.spec.task) {
             (Some(r), TaskKind::Rank) => r.ensemble_permutations,
@@ -328,13 +330,13 @@ impl Benchmark {
         }
         use rand::seq::SliceRandom;
         let mut rng = demos::rng_for("ensemble-permutations", seed, sample_id);
+        let mut orders = vec![demo_idx.to_vec()];
         let mut cur = demo_idx.to_vec();
-        (0..n)
-            .map(|_| {
-                cur.shuffle(&mut rng);
-                cur.clone()
-            })
-            .collect()
+        for _ in 1..n {
+            cur.shuffle(&mut rng);
+            orders.push(cur.clone());
+        }
+        orders
     }
 
     fn assemble(&self, query: &Sample, demo_idx: &[usize], text_only: bool) -> Result<EnsembleMember> {

@@ -288,7 +288,8 @@ pub struct RankingSpec {
     /// Score normalisation: `sum`, `mean` (per token, OF) or `per_char`.
     pub normalization: RankNormalization,
     /// Prompt ensembling (OpenFlamingo's `--classification_prompt_ensembling`, which uses 6): each sample is
-    /// scored with min(this, k!) orders of its k demonstrations (successive seeded shuffles) and each
+    /// scored with min(this, k!) orders of its k demonstrations (the selected order, then successive seeded
+    /// shuffles) and each
     /// candidate's normalised score is the mean over the orders. 1 = off.
     #[serde(default = "one")]
     pub ensemble_permutations: usize,
