@@ -146,3 +146,19 @@ def test_ensemble_order_count_is_openflamingos_formula():
         n = eval(code, {"math": math, "effective_num_shots": k, "use_prompt_ensembling": True})
         assert n == want == min(6, math.factorial(k)), (shots, k, n)
         assert eval(code, {"math": math, "effective_num_shots": k, "use_prompt_ensembling": False}) == 1
+
+
+def test_openflamingo_top1_compares_class_names():
+    """`mode: openflamingo` top-1 (src/engine/scoring.rs) compares class names, as evaluate_classification
+    does: gt_label is the sample's class name, pred_label the top predicted name. With CLIP's list two
+    classes share a name, so the modes can differ there."""
+    import importlib.util
+
+    from open_flamingo.eval.classification_utils import IMAGENET_CLASSNAMES
+
+    src_path = Path(importlib.util.find_spec("open_flamingo.eval").submodule_search_locations[0]) / "evaluate.py"
+    src = " ".join(src_path.read_text().split())
+    assert 'int(pred["gt_label"] == pred["pred_label"])' in src
+    assert '"gt_label": y_i' in src and 'y_i = batch["class_name"][i]' in src and '"pred_label": topk[0]' in src
+    dup = sorted({n for n in IMAGENET_CLASSNAMES if IMAGENET_CLASSNAMES.count(n) > 1})
+    assert dup == ["missile", "sunglasses"]

@@ -520,6 +520,12 @@ impl BenchmarkSpec {
                 bail!("video.fps: a positive value is required with `sampling: fps`");
             }
         }
+        if self.metric.name == MetricName::TopKAccuracy
+            && self.metric.mode == MetricMode::Openflamingo
+            && self.metric.top_k.as_ref().is_some_and(|k| k.iter().any(|&k| k != 1))
+        {
+            bail!("metric.top_k: `mode: openflamingo` reports top-1 only, as OpenFlamingo does (classes compared by name); use [1] or `mode: official`");
+        }
         if let Some(n) = self.metric.answers_per_question {
             if self.metric.name != MetricName::VqaAccuracy {
                 bail!("metric.answers_per_question: only valid with `name: vqa_accuracy`");

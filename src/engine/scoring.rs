@@ -29,6 +29,9 @@ impl MetricChoice {
             MetricName::VqaAccuracy => format!("VQA accuracy ×100 ({})", self.vqa_mode().describe()),
             MetricName::Cider => "CIDEr-D ×100 (pycocoevalcap 1.2 rules, PTB tokenizer reimplemented in Rust)".into(),
             MetricName::RocAuc => "ROC-AUC ×100 (scikit-learn roc_auc_score rules, ties count 1/2)".into(),
+            MetricName::TopKAccuracy if self.mode == MetricMode::Openflamingo => {
+                "top-1 accuracy ×100 (OpenFlamingo rule: the predicted class name equals the true one; ties: higher class index first)".into()
+            }
             MetricName::TopKAccuracy => format!("top-{} accuracy ×100 (ties: higher class index ranks first)", self.top_k),
             MetricName::ExactMatch => "exact-match accuracy ×100 after VQA answer normalisation".into(),
         }
@@ -69,6 +72,11 @@ pub fn per_sample_value(metric: &MetricChoice, target: &Target, prediction: &str
         (MetricName::ExactMatch, Target::Vqa { answers, .. }) => {
             let a = answers.first().ok_or_else(|| anyhow!("no answer to compare with"))?;
             Some(if crate::metrics::videoqa::exact_match(prediction, a) { 1.0 } else { 0.0 })
+        }
+        // OpenFlamingo compares class names (so two classes with one name, as in CLIP's ImageNet list, count
+        // as the same); it reports top-1 only.
+        (MetricName::TopKAccuracy, Target::Class { name, .. }) if metric.mode == MetricMode::Openflamingo => {
+            Some(if prediction == name { 1.0 } else { 0.0 })
         }
         (MetricName::TopKAccuracy, Target::Class { label, .. }) => {
             let s = class_scores.ok_or_else(|| anyhow!("top-k accuracy needs class scores"))?;
@@ -254,6 +262,17 @@ pub fn summarize(metric: &MetricChoice, records: &[SampleRecord], seeds: &[u64],
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openflamingo_top1_compares_class_names() {
+        let target = Target::Class { label: 3, name: "missile".into() };
+        let scores = [0.0, 0.0, 0.9, 0.1]; // class 2 (also "missile") ranks first
+        let official = MetricChoice { name: MetricName::TopKAccuracy, mode: MetricMode::Official, top_k: 1 };
+        let of = MetricChoice { mode: MetricMode::Openflamingo, ..official };
+        assert_eq!(per_sample_value(&official, &target, "missile", Some(&scores)).unwrap(), Some(0.0));
+        assert_eq!(per_sample_value(&of, &target, "missile", Some(&scores)).unwrap(), Some(1.0));
+        assert_eq!(per_sample_value(&of, &target, "tench", Some(&scores)).unwrap(), Some(0.0));
+    }
 
     #[test]
     fn unannotated_vqa_sample_is_not_scored_as_zero() {
