@@ -9,7 +9,9 @@ pub mod report;
 pub mod model;
 pub mod score;
 pub mod prompts;
+pub mod prepare;
 pub mod run;
+pub mod slurm;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +45,10 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Test-server submission files (VQAv2 test-dev, VizWiz) from a results folder.
     Export(export::ExportArgs),
+    /// Work done once before a sharded run: check benchmark and model, fill the RICES embedding cache.
+    Prepare(prepare::PrepareArgs),
+    /// Write (and with --submit, submit) Slurm jobs for a sharded run: prepare → shard array → merge.
+    Slurm(slurm::SlurmArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -59,6 +65,8 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Export(args) => export::run(args),
+        Command::Prepare(args) => prepare::run(args),
+        Command::Slurm(args) => slurm::run(args),
     };
     match result {
         Ok(code) => code,
