@@ -3,7 +3,8 @@
 //! `run --shard I/N --rices-cache require`, requeued on preemption, resuming), and `merge` — writes their
 //! scripts (plus `submit.sh`) into a folder and prints the sbatch commands; `--submit` submits them.
 //!
-//! The scripts hold absolute paths and the working directory, so they can be resubmitted later by hand (a
+//! The scripts `cd` to the directory the launcher ran in (benchmark and model paths stay as given, so records
+//! match an unsharded `run` with the same arguments) and can be resubmitted later by hand (a
 //! failed shard: `sbatch --array=I shards.sbatch`, then `sbatch merge.sbatch`). See docs/cluster.md.
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -136,8 +137,10 @@ fn resolve(args: &SlurmArgs) -> Result<Resolved> {
     let device = args.device.clone().unwrap_or_else(|| if args.gpus_per_task.unwrap_or(0) > 0 { "cuda:0".into() } else { "cpu".into() });
     Ok(Resolved {
         bin,
-        model: absolute(&args.model)?,
-        benchmark: absolute(&args.benchmark)?,
+        // As given (the scripts `cd` to this directory first): records name media files by the benchmark
+        // path, so the shards' samples.jsonl then equals that of `run` with the same arguments, byte for byte.
+        model: args.model.clone(),
+        benchmark: args.benchmark.clone(),
         out,
         scripts,
         workdir: std::env::current_dir()?,
