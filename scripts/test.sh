@@ -40,6 +40,9 @@ cargo test --locked --all-targets 2>&1
 echo "== sharded runs on a real single-node Slurm cluster (prepare → array with a failed task retried → merge)"
 scripts/test_slurm.sh
 
+echo "== Kubernetes examples: schema validation (kubernetes-validate, PyPI) and stage ordering"
+scripts/test_k8s_manifests.sh
+
 echo "== regression gate: demo benchmarks vs results/baseline (flamingo-eval compare)"
 scripts/ci_gate.sh
 
