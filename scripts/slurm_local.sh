@@ -95,6 +95,8 @@ SwitchType=switch/none
 ReturnToService=2
 SlurmdParameters=config_overrides
 MinJobAge=600
+# schedule often (defaults: 60 s main loop, 30 s backfill): a job whose dependency just ended starts at once
+SchedulerParameters=sched_interval=2,bf_interval=1
 SlurmdTimeout=60
 InactiveLimit=0
 KillWait=5

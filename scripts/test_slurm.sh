@@ -177,7 +177,7 @@ HOME=$JOBHOME FLAMINGO_EVAL_CACHE=$T/cache-launcher "$BIN" slurm --benchmark "$B
 LM=$(json "$T/launcher/slurm/jobs.json" merge)
 LA=$(json "$T/launcher/slurm/jobs.json" shards)
 LP=$(json "$T/launcher/slurm/jobs.json" prepare)
-"${WAIT[@]}" --dependency=afterany:"$LM" --output=/dev/null --export=ALL,HOME=$JOBHOME --wrap=true >/dev/null || true
+for _ in $(seq 1 600); do [ -z "$(squeue -h -j "$LP,$LA,$LM" 2>/dev/null)" ] && break; sleep 0.5; done
 lap "launcher: slurm --submit, prepare → array → merge" "$t"
 for j in "$LP" "${LA}_0" "${LA}_1" "${LA}_2" "$LM"; do
   [ "$(state "$j")" = COMPLETED ] || { tail -n 20 "$T"/launcher/slurm/logs/*; fail "launcher job $j: $(state "$j")"; }
