@@ -62,7 +62,7 @@ slurm_local_start() {
     --log-file="$d/log/munged.log" --seed-file="$d/munge/munged.seed" || { _slurm_local_logs; return 1; }
   local port host cpus
   port=$(_slurm_local_free_port) || { echo "slurm_local: no free port" >&2; return 1; }
-  host=$(hostname -s)
+  host=$(hostname -s 2>/dev/null || cut -d. -f1 /proc/sys/kernel/hostname)
   cpus=$(nproc)
   [ "$cpus" -lt 4 ] && cpus=4 # jobs here take 1 CPU; 4 slots let a 3-task array run at once on a 2-core machine
   cat >"$d/etc/slurm.conf" <<EOF
@@ -74,7 +74,6 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket=$d/munge/munge.socket
-CredType=cred/munge
 StateSaveLocation=$d/state
 SlurmdSpoolDir=$d/spool/%n
 SlurmctldPidFile=$d/run/slurmctld.pid
@@ -89,9 +88,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
 MpiDefault=none
-SwitchType=switch/none
 ReturnToService=2
 SlurmdParameters=config_overrides
 MinJobAge=600
@@ -137,9 +134,10 @@ slurm_local_stop() {
     for _ in $(seq 1 25); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
   fi
   # slurmstepd processes of this cluster (they hold files under DIR open), found by pid, never by name alone
-  local steps=""
-  for p in $(pgrep -x slurmstepd 2>/dev/null || true); do
-    ls -l "/proc/$p/fd" 2>/dev/null | grep -q -- "$d" && steps="$steps $p"
+  local steps="" pd
+  for pd in /proc/[0-9]*; do # (no pgrep: procps is not on every minimal Debian)
+    [ "$(cat "$pd/comm" 2>/dev/null)" = slurmstepd ] || continue
+    ls -l "$pd/fd" 2>/dev/null | grep -q -- "$d" && steps="$steps ${pd#/proc/}"
   done
   for f in "$d/run/slurmd.pid" "$d/run/slurmctld.pid" "$d/munge/munged.pid"; do
     [ -f "$f" ] && pids="$pids $(cat "$f" 2>/dev/null)"

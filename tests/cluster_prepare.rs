@@ -148,12 +148,22 @@ fn slurm_launcher_writes_prepare_array_and_merge_chained() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    ok(fe(t.path(), &["slurm", "--benchmark", BENCH, "--model", MODEL, "--shards", "3", "--out", out.to_str().unwrap(), "--scripts", scripts.to_str().unwrap(), "--bin", fake.to_str().unwrap()]));
+    // (an output folder with a space and a quote in its name: every path is quoted for bash)
+    let odd = t.path().join("run dir's $HOME");
+    ok(fe(t.path(), &["slurm", "--benchmark", BENCH, "--model", MODEL, "--shards", "3", "--out", odd.to_str().unwrap(), "--scripts", scripts.to_str().unwrap(), "--bin", fake.to_str().unwrap()]));
     let args = ok(Command::new("bash").arg(scripts.join("merge.sbatch")).output().unwrap());
-    let want: Vec<String> = (0..3).map(|i| out.join(format!("shard-{i}-of-3")).display().to_string()).collect();
+    let want: Vec<String> = (0..3).map(|i| odd.join(format!("shard-{i}-of-3")).display().to_string()).collect();
     let lines: Vec<&str> = args.lines().collect();
     assert_eq!(lines[0], "merge");
     assert_eq!(&lines[1..4], want.iter().map(|s| s.as_str()).collect::<Vec<_>>().as_slice(), "{args}");
+    assert_eq!(&lines[4..], ["--out", odd.to_str().unwrap(), "--benchmark", BENCH], "{args}");
+    // the shard script, as array task 2, runs shard 2 of 3 with the cache read-only
+    let args = ok(Command::new("bash").arg(scripts.join("shards.sbatch")).env("SLURM_ARRAY_TASK_ID", "2").output().unwrap());
+    let words: Vec<&str> = args.lines().collect();
+    let at = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap_or_else(|| panic!("{flag} missing: {args}")) + 1];
+    assert_eq!((words[0], at("--shard"), at("--rices-cache"), at("--out"), at("--benchmark")), ("run", "2/3", "require", odd.to_str().unwrap(), BENCH));
+    let o = Command::new("bash").arg(scripts.join("shards.sbatch")).env_remove("SLURM_ARRAY_TASK_ID").output().unwrap();
+    assert!(!o.status.success(), "the shard script ran outside a job array");
     // Bad input stops before anything is written.
     let o = fe(t.path(), &["slurm", "--benchmark", "benchmarks/nope.yaml", "--model", MODEL, "--shards", "3", "--scripts", t.path().join("none").to_str().unwrap()]);
     assert!(!o.status.success());
