@@ -3,8 +3,8 @@
 # scripts/slurm_local.sh), then, on the RICES demo benchmark with the tiny fixture model:
 #   1. an unsharded reference run (its own empty cache);
 #   2. the shipped examples/slurm/{prepare,shards,merge}.sbatch as users run them (settings by environment):
-#      prepare → a 3-task array (afterok) in which task 1 is killed mid-write on its first attempt → only that
-#      index resubmitted (it resumes) → merge;
+#      prepare → a 3-task array (afterok) in which tasks 1 and 2 are killed mid-write on their first attempt →
+#      task 1's index resubmitted alone, task 2 requeued in place (both resume) → merge;
 #   3. the launcher: `flamingo-eval slurm --submit` (prepare → array → merge chained by afterok);
 # and checks that both merged folders equal the reference (samples.jsonl, run.json, summary.csv byte for
 # byte; summary.json except the provenance fields docs/report.md lists as per-invocation) and that the
@@ -105,14 +105,16 @@ EOF
 # 2. The shipped examples, configured by environment as a user would.
 export FLAMINGO_EVAL_MODEL=$MODEL FLAMINGO_EVAL_BENCHMARK=$BENCH FLAMINGO_EVAL_OUT=$T/examples FLAMINGO_EVAL_SHARDS=$N \
   FLAMINGO_EVAL_DEVICE=cpu FLAMINGO_EVAL_RUN_ARGS="--threads 1 --batch-size 1" FLAMINGO_EVAL_CACHE=$T/cache-examples
-# Test only: the first attempt of task 1 may write at most LIMIT KiB per file (RLIMIT_FSIZE), about half its
-# shard, so the kernel kills it (SIGXFSZ) in the middle of writing samples.jsonl, like a crash or preemption.
+# Test only: the first attempt of tasks 1 and 2 may write at most LIMIT KiB per file (RLIMIT_FSIZE), about half
+# a shard, so the kernel kills them (SIGXFSZ) in the middle of writing samples.jsonl, like a crash or
+# preemption. Task 1 is then retried by resubmitting its index alone, task 2 by `scontrol requeue`.
 # (Its HOME is a plain file so that ONNX Runtime's database, see above, is not created and cannot hit the limit.)
 LIMIT=$(($(stat -c %s "$T/ref/samples.jsonl") / N / 2 / 1024))
 [ "$LIMIT" -ge 1 ] || LIMIT=1
 cat >"$T/fail-once" <<EOF
 #!/usr/bin/env bash
-if [ "\${SLURM_ARRAY_TASK_ID:-}" = 1 ] && mkdir "$T/failed-once" 2>/dev/null; then
+case "\${SLURM_ARRAY_TASK_ID:-}" in 1 | 2) first=1 ;; *) first= ;; esac
+if [ -n "\$first" ] && mkdir "$T/failed-once-\$SLURM_ARRAY_TASK_ID" 2>/dev/null; then
   ulimit -f $LIMIT
   export HOME=$T/home-is-a-file
 fi
@@ -128,31 +130,42 @@ set +e
 A=$("${WAIT[@]}" "${SB[@]}" --array=0-$((N - 1)) --dependency=afterok:"$P" --output="$T/logs/shards-%A_%a.out" examples/slurm/shards.sbatch)
 rc=$?
 set -e
-lap "examples: prepare + 3-task array (task 1 killed midway)" "$t"
+lap "examples: prepare + 3-task array (tasks 1, 2 killed midway)" "$t"
 state() { scontrol -o show job "$1" | tr ' ' '\n' | sed -n 's/^JobState=//p' | head -n1; }
 [ "$(state "$P")" = COMPLETED ] || { cat "$T"/logs/prepare-*.out; fail "prepare job $P: $(state "$P")"; }
-[ "$rc" != 0 ] || fail "sbatch --wait returned 0 although task 1 was killed"
-for i in 0 2; do
-  [ "$(state "${A}_$i")" = COMPLETED ] || { cat "$T/logs/shards-${A}_$i.out"; fail "array task $i: $(state "${A}_$i")"; }
-done
-[ "$(state "${A}_1")" = FAILED ] || fail "array task 1 should have failed, is $(state "${A}_1")"
+[ "$rc" != 0 ] || fail "sbatch --wait returned 0 although tasks 1 and 2 were killed"
+[ "$(state "${A}_0")" = COMPLETED ] || { cat "$T/logs/shards-${A}_0.out"; fail "array task 0: $(state "${A}_0")"; }
 lines() { tr -cd '\n' <"$1" | wc -c; } # complete records (a torn last line does not count)
 full=$(lines "$T/examples/shard-0-of-$N/samples.jsonl")
-part=$(lines "$T/examples/shard-1-of-$N/samples.jsonl" 2>/dev/null || true)
-[ "${part:-0}" -ge 1 ] && [ "$part" -lt "$full" ] || { cat "$T/logs/shards-${A}_1.out"; fail "task 1 was to stop midway: it wrote $part of about $full records"; }
-torn=$(($(stat -c %s "$T/examples/shard-1-of-$N/samples.jsonl") - $(head -n "$part" "$T/examples/shard-1-of-$N/samples.jsonl" | wc -c)))
-echo "== task 1 killed after $part of $full records (+ a torn line of $torn bytes); merge must refuse now"
+declare -A part
+for i in 1 2; do
+  [ "$(state "${A}_$i")" = FAILED ] || fail "array task $i should have failed, is $(state "${A}_$i")"
+  f=$T/examples/shard-$i-of-$N/samples.jsonl
+  part[$i]=$(lines "$f" 2>/dev/null || true)
+  [ "${part[$i]:-0}" -ge 1 ] && [ "${part[$i]}" -lt "$full" ] ||
+    { cat "$T/logs/shards-${A}_$i.out"; fail "task $i was to stop midway: it wrote ${part[$i]} of about $full records"; }
+  echo "== task $i killed after ${part[$i]} of $full records (+ a torn line of $(($(stat -c %s "$f") - $(head -n "${part[$i]}" "$f" | wc -c))) bytes)"
+done
 if "$BIN" merge "$T"/examples/shard-{0,1,2}-of-$N --out "$T/examples" --benchmark "$BENCH" >"$T/logs/merge-early.out" 2>&1; then
   fail "merge accepted an unfinished shard"
 fi
 grep -q -i "shard-1-of-$N" "$T/logs/merge-early.out" || { cat "$T/logs/merge-early.out"; fail "merge's refusal does not name the unfinished shard"; }
 
 t=$(now)
+# task 2: requeued in place (same job, same array index and environment), as Slurm does on preemption
+scontrol requeue "${A}_2" || fail "scontrol requeue ${A}_2 was refused"
+# Slurm makes a requeued job eligible only after a delay (about 2 minutes here); release it now
+scontrol update JobId="${A}_2" StartTime=now || fail "could not release the requeued task 2"
+# task 1: its index resubmitted alone, a new array of one task
 R=$("${WAIT[@]}" "${SB[@]}" --array=1 --output="$T/logs/shards-%A_%a.out" examples/slurm/shards.sbatch) ||
   { cat "$T"/logs/shards-*_1.out; fail "the resubmitted task 1 failed"; }
-lap "examples: task 1 resubmitted alone (resumes)" "$t"
-resumed=$(json "$T/examples/shard-1-of-$N/summary.json" provenance samples_resumed)
-[ "$resumed" = "$part" ] || fail "the retry resumed $resumed records, expected the $part the first attempt wrote"
+for _ in $(seq 1 600); do [ -z "$(squeue -h -j "$A" 2>/dev/null)" ] && break; sleep 0.5; done
+[ "$(state "${A}_2")" = COMPLETED ] || { cat "$T/logs/shards-${A}_2.out"; fail "the requeued task 2: $(state "${A}_2")"; }
+lap "examples: task 1 resubmitted, task 2 requeued (both resume)" "$t"
+for i in 1 2; do
+  resumed=$(json "$T/examples/shard-$i-of-$N/summary.json" provenance samples_resumed)
+  [ "$resumed" = "${part[$i]}" ] || fail "task $i's retry resumed $resumed records, expected the ${part[$i]} its first attempt wrote"
+done
 
 t=$(now)
 M=$("${WAIT[@]}" "${SB[@]}" --output="$T/logs/merge-%j.out" examples/slurm/merge.sbatch) ||
