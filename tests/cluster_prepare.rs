@@ -1,11 +1,14 @@
 //! Cluster runs without a cluster: `prepare` fills the RICES embedding cache once, shards run with
 //! `--rices-cache require` compute no embedding and merge into the unsharded run byte for byte, a shard
-//! facing an empty cache refuses before evaluating, and `flamingo-eval slurm` writes the three chained jobs.
+//! facing an empty or stale cache refuses before evaluating (and never embeds), and `flamingo-eval slurm`
+//! writes the three chained jobs.
 //! (The same flow on a real Slurm cluster: scripts/test_slurm.sh.)
 
 mod common;
 
 use common::repo;
+use flamingo_eval::benchmark::rices::{self, CachePolicy};
+use flamingo_eval::benchmark::spec::ContentHash;
 use flamingo_eval::benchmark::Benchmark;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -67,7 +70,7 @@ fn prepare_embeds_once_and_shards_only_read_the_cache() {
     let sharded = t.path().join("sharded");
     let cache = t.path().join("cache-shared");
     let o = fe(&cache, &run_args(sharded.to_str().unwrap(), &["--shard", "0/3", "--rices-cache", "require"]));
-    assert_eq!(o.status.code(), Some(2));
+    assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("flamingo-eval prepare") && e.contains("--rices-cache require"), "{e}");
     assert!(!sharded.join("shard-0-of-3/samples.jsonl").exists() || std::fs::read(sharded.join("shard-0-of-3/samples.jsonl")).unwrap().is_empty());
@@ -168,4 +171,41 @@ fn slurm_launcher_writes_prepare_array_and_merge_chained() {
     let o = fe(t.path(), &["slurm", "--benchmark", "benchmarks/nope.yaml", "--model", MODEL, "--shards", "3", "--scripts", t.path().join("none").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(!t.path().join("none").exists());
+}
+
+/// Counts the images it is asked to embed.
+struct Counting(usize);
+
+impl rices::ImageEmbedder for Counting {
+    fn cache_key(&self) -> String {
+        "counting-v1".into()
+    }
+    fn embed(&mut self, images: &[PathBuf]) -> anyhow::Result<Vec<Vec<f32>>> {
+        self.0 += images.len();
+        Ok(images.iter().enumerate().map(|(i, _)| vec![1.0, i as f32]).collect())
+    }
+}
+
+#[test]
+fn cache_policy_require_never_embeds_and_fill_embeds_once() {
+    let t = tempfile::tempdir().unwrap();
+    let imgs: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| t.path().join(n)).collect();
+    for (i, p) in imgs.iter().enumerate() {
+        std::fs::write(p, [i as u8; 8]).unwrap();
+    }
+    let cache = t.path().join("cache");
+    let mut e = Counting(0);
+    let err = rices::embed_cached_with(&mut e, &imgs, &cache, ContentHash::Bytes, 2, CachePolicy::Require).unwrap_err().to_string();
+    assert!(err.contains("flamingo-eval prepare") && err.contains("--rices-cache require"), "{err}");
+    assert_eq!(e.0, 0, "Require embedded images");
+    let (first, used) = rices::embed_cached_with(&mut e, &imgs, &cache, ContentHash::Bytes, 2, CachePolicy::Fill).unwrap();
+    assert_eq!((e.0, used.computed, used.images), (3, 3, 3));
+    let (again, used2) = rices::embed_cached_with(&mut e, &imgs, &cache, ContentHash::Bytes, 2, CachePolicy::Require).unwrap();
+    assert_eq!((e.0, used2.computed), (3, 0));
+    assert_eq!(first, again);
+    assert_eq!(used.file, used2.file);
+    // Changed bytes: another key, so Require refuses again instead of using stale embeddings.
+    std::fs::write(&imgs[1], [9u8; 8]).unwrap();
+    assert!(rices::embed_cached_with(&mut e, &imgs, &cache, ContentHash::Bytes, 2, CachePolicy::Require).is_err());
+    assert_eq!(e.0, 3);
 }
