@@ -8,7 +8,17 @@ cd "$(dirname "$0")/.."
 VENV=.cache/k8s-venv
 if ! "$VENV/bin/kubernetes-validate" --version >/dev/null 2>&1; then
   echo "== installing kubernetes-validate 1.37.0 (PyPI) into $VENV"
-  python3 -m venv "$VENV"
+  if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+    # Debian ships venv/ensurepip separately
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      rm -rf "$VENV"
+      python3 -m venv "$VENV"
+    else
+      echo "test_k8s_manifests.sh: 'python3 -m venv' failed; install python3-venv and rerun" >&2
+      exit 1
+    fi
+  fi
   "$VENV/bin/pip" install -q --no-cache-dir kubernetes-validate==1.37.0
 fi
 "$VENV/bin/kubernetes-validate" --strict --kubernetes-version 1.31.0 examples/kubernetes/*.yaml
