@@ -118,7 +118,7 @@ fn slurm_launcher_writes_prepare_array_and_merge_chained() {
         &[
             "slurm", "--benchmark", BENCH, "--model", MODEL, "--shards", "4", "--shots", "0,4", "--out", out.to_str().unwrap(),
             "--scripts", scripts.to_str().unwrap(), "--partition", "gpu", "--gpus-per-task", "1", "--time", "02:00:00",
-            "--cpus-per-task", "8", "--max-parallel", "2", "--sbatch-arg=--qos=high",
+            "--cpus-per-task", "8", "--max-parallel", "2", "--sbatch-arg=--qos=high", "--run-arg=--fail-fast",
         ],
     ));
     assert!(text.contains("--dependency=afterok:$P shards.sbatch") && text.contains("--dependency=afterok:$A"), "{text}");
@@ -129,7 +129,7 @@ fn slurm_launcher_writes_prepare_array_and_merge_chained() {
     }
     assert!(prepare.contains(" prepare --benchmark ") && prepare.contains("#SBATCH --gpus-per-task=1") && prepare.contains("--device cuda:0 --require-device"), "{prepare}");
     assert!(shards.contains("#SBATCH --array=0-3%2") && shards.contains("#SBATCH --requeue") && shards.contains("#SBATCH --time=02:00:00"), "{shards}");
-    assert!(shards.contains("--shard \"$SLURM_ARRAY_TASK_ID/4\" --rices-cache require") && shards.contains("--shots 0,4") && shards.contains("--threads 8"), "{shards}");
+    assert!(shards.contains("--shard \"$SLURM_ARRAY_TASK_ID/4\" --rices-cache require") && shards.contains("--shots 0,4") && shards.contains("--threads 8") && shards.contains(" --fail-fast"), "{shards}");
     let cache = format!("export FLAMINGO_EVAL_CACHE={}", t.path().display());
     assert!(prepare.contains(&cache) && shards.contains(&cache), "the cache folder is not fixed in the scripts:\n{prepare}");
     assert!(merge.contains(" merge \"${shards[@]}\"") && !merge.contains("--gpus-per-task") && !merge.contains("--requeue"), "{merge}");

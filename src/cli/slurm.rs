@@ -65,8 +65,11 @@ pub struct SlurmArgs {
     /// Run at most this many shards at once (--array=0-(N-1)%M).
     #[arg(long)]
     pub max_parallel: Option<usize>,
+    /// More `run` flags for every shard, e.g. --run-arg=--demos=pins.jsonl (repeatable).
+    #[arg(long = "run-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub run_args: Vec<String>,
     /// More #SBATCH lines for all three jobs, e.g. --sbatch-arg=--qos=high (repeatable).
-    #[arg(long = "sbatch-arg", value_name = "ARG")]
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub sbatch_args: Vec<String>,
     /// --device for prepare and the shards (default: cuda:0 with --gpus-per-task, else cpu).
     #[arg(long)]
@@ -237,6 +240,9 @@ pub fn job_scripts(args: &SlurmArgs) -> Result<(JobScripts, PathBuf, PathBuf, Pa
     }
     if let Some(b) = args.batch_size {
         run_flags += &format!(" --batch-size {b}");
+    }
+    for a in &args.run_args {
+        run_flags += &format!(" {}", sh_quote(a));
     }
     shards += &format!(
         ": \"${{SLURM_ARRAY_TASK_ID:?run this script as a job array: sbatch --array={array} $0}}\"\n\
