@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite, from a fresh checkout: installs what it needs (ffmpeg from Debian, the pinned ONNX
-# Runtime library from PyPI, the exporter's Python venv), then runs the Rust tests and the exporter's tests.
+# Runtime library from PyPI, the exporter's Python venv; Slurm and munge from Debian for the cluster test), then
+# runs the Rust tests, a sharded run on a private Slurm cluster, the regression gate and the exporter's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,12 @@ export/.venv/bin/python -m pip install --quiet --no-cache-dir -r export/requirem
 
 echo "== Rust tests"
 cargo test --locked --all-targets 2>&1
+
+echo "== sharded runs on a real single-node Slurm cluster (prepare → array with a failed task retried → merge)"
+scripts/test_slurm.sh
+
+echo "== Kubernetes examples: schema validation (kubernetes-validate, PyPI) and stage ordering"
+scripts/test_k8s_manifests.sh
 
 echo "== regression gate: demo benchmarks vs results/baseline (flamingo-eval compare)"
 scripts/ci_gate.sh

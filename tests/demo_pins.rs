@@ -12,6 +12,7 @@ use std::process::Command;
 fn config(bench: &Path, out: &Path, demos: Option<(&Path, bool)>) -> RunConfig {
     RunConfig {
         demos: demos.map(|(p, fallback)| PinsConfig { path: p.to_path_buf(), fallback }),
+        rices_cache: Default::default(),
         ..run_config("tiny-gptneox", bench, out)
     }
 }

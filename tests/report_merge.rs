@@ -102,6 +102,11 @@ fn shard_defaults_come_from_slurm_and_kubernetes() {
     assert_eq!(resolve_shard(Some("2/5"), None, &env(&[("SLURM_ARRAY_TASK_ID", "1")])).unwrap(), sh(2, 5));
     assert_eq!(resolve_shard(None, None, &env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "8")])).unwrap(), sh(3, 8));
     assert!(resolve_shard(None, None, &env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "8"), ("SLURM_ARRAY_TASK_MIN", "1")])).is_err());
+    // A failed task resubmitted alone (`sbatch --array=1`) is an array of one task: the explicit count wins.
+    assert!(resolve_shard(None, None, &env(&[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "1"), ("SLURM_ARRAY_TASK_MIN", "1")])).is_err());
+    assert_eq!(resolve_shard(None, Some(3), &env(&[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "1"), ("SLURM_ARRAY_TASK_MIN", "1")])).unwrap(), sh(1, 3));
+    let retry = &[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "1"), ("SLURM_ARRAY_TASK_MIN", "1"), ("FLAMINGO_EVAL_SHARDS", "3")];
+    assert_eq!(resolve_shard(None, None, &env(retry)).unwrap(), sh(1, 3));
     assert_eq!(resolve_shard(None, Some(4), &env(&[("JOB_COMPLETION_INDEX", "0")])).unwrap(), sh(0, 4));
     assert_eq!(resolve_shard(None, None, &env(&[("JOB_COMPLETION_INDEX", "2"), ("FLAMINGO_EVAL_SHARDS", "3")])).unwrap(), sh(2, 3));
     let e = resolve_shard(None, None, &env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap_err().to_string();

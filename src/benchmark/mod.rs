@@ -194,12 +194,24 @@ impl Benchmark {
 
     /// Compute (or load cached) RICES embeddings. Required before [`Self::requests`] for RICES benchmarks.
     pub fn prepare_rices(&mut self, embedder: &mut dyn ImageEmbedder) -> Result<()> {
+        self.prepare_rices_with(embedder, rices::CachePolicy::Fill)
+    }
+
+    /// The RICES index once prepared (its cache files and how many embeddings were computed).
+    pub fn rices_index(&self) -> Option<&RicesIndex> {
+        self.rices.as_ref()
+    }
+
+    /// [`Self::prepare_rices`] under a cache policy (`Require`: only read the embedding cache).
+    pub fn prepare_rices_with(&mut self, embedder: &mut dyn ImageEmbedder, policy: rices::CachePolicy) -> Result<()> {
         let demo: Vec<&Path> = self.demos.samples.iter().map(|s| s.media.path()).collect();
         let query: Vec<&Path> = self.query.samples.iter().map(|s| s.media.path()).collect();
         if self.demos.samples.iter().chain(self.query.samples.iter()).any(|s| matches!(s.media, MediaRef::Video(_))) {
             bail!("{}: RICES is only supported for image benchmarks", self.path.display());
         }
-        self.rices = Some(RicesIndex::build(embedder, &demo, &query, &self.cache_dir, self.spec.demo_selection.content_hash)?);
+        let index = RicesIndex::build_with(embedder, &demo, &query, &self.cache_dir, self.spec.demo_selection.content_hash, policy)
+            .with_context(|| format!("{}", self.path.display()))?;
+        self.rices = Some(index);
         Ok(())
     }
 

@@ -20,6 +20,11 @@
 //! (`metadata`); the full key is stored in the file header and checked on load, so a stale cache is
 //! never used.
 //!
+//! A cache miss is filled by default ([`CachePolicy::Fill`]). Cluster jobs fill the cache once in a
+//! `flamingo-eval prepare` job and run their shards with [`CachePolicy::Require`]: a shard then only reads
+//! it, and a missing or stale file is an error instead of N shards embedding the same images (possibly on
+//! different devices, whose embeddings may differ in the last bits and so change the selection).
+//!
 //! Not for: running an encoder (the model layer implements [`ImageEmbedder`]).
 
 use super::spec::ContentHash;
@@ -151,15 +156,68 @@ fn write_cache(path: &Path, key: &str, e: &Embeddings) -> Result<()> {
     Ok(())
 }
 
+/// What a run does when an embedding cache file is missing or was written for other images or another
+/// encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CachePolicy {
+    /// Compute the embeddings and write the cache file (the default).
+    #[default]
+    Fill,
+    /// Only read: a miss is an error telling how to fill the cache (`flamingo-eval prepare`).
+    Require,
+}
+
+impl std::str::FromStr for CachePolicy {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<CachePolicy> {
+        match s {
+            "fill" => Ok(CachePolicy::Fill),
+            "require" => Ok(CachePolicy::Require),
+            other => bail!("unknown RICES cache policy `{other}`: expected `fill` or `require`"),
+        }
+    }
+}
+
+/// One embedding-cache file used for a list of images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheUse {
+    pub file: PathBuf,
+    pub images: usize,
+    /// Embeddings computed now (0 when the file was read; `images` when it was filled).
+    pub computed: usize,
+}
+
 /// Embed `images` (in order), using and filling the on-disk cache. Images are sent to the embedder in
 /// batches of `batch` paths.
 pub fn embed_cached(embedder: &mut dyn ImageEmbedder, images: &[PathBuf], cache_dir: &Path, hash: ContentHash, batch: usize) -> Result<Embeddings> {
+    embed_cached_with(embedder, images, cache_dir, hash, batch, CachePolicy::Fill).map(|(e, _)| e)
+}
+
+/// [`embed_cached`] under a [`CachePolicy`], also saying which cache file was used and how many embeddings
+/// were computed.
+pub fn embed_cached_with(
+    embedder: &mut dyn ImageEmbedder,
+    images: &[PathBuf],
+    cache_dir: &Path,
+    hash: ContentHash,
+    batch: usize,
+    policy: CachePolicy,
+) -> Result<(Embeddings, CacheUse)> {
     let key = cache_key(&embedder.cache_key(), images, hash)?;
     let path = cache_file(cache_dir, &key);
     if let Some(e) = read_cache(&path, &key) {
         if e.data.nrows() == images.len() {
-            return Ok(e);
+            return Ok((e, CacheUse { file: path, images: images.len(), computed: 0 }));
         }
+    }
+    if policy == CachePolicy::Require {
+        bail!(
+            "the RICES embedding cache {} is missing or was written for other images or another encoder, and this run \
+             only reads the cache (--rices-cache require). Fill it first with `flamingo-eval prepare --benchmark FILE \
+             --model DIR` using the same cache folder (the benchmark's cache_dir, else $FLAMINGO_EVAL_CACHE, \
+             $XDG_CACHE_HOME/flamingo-eval or ~/.cache/flamingo-eval), or run with --rices-cache fill",
+            path.display()
+        );
     }
     let mut rows = Vec::with_capacity(images.len());
     for chunk in images.chunks(batch.max(1)) {
@@ -171,7 +229,7 @@ pub fn embed_cached(embedder: &mut dyn ImageEmbedder, images: &[PathBuf], cache_
     }
     let e = Embeddings::from_rows(rows)?;
     write_cache(&path, &key, &e)?;
-    Ok(e)
+    Ok((e, CacheUse { file: path, images: images.len(), computed: images.len() }))
 }
 
 /// Query rows per GEMM block: fixed, so results never depend on how callers batch queries.
@@ -236,6 +294,9 @@ pub struct RicesIndex {
     pub demo_image_of: Vec<u32>,
     pub query_embeddings: Embeddings,
     pub query_image_of: Vec<u32>,
+    /// The cache files of the demonstration and the query split, and how many embeddings were computed.
+    pub demo_cache: CacheUse,
+    pub query_cache: CacheUse,
 }
 
 /// Distinct paths in first-appearance order, and each item's position among them.
@@ -257,14 +318,33 @@ pub fn dedupe(paths: &[&Path]) -> (Vec<PathBuf>, Vec<u32>) {
 impl RicesIndex {
     /// Embed (or load from cache) both splits' images.
     pub fn build(embedder: &mut dyn ImageEmbedder, demo_images: &[&Path], query_images: &[&Path], cache_dir: &Path, hash: ContentHash) -> Result<RicesIndex> {
+        Self::build_with(embedder, demo_images, query_images, cache_dir, hash, CachePolicy::Fill)
+    }
+
+    /// [`Self::build`] under a cache policy.
+    pub fn build_with(
+        embedder: &mut dyn ImageEmbedder,
+        demo_images: &[&Path],
+        query_images: &[&Path],
+        cache_dir: &Path,
+        hash: ContentHash,
+        policy: CachePolicy,
+    ) -> Result<RicesIndex> {
         let (du, demo_image_of) = dedupe(demo_images);
         let (qu, query_image_of) = dedupe(query_images);
-        let demo_embeddings = embed_cached(embedder, &du, cache_dir, hash, 32).context("embedding the demonstration split for RICES")?;
-        let query_embeddings = embed_cached(embedder, &qu, cache_dir, hash, 32).context("embedding the query split for RICES")?;
+        let (demo_embeddings, demo_cache) =
+            embed_cached_with(embedder, &du, cache_dir, hash, 32, policy).context("embedding the demonstration split for RICES")?;
+        let (query_embeddings, query_cache) =
+            embed_cached_with(embedder, &qu, cache_dir, hash, 32, policy).context("embedding the query split for RICES")?;
         if demo_embeddings.data.ncols() != query_embeddings.data.ncols() {
             return Err(anyhow!("RICES: demonstration and query embeddings differ in size"));
         }
-        Ok(RicesIndex { demo_embeddings, demo_image_of, query_embeddings, query_image_of })
+        Ok(RicesIndex { demo_embeddings, demo_image_of, query_embeddings, query_image_of, demo_cache, query_cache })
+    }
+
+    /// Image embeddings computed while building this index (0 when both cache files were read).
+    pub fn embeddings_computed(&self) -> usize {
+        self.demo_cache.computed + self.query_cache.computed
     }
 
     /// Neighbours of the given query-split samples, most similar last.

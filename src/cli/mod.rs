@@ -10,7 +10,9 @@ pub mod model;
 pub mod normalize;
 pub mod score;
 pub mod prompts;
+pub mod prepare;
 pub mod run;
+pub mod slurm;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -46,6 +48,10 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Print what a metric compares (`normalize vqa`: answers to the VQA metric's normalised form).
     Normalize(normalize::NormalizeArgs),
+    /// Work done once before a sharded run: check benchmark and model, fill the RICES embedding cache.
+    Prepare(prepare::PrepareArgs),
+    /// Write (and with --submit, submit) Slurm jobs for a sharded run: prepare → shard array → merge.
+    Slurm(slurm::SlurmArgs),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -63,6 +69,8 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Export(args) => export::run(args),
         Command::Normalize(args) => normalize::run(args),
+        Command::Prepare(args) => prepare::run(args),
+        Command::Slurm(args) => slurm::run(args),
     };
     match result {
         Ok(code) => code,

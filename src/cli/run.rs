@@ -45,11 +45,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub bootstrap_seed: u64,
     /// Evaluate shard I of N (0-based): the samples whose query-split index is I modulo N. Default: from
-    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT (Slurm job arrays numbered from 0), or Kubernetes
+    /// SLURM_ARRAY_TASK_ID and --shard-count / FLAMINGO_EVAL_SHARDS, else SLURM_ARRAY_TASK_COUNT (Slurm job
+    /// arrays numbered from 0), or Kubernetes
     /// JOB_COMPLETION_INDEX with --shard-count / FLAMINGO_EVAL_SHARDS. Join shards with `flamingo-eval merge`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Shard count for an Indexed Job (which gives only JOB_COMPLETION_INDEX); env FLAMINGO_EVAL_SHARDS.
+    /// Shard count for an Indexed Job (which gives only JOB_COMPLETION_INDEX) or a Slurm array retried by
+    /// single indices; env FLAMINGO_EVAL_SHARDS.
     #[arg(long, value_name = "N")]
     pub shard_count: Option<usize>,
     /// Pin the demonstrations: a JSON/JSONL file of {sample_id, shot, trial, demo_ids, text_only_demo_ids}
@@ -59,6 +61,10 @@ pub struct RunArgs {
     /// With --demos: samples the file does not cover get the benchmark's own selection (default: error).
     #[arg(long, requires = "demos")]
     pub demos_fallback: bool,
+    /// RICES embedding cache: `fill` computes what is missing (default); `require` only reads it and
+    /// refuses a missing or stale cache (shards of a cluster run, after `flamingo-eval prepare`).
+    #[arg(long, value_name = "fill|require", default_value = "fill")]
+    pub rices_cache: crate::benchmark::rices::CachePolicy,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -89,10 +95,12 @@ pub fn resolve_shard(flag: Option<&str>, shard_count: Option<usize>, env: &dyn F
     };
     let count_from_env = || -> Result<Option<usize>> { Ok(shard_count.or(num("FLAMINGO_EVAL_SHARDS")?)) };
     if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
-        let count = match num("SLURM_ARRAY_TASK_COUNT")? {
-            Some(c) => Some(c),
-            None => count_from_env()?,
-        };
+        // An explicit count (--shard-count, FLAMINGO_EVAL_SHARDS) wins over the array's size: a failed task
+        // resubmitted alone (`sbatch --array=I`) is an array of one task, still shard I of N.
+        if let Some(count) = count_from_env()? {
+            return parse_shard(&format!("{id}/{count}")).map(Some);
+        }
+        let count = num("SLURM_ARRAY_TASK_COUNT")?;
         let count = count.ok_or_else(|| anyhow!("SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_COUNT: pass --shard I/N or --shard-count N"))?;
         if let Some(min) = num("SLURM_ARRAY_TASK_MIN")? {
             if min != 0 {
@@ -142,6 +150,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         bootstrap: BootstrapConfig { resamples: args.bootstrap_resamples, seed: args.bootstrap_seed, confidence: 0.95 },
         shard,
         demos: args.demos.clone().map(|path| crate::benchmark::pinned::PinsConfig { path, fallback: args.demos_fallback }),
+        rices_cache: args.rices_cache,
     };
     let summary = run(&config)?;
     print!("{}", crate::engine::run::format_table(&summary));

@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub shard: Option<Shard>,
     /// Pinned demonstrations (`--demos FILE`, `--demos-fallback`); None: the benchmark's own selection.
     pub demos: Option<PinsConfig>,
+    /// RICES embedding cache: fill a miss (default) or only read (`Require`, for shards after `prepare`).
+    pub rices_cache: crate::benchmark::rices::CachePolicy,
 }
 
 /// One of `count` disjoint parts of a run: the samples whose query-split index `q` has `q % count == index`.
@@ -111,6 +113,9 @@ pub struct Provenance {
     /// Pinned demonstrations: the file and how many requests used its pins vs the benchmark's selection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo_pins: Option<PinsProvenance>,
+    /// RICES benchmarks: image embeddings this invocation computed (0 when it read the cache `prepare` filled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rices_embeddings_computed: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +170,16 @@ impl ImageEmbedder for ClipEmbedder {
 /// Connects a benchmark that selects demonstrations by RICES to its image encoder: the evaluated model's
 /// vision encoder (`encoder: model`, needs `model`) or a separate CLIP ONNX file (`encoder: clip_onnx`).
 pub fn prepare_rices(bench: &mut Benchmark, model: Option<&mut FlamingoModel>, runtime: &RuntimeOptions) -> Result<()> {
+    prepare_rices_with(bench, model, runtime, crate::benchmark::rices::CachePolicy::Fill)
+}
+
+/// [`prepare_rices`] under an embedding-cache policy (`Require`: only read the cache).
+pub fn prepare_rices_with(
+    bench: &mut Benchmark,
+    model: Option<&mut FlamingoModel>,
+    runtime: &RuntimeOptions,
+    policy: crate::benchmark::rices::CachePolicy,
+) -> Result<()> {
     if !bench.uses_rices() {
         return Ok(());
     }
@@ -176,7 +191,7 @@ pub fn prepare_rices(bench: &mut Benchmark, model: Option<&mut FlamingoModel>, r
                     bench.path.display()
                 )
             })?;
-            bench.prepare_rices(&mut ModelEmbedder { model })
+            bench.prepare_rices_with(&mut ModelEmbedder { model }, policy)
         }
         RicesEncoder::ClipOnnx => {
             let value = bench.spec.demo_selection.clip_onnx.clone().ok_or_else(|| {
@@ -185,7 +200,7 @@ pub fn prepare_rices(bench: &mut Benchmark, model: Option<&mut FlamingoModel>, r
             let base = bench.path.parent().unwrap_or(Path::new(".")).to_path_buf();
             let path = crate::benchmark::spec::resolve_path(&value, &base, "demo_selection.clip_onnx")?;
             let enc = crate::model::clip::ClipImageEncoder::load(&path, runtime)?;
-            bench.prepare_rices(&mut ClipEmbedder(enc))
+            bench.prepare_rices_with(&mut ClipEmbedder(enc), policy)
         }
     }
 }
@@ -490,7 +505,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
 
     let tp = Instant::now();
     if pins.as_ref().map_or(true, |(_, prov)| prov.fallback > 0) {
-        prepare_rices(&mut bench, Some(&mut model), &config.runtime)?;
+        prepare_rices_with(&mut bench, Some(&mut model), &config.runtime, config.rices_cache)?;
     }
     let candidates: Vec<(String, Vec<u32>)> = bench
         .candidates
@@ -592,6 +607,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             ort_share: if total.as_secs_f64() > 0.0 { (ort.as_secs_f64() / total.as_secs_f64() * 1e3).round() / 1e3 } else { 0.0 },
         },
         demo_pins: pins.map(|(_, prov)| PinsProvenance { pinned: pin_counts.0, fallback: pin_counts.1, ..prov }),
+        rices_embeddings_computed: bench.rices_index().map(|r| r.embeddings_computed()),
     };
     let summary = Summary {
         benchmark: bench.spec.name.clone(),

@@ -6,7 +6,7 @@
 //! benchmark file), `run.json` byte for byte, and every number of `summary.json` / `summary.csv` (recomputed
 //! from the merged records with the shards' bootstrap settings). What differs: the `provenance` fields that
 //! describe an invocation rather than the results — `samples_evaluated_this_invocation`, `samples_resumed`,
-//! `vision_encoder_calls`, `images_encoded`, `media_cache_hits` and `times` are sums over the shards
+//! `vision_encoder_calls`, `images_encoded`, `media_cache_hits`, `rices_embeddings_computed` and `times` are sums over the shards
 //! (`ort_share` their time-weighted mean); `git_commit`, `model_dir`, `benchmark_file`,
 //! `onnxruntime_library`, `providers`, `intra_op_threads` and `batch_size` are shard 0's. Each shard's own
 //! provenance is kept in `merge.json`.
@@ -253,6 +253,8 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, benchmark: Option<&Path>) -> Re
     provenance.vision_encoder_calls = provs.iter().map(|p| p.vision_encoder_calls).sum();
     provenance.images_encoded = provs.iter().map(|p| p.images_encoded).sum();
     provenance.media_cache_hits = provs.iter().map(|p| p.media_cache_hits).sum();
+    provenance.rices_embeddings_computed =
+        provs.iter().any(|p| p.rices_embeddings_computed.is_some()).then(|| provs.iter().filter_map(|p| p.rices_embeddings_computed).sum());
     let sum = |f: fn(&StageTimes) -> f64| (provs.iter().map(|p| f(&p.times)).sum::<f64>() * 1e3).round() / 1e3;
     let total = sum(|t| t.total_s);
     let ort: f64 = provs.iter().map(|p| p.times.ort_share * p.times.total_s).sum();

@@ -96,5 +96,6 @@ pub fn run_config(model_name: &str, bench: &Path, out: &Path) -> flamingo_eval::
         bootstrap: flamingo_eval::metrics::BootstrapConfig { resamples: 200, seed: 0, confidence: 0.95 },
         shard: None,
         demos: None,
+        rices_cache: Default::default(),
     }
 }
