@@ -96,5 +96,7 @@ pub fn run_config(model_name: &str, bench: &Path, out: &Path) -> flamingo_eval::
         bootstrap: flamingo_eval::metrics::BootstrapConfig { resamples: 200, seed: 0, confidence: 0.95 },
         shard: None,
         demos: None,
+        max_error_rate: None,
+        retry_errors: false,
     }
 }
