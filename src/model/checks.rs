@@ -46,12 +46,15 @@ pub fn manifest_mismatches(m: &Manifest) -> Vec<Mismatch> {
 pub fn mismatches(model: &mut FlamingoModel, probe_positions: bool) -> Vec<Mismatch> {
     let mut out = manifest_mismatches(&model.manifest);
     let m = model.manifest.clone();
-    let tv = model.tokenizer.vocab_size();
-    if tv > m.lang.vocab_size {
+    let tok_file = model.dir.join(&m.components.tokenizer.file);
+    let top = tokenizer_max_id(&tok_file).map(|t| t + 1).unwrap_or(0).max(model.tokenizer.vocab_size());
+    if top > m.lang.vocab_size {
         out.push(Mismatch(format!(
-            "the tokenizer has {tv} tokens but the model's vocabulary is {} (lang.vocab_size, the decoder's logit \
-             width): token ids >= {} would index past the embedding table; the tokenizer.json belongs to another model",
-            m.lang.vocab_size, m.lang.vocab_size
+            "the tokenizer has token ids up to {} but the model's vocabulary is {} (lang.vocab_size, the decoder's \
+             logit width): those ids would index past the embedding table; {} belongs to another model",
+            top - 1,
+            m.lang.vocab_size,
+            tok_file.display()
         )));
     }
     let fixed = |shape: &Option<Vec<i64>>, i: usize| shape.as_ref().and_then(|s| s.get(i).copied()).filter(|&d| d > 0);
@@ -101,6 +104,18 @@ pub fn mismatches(model: &mut FlamingoModel, probe_positions: bool) -> Vec<Misma
         }
     }
     out
+}
+
+/// The largest token id a Hugging Face tokenizer.json defines (model vocabulary and added tokens).
+fn tokenizer_max_id(path: &std::path::Path) -> Option<usize> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let vocab = match &v["model"]["vocab"] {
+        serde_json::Value::Object(map) => map.values().filter_map(|x| x.as_u64()).max().map(|x| x as usize),
+        serde_json::Value::Array(list) => list.len().checked_sub(1),
+        _ => None,
+    };
+    let added = v["added_tokens"].as_array().and_then(|l| l.iter().filter_map(|t| t["id"].as_u64()).max()).map(|x| x as usize);
+    vocab.max(added)
 }
 
 /// One decoder step for a single token at position max_positions − 1 after a zero KV cache.
