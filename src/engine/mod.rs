@@ -6,6 +6,7 @@
 //! different lengths into one call, so records are byte-identical across batch sizes, thread counts and
 //! resumes.
 
+pub mod identity;
 pub mod lock;
 pub mod outcome;
 pub mod preflight;

@@ -108,6 +108,36 @@ pub fn verdict(old: &SampleRecord, new: &SampleRecord, retry_errors: bool) -> Op
     None
 }
 
+/// Splits one (shot, trial)'s work — each request with the record it starts from (see `run::base_record`)
+/// — into what must be computed and what `previous` already holds; records every key in `order` and every
+/// decision in `report`. Returns the work to do and the keys of the stale records to drop first.
+pub fn plan<T>(
+    work: Vec<(T, SampleRecord)>,
+    previous: &HashMap<Key, SampleRecord>,
+    retry_errors: bool,
+    order: &mut Order,
+    report: &mut ReuseReport,
+) -> (Vec<(T, SampleRecord)>, HashSet<Key>) {
+    let mut todo = Vec::new();
+    let mut stale = HashSet::new();
+    for (r, base) in work {
+        let key = base.key();
+        order.push(key.clone());
+        match previous.get(&key) {
+            Some(old) => match verdict(old, &base, retry_errors) {
+                None => report.reused += 1,
+                Some(why) => {
+                    report.add(why, old, &base);
+                    stale.insert(key);
+                    todo.push((r, base));
+                }
+            },
+            None => todo.push((r, base)),
+        }
+    }
+    (todo, stale)
+}
+
 /// Counts of the reuse decisions of one invocation, with an example per reason.
 #[derive(Debug, Default, Clone)]
 pub struct ReuseReport {
@@ -162,18 +192,28 @@ fn example(why: Stale, old: &SampleRecord, new: &SampleRecord) -> String {
 pub fn rewrite(path: &Path, keep: &dyn Fn(&Key) -> bool, order: Option<&HashMap<Key, usize>>) -> Result<bool> {
     let bytes = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
     let mut lines: Vec<(usize, &[u8])> = Vec::new();
+    let mut unchanged = true;
     for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
+            unchanged = false;
             continue;
         }
         let rec: SampleRecord = serde_json::from_slice(line)
             .map_err(|e| anyhow!("{}: line {}: not a sample record: {e}", path.display(), i + 1))?;
         let key = rec.key();
         if !keep(&key) {
+            unchanged = false;
             continue;
         }
         let pos = order.and_then(|o| o.get(&key).copied()).unwrap_or(usize::MAX);
+        if lines.last().is_some_and(|l| l.0 > pos) {
+            unchanged = false;
+        }
         lines.push((pos, line));
+    }
+    // The usual case (nothing dropped, already in order) costs no copy of the file.
+    if unchanged {
+        return Ok(false);
     }
     lines.sort_by_key(|l| l.0); // stable: equal positions keep file order
     let out: Vec<u8> = lines.iter().flat_map(|l| l.1.iter().copied()).collect();

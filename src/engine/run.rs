@@ -3,6 +3,7 @@
 use crate::benchmark::pinned::{DemoPins, PinsConfig, PinsProvenance};
 use crate::benchmark::spec::{RankNormalization, RicesEncoder, TaskKind};
 use crate::benchmark::{Benchmark, ImageEmbedder, PromptRequest};
+use crate::engine::identity;
 use crate::engine::lock::ResultsLock;
 use crate::engine::outcome::FailFast;
 use crate::engine::preflight;
@@ -14,7 +15,7 @@ use crate::model::{FlamingoModel, Media, RuntimeOptions, SearchParams};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -63,24 +64,7 @@ impl Shard {
     }
 }
 
-/// Settings that must match for a results folder to be resumed.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct RunIdentity {
-    pub benchmark_name: String,
-    pub benchmark_sha256: String,
-    pub template_sha256: String,
-    pub model_name: String,
-    pub model_manifest_sha256: String,
-    pub shots: Vec<usize>,
-    pub trial_seeds: Vec<u64>,
-    pub limit: Option<usize>,
-    /// Present only in a shard's folder (absent in an unsharded or merged run, so their run.json agree).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    /// SHA-256 of the `--demos` file (absent when demonstrations are not pinned).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub demo_pins_sha256: Option<String>,
-}
+pub use super::identity::RunIdentity;
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
 pub struct StageTimes {
@@ -465,7 +449,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     // writing it, or results of a different run.
     ResultsLock::probe(&config.out)?;
     let id_path = config.out.join("run.json");
-    check_identity(&id_path, &config.out, &identity)?;
+    identity::check_identity(&id_path, &config.out, &identity)?;
     if let Some(note) = crate::model::runtime::check_device(&config.runtime)? {
         eprintln!("WARNING: {note}");
     }
@@ -485,7 +469,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         eprintln!("note: {}: took over the lock left by {prev}, which is no longer running", config.out.display());
     }
     // Under the lock, the folder's identity again (a run may have started it meanwhile).
-    if !check_identity(&id_path, &config.out, &identity)? {
+    if !identity::check_identity(&id_path, &config.out, &identity)? {
         crate::report::write_atomic(&id_path, (serde_json::to_string_pretty(&identity)? + "\n").as_bytes())?;
     }
     let samples_path = config.out.join("samples.jsonl");
@@ -527,25 +511,16 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             for s in &set.skipped {
                 skipped.push(format!("shot {shot} trial {trial}: sample {} skipped: {}", s.id, s.reason));
             }
-            let mut todo: Vec<(PromptRequest, SampleRecord)> = Vec::new();
-            let mut stale: HashSet<Key> = HashSet::new();
-            for (r, d) in set.requests.into_iter().zip(media_digests) {
-                let mut base = base_record(&r);
-                base.media_sha256 = d;
-                let key = base.key();
-                order.push(key.clone());
-                match previous.get(&key) {
-                    Some(old) => match reuse::verdict(old, &base, config.retry_errors) {
-                        None => reuse.reused += 1,
-                        Some(why) => {
-                            reuse.add(why, old, &base);
-                            stale.insert(key);
-                            todo.push((r, base));
-                        }
-                    },
-                    None => todo.push((r, base)),
-                }
-            }
+            let work: Vec<(PromptRequest, SampleRecord)> = set
+                .requests
+                .into_iter()
+                .zip(media_digests)
+                .map(|(r, d)| {
+                    let base = SampleRecord { media_sha256: d, ..base_record(&r) };
+                    (r, base)
+                })
+                .collect();
+            let (todo, stale) = reuse::plan(work, &previous, config.retry_errors, &mut order, &mut reuse);
             if !stale.is_empty() {
                 // Out of the file before recomputing: it never holds two records of one sample.
                 drop(writer.take());
@@ -648,24 +623,6 @@ fn join_mismatches(bad: &[crate::model::checks::Mismatch]) -> String {
     bad.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; ")
 }
 
-/// Refuses a folder holding results of another run; true when it holds this run's `run.json`.
-fn check_identity(id_path: &Path, out: &Path, identity: &RunIdentity) -> Result<bool> {
-    if !id_path.exists() {
-        return Ok(false);
-    }
-    let prev: RunIdentity = serde_json::from_str(&std::fs::read_to_string(id_path)?)
-        .with_context(|| format!("{}: not a flamingo-eval run identity", id_path.display()))?;
-    if prev != *identity {
-        bail!(
-            "{} holds results of a different run (model, benchmark files, shots, seeds or limit differ: {}). \
-             Use another --out folder, or delete it to start over",
-            out.display(),
-            describe_identity_diff(&prev, identity)
-        );
-    }
-    Ok(true)
-}
-
 /// Loads and validates `--demos` against the sweep; the provenance returned holds the file, its hash and
 /// (in `fallback`) how many evaluated requests the file does not cover.
 fn load_pins(bench: &Benchmark, config: &RunConfig, shots: &[usize], n_trials: usize) -> Result<Option<(DemoPins, PinsProvenance)>> {
@@ -701,35 +658,6 @@ fn pinned_requests(
     counts.0 += r.pinned;
     counts.1 += r.fallback;
     Ok(r.set)
-}
-
-fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
-    let mut d = Vec::new();
-    if a.benchmark_name != b.benchmark_name || a.benchmark_sha256 != b.benchmark_sha256 {
-        d.push("benchmark file");
-    }
-    if a.template_sha256 != b.template_sha256 {
-        d.push("prompt template");
-    }
-    if a.model_manifest_sha256 != b.model_manifest_sha256 {
-        d.push("model");
-    }
-    if a.shots != b.shots {
-        d.push("shots");
-    }
-    if a.trial_seeds != b.trial_seeds {
-        d.push("trials");
-    }
-    if a.limit != b.limit {
-        d.push("limit");
-    }
-    if a.shard != b.shard {
-        d.push("shard");
-    }
-    if a.demo_pins_sha256 != b.demo_pins_sha256 {
-        d.push("pinned demonstrations (--demos file)");
-    }
-    d.join(", ")
 }
 
 /// Writes `summary.json` and `summary.csv` (atomically: temp file + rename).
