@@ -113,6 +113,9 @@ pub fn run_generate(args: GenerateArgs) -> Result<ExitCode> {
     if n_markers != args.images.len() {
         bail!("the prompt has {n_markers} <image> markers but {} --image files were given", args.images.len());
     }
+    for p in &args.images {
+        crate::benchmark::paths::check_media_file(p, "--image")?;
+    }
     let media: Vec<Media> = args.images.iter().cloned().map(Media::Image).collect();
     let encoded = model.encode_media(&media)?;
     let prompt = model.make_prompt(&args.prompt, encoded)?;
