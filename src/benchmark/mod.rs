@@ -282,11 +282,12 @@ impl Benchmark {
         let query = &self.query.samples[q];
         let demos: Vec<&Sample> = demo_idx.iter().map(|&d| &self.demos.samples[d]).collect();
         let built = prompt::build_prompt(&self.template, query, &demos, text_only)?;
-        let owners: Vec<&Sample> = demos.iter().filter(|_| !text_only).copied().chain(std::iter::once(query)).collect();
+        let owners: Vec<(&Sample, bool)> =
+            demos.iter().filter(|_| !text_only).map(|d| (*d, false)).chain(std::iter::once((query, true))).collect();
         let mut error = None;
         let mut media = Vec::with_capacity(built.media.len());
-        for (m, s) in built.media.iter().zip(&owners) {
-            match self.resolve_media(m, s) {
+        for (m, &(s, is_query)) in built.media.iter().zip(&owners) {
+            match self.resolve_media(m, s, is_query) {
                 Ok(x) => media.push(x),
                 Err(e) => {
                     error.get_or_insert_with(|| format!("{e:#}"));
@@ -317,17 +318,17 @@ impl Benchmark {
 
     /// Checks one media file (it exists, is a regular file, stays inside its root) and, for a video, extracts
     /// its frames. Errors name the sample (query or demonstration) whose file it is.
-    fn resolve_media(&self, m: &MediaRef, s: &Sample) -> Result<Media> {
-        let role = if self.query.position(&s.id).is_some_and(|i| std::ptr::eq(&self.query.samples[i], s)) { "sample" } else { "demonstration" };
+    fn resolve_media(&self, m: &MediaRef, s: &Sample, is_query: bool) -> Result<Media> {
+        let role = if is_query { "sample" } else { "demonstration" };
         let (kind, p) = match m {
             MediaRef::Image(p) => ("image", p),
             MediaRef::Video(p) => ("video", p),
         };
         paths::check_media_file(p, kind).map_err(|e| anyhow!("{role} {}: {e}", s.id))?;
         if !self.spec.allow_paths_outside_root {
-            let root = if role == "sample" { &self.query.media_root } else { &self.demos.media_root };
+            let (slot, root) = if is_query { (0, &self.query.media_root) } else { (1, &self.demos.media_root) };
             if let Some(root) = root {
-                self.roots.check_inside(p, root, kind).map_err(|e| anyhow!("{role} {}: {e}", s.id))?;
+                self.roots.check_inside(slot, p, root, kind).map_err(|e| anyhow!("{role} {}: {e}", s.id))?;
             }
         }
         match m {

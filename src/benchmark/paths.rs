@@ -56,43 +56,45 @@ pub fn check_media_file(path: &Path, kind: &str) -> Result<()> {
     }
 }
 
-/// Canonical roots and per-file verdicts, so a file shown by many prompts is resolved once.
+/// Canonical roots and per-file verdicts, so a file shown by many prompts is resolved once. Verdicts are
+/// kept per root (`slot`: 0 the query split's, 1 the demonstration split's), looked up without allocating.
 #[derive(Default)]
 pub struct RootCache {
     roots: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
-    files: Mutex<HashMap<(PathBuf, PathBuf), Option<String>>>,
+    files: [Mutex<HashMap<PathBuf, Option<String>>>; 2],
 }
 
 impl RootCache {
     /// Errors when `path` (an existing file) resolves, through symlinks, to somewhere outside `root`.
-    pub fn check_inside(&self, path: &Path, root: &Path, kind: &str) -> Result<()> {
-        let key = (path.to_path_buf(), root.to_path_buf());
-        if let Some(v) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return match v {
-                None => Ok(()),
-                Some(e) => bail!("{e}"),
-            };
-        }
-        let canon_root = self
-            .roots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(root.to_path_buf())
-            .or_insert_with(|| std::fs::canonicalize(root).ok())
-            .clone();
-        let verdict = match (canon_root, std::fs::canonicalize(path)) {
-            (Some(r), Ok(p)) if p.starts_with(&r) => None,
-            (Some(r), Ok(p)) => Some(format!(
-                "{kind} {} resolves to {}, outside the declared media root {} (a symlink out of the data); \
-                 set `{ALLOW_KEY}` in the benchmark to accept it",
-                path.display(),
-                p.display(),
-                r.display()
-            )),
-            (None, _) => Some(format!("the media root {} of {kind} {} cannot be resolved", root.display(), path.display())),
-            (_, Err(e)) => Some(format!("{kind} {} cannot be resolved: {e}", path.display())),
+    pub fn check_inside(&self, slot: usize, path: &Path, root: &Path, kind: &str) -> Result<()> {
+        let files = &self.files[slot.min(1)];
+        let cached = files.lock().unwrap_or_else(|e| e.into_inner()).get(path).cloned();
+        let verdict = match cached {
+            Some(v) => v,
+            None => {
+                let canon_root = self
+                    .roots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(root.to_path_buf())
+                    .or_insert_with(|| std::fs::canonicalize(root).ok())
+                    .clone();
+                let v = match (canon_root, std::fs::canonicalize(path)) {
+                    (Some(r), Ok(p)) if p.starts_with(&r) => None,
+                    (Some(r), Ok(p)) => Some(format!(
+                        "{kind} {} resolves to {}, outside the declared media root {} (a symlink out of the data); \
+                         set `{ALLOW_KEY}` in the benchmark to accept it",
+                        path.display(),
+                        p.display(),
+                        r.display()
+                    )),
+                    (None, _) => Some(format!("the media root {} of {kind} {} cannot be resolved", root.display(), path.display())),
+                    (_, Err(e)) => Some(format!("{kind} {} cannot be resolved: {e}", path.display())),
+                };
+                files.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf(), v.clone());
+                v
+            }
         };
-        self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(key, verdict.clone());
         match verdict {
             None => Ok(()),
             Some(e) => bail!("{e}"),
