@@ -1,7 +1,8 @@
 //! Fuzz benchmark YAML and the dataset annotation files (the same entry points as the suite's seeded
 //! mutation test, tests/fuzz_inputs.rs): any bytes must give Ok or an error, never a panic. The first byte
-//! picks what the rest replaces: a benchmark file, or one of the demo dataset files. Run with
-//! `cargo +nightly fuzz run benchmark_inputs` from the repository root.
+//! picks what the rest replaces: a benchmark file, or one of the demo dataset files. Run from the
+//! repository root: `fuzz/seed_corpus.sh`, then
+//! `cargo +nightly fuzz run benchmark_inputs -s none fuzz/corpus/benchmark_inputs -- -max_total_time=60`.
 #![no_main]
 use flamingo_eval::fuzzing::{self, Workspace};
 use libfuzzer_sys::fuzz_target;
