@@ -98,7 +98,7 @@ DATA=$CACHE/data-q$QUERIES-p$POOL
   echo "git: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
   echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --pool $POOL --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE"
 } > "$OUT/env.txt"
-FE_DEV=(); [ "$FE_DEVICE" = cpu ] || FE_DEV=(--device "$FE_DEVICE" --require-device)
+FE_DEV=(); [ "$FE_DEVICE" = cpu ] || FE_DEV=(--device "$FE_DEVICE")
 for model in ${MODELS//,/ }; do
   mdir=$(awk -v m="$model" '$1 == m {print $2}' "$OUT/models.tsv")
   for task in ${TASKS//,/ }; do

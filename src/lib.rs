@@ -13,6 +13,8 @@
 pub mod benchmark;
 pub mod cli;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hashing;
 pub mod metrics;
 pub mod model;

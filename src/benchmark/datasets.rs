@@ -107,6 +107,9 @@ pub struct Dataset {
     pub skipped: Vec<SkippedRecord>,
     /// Class names in index order (classification layouts), else empty.
     pub class_names: Vec<String>,
+    /// The folder the split's media must stay inside (`images:`, or the ImageNet `root:`); see
+    /// [`super::paths`].
+    pub media_root: Option<PathBuf>,
     index: HashMap<String, usize>,
 }
 
@@ -140,7 +143,7 @@ impl Dataset {
 
     fn from_parts(samples: Vec<Sample>, skipped: Vec<SkippedRecord>, class_names: Vec<String>) -> Dataset {
         let index = samples.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
-        Dataset { samples, skipped, class_names, index }
+        Dataset { samples, skipped, class_names, media_root: None, index }
     }
 }
 
@@ -177,12 +180,32 @@ impl BadRecords {
 
 /// Load one split of a benchmark. `base` is the benchmark file's directory; `split` names the split in
 /// messages (`dataset.query` / `dataset.demos`); `is_demo` selects the Karpathy default split names.
+/// A record naming a media file outside the split's media root is a bad record (see [`super::paths`]).
 pub fn load_split(layout: Layout, spec: &SplitSpec, base: &Path, split: &str, is_demo: bool, policy: BadRecordPolicy) -> Result<Dataset> {
+    load_split_with(layout, spec, base, split, is_demo, policy, false)
+}
+
+/// [`load_split`], with `allow_outside_root` (the benchmark's `allow_paths_outside_root`).
+pub fn load_split_with(
+    layout: Layout,
+    spec: &SplitSpec,
+    base: &Path,
+    split: &str,
+    is_demo: bool,
+    policy: BadRecordPolicy,
+    allow_outside_root: bool,
+) -> Result<Dataset> {
     let path = |v: &Option<String>, key: &str| -> Result<PathBuf> {
         let v = v.as_ref().ok_or_else(|| anyhow!("{split}.{key}: missing"))?;
         resolve_path(v, base, &format!("{split}.{key}"))
     };
     let mut bad = BadRecords::new(policy);
+    let (root, record_file) = match layout {
+        Layout::Imagenet => (path(&spec.root, "root")?, path(&spec.root, "root")?),
+        Layout::Vqa => (path(&spec.images, "images")?, path(&spec.questions, "questions")?),
+        Layout::Karpathy => (path(&spec.images, "images")?, path(&spec.karpathy, "karpathy")?),
+        Layout::HatefulMemes | Layout::VideoQa => (path(&spec.images, "images")?, path(&spec.annotations_file, "annotations_file")?),
+    };
     let ds = match layout {
         Layout::Vqa => load_vqa(
             &path(&spec.questions, "questions")?,
@@ -205,9 +228,32 @@ pub fn load_split(layout: Layout, spec: &SplitSpec, base: &Path, split: &str, is
         Layout::Imagenet => load_imagenet(&path(&spec.root, "root")?, &path(&spec.class_names, "class_names")?)?,
         Layout::VideoQa => load_video_qa(&path(&spec.annotations_file, "annotations_file")?, &path(&spec.images, "images")?, spec.pattern.as_deref(), &mut bad)?,
     };
-    let skipped = bad.finish(split)?;
     let mut ds = ds;
+    if !allow_outside_root {
+        // Lexically: an absolute name or one with `..` leaves the root whatever the file system holds.
+        let (inside, outside): (Vec<Sample>, Vec<Sample>) =
+            std::mem::take(&mut ds.samples).into_iter().partition(|s| super::paths::lexically_inside(s.media.path(), &root));
+        for s in &outside {
+            bad.add(
+                s.id.clone(),
+                &record_file,
+                format!(
+                    "media file {} is outside the split's media root {} (an absolute path or `..`); set `{}` in the benchmark to accept it",
+                    s.media.path().display(),
+                    root.display(),
+                    super::paths::ALLOW_KEY
+                ),
+            );
+        }
+        if !outside.is_empty() {
+            ds = Dataset::from_parts(inside, vec![], std::mem::take(&mut ds.class_names));
+        } else {
+            ds.samples = inside;
+        }
+    }
+    let skipped = bad.finish(split)?;
     ds.skipped = skipped;
+    ds.media_root = Some(root);
     if ds.samples.is_empty() {
         bail!("{split}: no usable records");
     }

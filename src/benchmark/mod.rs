@@ -33,6 +33,7 @@
 pub mod datasets;
 pub mod demos;
 pub mod okvqa;
+pub mod paths;
 pub mod pinned;
 pub mod postprocess;
 pub mod prompt;
@@ -80,6 +81,14 @@ pub struct PromptRequest {
     pub text_only_demo_ids: Vec<String>,
     /// References / label for the metric.
     pub target: Target,
+    /// The dataset files behind `media`, item for item: the image, or the video the frames come from (what
+    /// a results folder's content digests are computed over).
+    #[serde(skip)]
+    pub media_sources: Vec<PathBuf>,
+    /// Why this sample cannot be evaluated although its prompt was built (a missing, unreadable or
+    /// out-of-root media file): recorded on the sample's record, never a stop of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Prompt ensembling (`ranking.ensemble_permutations > 1`): the other demonstration orders, whose
     /// candidate scores are averaged with this request's (which is the first order). Empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -93,6 +102,12 @@ pub struct EnsembleMember {
     pub media: Vec<Media>,
     pub demo_ids: Vec<String>,
     pub text_only_demo_ids: Vec<String>,
+    /// As [`PromptRequest::media_sources`].
+    #[serde(skip)]
+    pub media_sources: Vec<PathBuf>,
+    /// As [`PromptRequest::error`] (the same media as the first order, so the same error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Requests for one (shot, trial), and samples that could not be turned into requests.
@@ -119,6 +134,8 @@ pub struct Benchmark {
     rices: Option<RicesIndex>,
     /// Frames of each video, extracted once even when parallel requests share a video.
     frames: Mutex<HashMap<PathBuf, Arc<OnceLock<std::result::Result<Vec<PathBuf>, String>>>>>,
+    /// Canonical forms of the media roots, for the symlink check of [`paths`].
+    roots: paths::RootCache,
 }
 
 impl Benchmark {
@@ -131,8 +148,11 @@ impl Benchmark {
         template.check_fields(datasets::layout_fields(spec.dataset.layout))?;
         let d = &spec.dataset;
         let ctx = |s: &str| format!("{}: {s}", path.display());
-        let query = datasets::load_split(d.layout, &d.query, &base, "dataset.query", false, d.on_bad_record).with_context(|| ctx("loading the query split"))?;
-        let demos = datasets::load_split(d.layout, &d.demos, &base, "dataset.demos", true, d.on_bad_record).with_context(|| ctx("loading the demonstration split"))?;
+        let allow = spec.allow_paths_outside_root;
+        let query = datasets::load_split_with(d.layout, &d.query, &base, "dataset.query", false, d.on_bad_record, allow)
+            .with_context(|| ctx("loading the query split"))?;
+        let demos = datasets::load_split_with(d.layout, &d.demos, &base, "dataset.demos", true, d.on_bad_record, allow)
+            .with_context(|| ctx("loading the demonstration split"))?;
         let candidates = match (&spec.ranking, spec.task) {
             (Some(r), TaskKind::Rank) => match &r.candidates {
                 Some(c) => c.clone(),
@@ -166,7 +186,19 @@ impl Benchmark {
         }
         let overlap = query.samples.iter().map(|s| demos.position(&s.id)).collect();
         let cache_dir = spec.cache_dir(&base)?;
-        Ok(Benchmark { spec, path: path.to_path_buf(), template, query, demos, candidates, overlap, cache_dir, rices: None, frames: Mutex::new(HashMap::new()) })
+        Ok(Benchmark {
+            spec,
+            path: path.to_path_buf(),
+            template,
+            query,
+            demos,
+            candidates,
+            overlap,
+            cache_dir,
+            rices: None,
+            frames: Mutex::new(HashMap::new()),
+            roots: paths::RootCache::default(),
+        })
     }
 
     /// The loud warning when query questions have fewer than 10 annotator answers under `vqa_accuracy`
@@ -293,6 +325,10 @@ impl Benchmark {
         let mut set = RequestSet::default();
         for (r, &q) in results.into_iter().zip(query_indices) {
             match r {
+                // A media problem: left out under `skip`, else recorded on the sample by the engine.
+                Ok(r) if skip && r.error.is_some() => {
+                    set.skipped.push(SkippedRecord { id: self.query.samples[q].id.clone(), file: self.path.clone(), reason: r.error.unwrap_or_default() })
+                }
                 Ok(r) => set.requests.push(r),
                 Err(e) if skip => set.skipped.push(SkippedRecord { id: self.query.samples[q].id.clone(), file: self.path.clone(), reason: format!("{e:#}") }),
                 Err(e) => return Err(e),
@@ -301,6 +337,8 @@ impl Benchmark {
         Ok(set)
     }
 
+    /// The request of one sample. A media file that cannot be used does not fail the request: it comes back
+    /// with [`PromptRequest::error`] set (the caller applies `on_bad_record`).
     fn one_request(&self, shot: usize, trial: usize, seed: u64, q: usize, demo_idx: &[usize], text_only: bool) -> Result<PromptRequest> {
         let query = &self.query.samples[q];
         let orders = self.ensemble_orders(seed, &query.id, demo_idx);
@@ -319,6 +357,8 @@ impl Benchmark {
             demo_ids: first.demo_ids,
             text_only_demo_ids: first.text_only_demo_ids,
             target: query.target.clone(),
+            media_sources: first.media_sources,
+            error: first.error,
             ensemble: members,
         })
     }
@@ -354,30 +394,50 @@ impl Benchmark {
     fn assemble(&self, query: &Sample, demo_idx: &[usize], text_only: bool) -> Result<EnsembleMember> {
         let demos: Vec<&Sample> = demo_idx.iter().map(|&d| &self.demos.samples[d]).collect();
         let built = prompt::build_prompt(&self.template, query, &demos, text_only)?;
-        let media = built
-            .media
-            .iter()
-            .zip(demos.iter().filter(|_| !text_only).copied().chain(std::iter::once(query)))
-            .map(|(m, s)| self.resolve_media(m, s))
-            .collect::<Result<Vec<_>>>()?;
+        let owners: Vec<(&Sample, bool)> =
+            demos.iter().filter(|_| !text_only).map(|d| (*d, false)).chain(std::iter::once((query, true))).collect();
+        let mut error = None;
+        let mut media = Vec::with_capacity(built.media.len());
+        for (m, &(s, is_query)) in built.media.iter().zip(&owners) {
+            match self.resolve_media(m, s, is_query) {
+                Ok(x) => media.push(x),
+                Err(e) => {
+                    error.get_or_insert_with(|| format!("{e:#}"));
+                    media.push(match m {
+                        MediaRef::Image(p) => Media::Image(p.clone()),
+                        MediaRef::Video(_) => Media::Video(vec![]),
+                    });
+                }
+            }
+        }
+        let media_sources = built.media.iter().map(|m| m.path().to_path_buf()).collect();
         let ids: Vec<String> = demos.iter().map(|d| d.id.clone()).collect();
         let (demo_ids, text_only_demo_ids) = if text_only { (vec![], ids) } else { (ids, vec![]) };
-        Ok(EnsembleMember { prompt: built.text, media, demo_ids, text_only_demo_ids })
+        Ok(EnsembleMember { prompt: built.text, media, demo_ids, text_only_demo_ids, media_sources, error })
     }
 
-    fn resolve_media(&self, m: &MediaRef, s: &Sample) -> Result<Media> {
-        match m {
-            MediaRef::Image(p) => {
-                if !p.is_file() {
-                    bail!("sample {}: image {} does not exist", s.id, p.display());
-                }
-                Ok(Media::Image(p.clone()))
+    /// Checks one media file (it exists, is a regular file, stays inside its root) and, for a video, extracts
+    /// its frames. Errors name the sample (query or demonstration) whose file it is.
+    fn resolve_media(&self, m: &MediaRef, s: &Sample, is_query: bool) -> Result<Media> {
+        let role = if is_query { "sample" } else { "demonstration" };
+        let (kind, p) = match m {
+            MediaRef::Image(p) => ("image", p),
+            MediaRef::Video(p) => ("video", p),
+        };
+        paths::check_media_file(p, kind).map_err(|e| anyhow!("{role} {}: {e}", s.id))?;
+        if !self.spec.allow_paths_outside_root {
+            let (slot, root) = if is_query { (0, &self.query.media_root) } else { (1, &self.demos.media_root) };
+            if let Some(root) = root {
+                self.roots.check_inside(slot, p, root, kind).map_err(|e| anyhow!("{role} {}: {e}", s.id))?;
             }
+        }
+        match m {
+            MediaRef::Image(p) => Ok(Media::Image(p.clone())),
             MediaRef::Video(p) => {
                 let spec = self.spec.video.as_ref().ok_or_else(|| anyhow!("video: frame sampling settings missing"))?;
                 let cell = self.frames.lock().unwrap_or_else(|e| e.into_inner()).entry(p.clone()).or_default().clone();
                 let r = cell.get_or_init(|| video::frames_for(p, spec, &self.cache_dir).map_err(|e| format!("{e:#}")));
-                r.clone().map(Media::Video).map_err(|e| anyhow!("sample {}: {e}", s.id))
+                r.clone().map(Media::Video).map_err(|e| anyhow!("{role} {}: {e}", s.id))
             }
         }
     }

@@ -35,6 +35,7 @@
 //!          answers_per_question: 10}   # vqa_accuracy: the answer count every annotated question must have
 //! video: {frames: 30, sampling: uniform | fps, fps: 3}   # video_qa layout
 //! cache_dir: ${HOME}/.cache/flamingo-eval                # optional
+//! allow_paths_outside_root: false   # default: media files must stay inside images:/root: (no `..`, no symlinks out)
 //! ```
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -83,6 +84,11 @@ pub struct BenchmarkSpec {
     /// `$XDG_CACHE_HOME/flamingo-eval`, else `$HOME/.cache/flamingo-eval`.
     #[serde(default)]
     pub cache_dir: Option<String>,
+    /// Accept dataset records whose media files lie outside the split's media root (absolute names, `..`,
+    /// symlinks out of the folder). Default false: such records are refused, named by id (see
+    /// [`super::paths`]).
+    #[serde(default)]
+    pub allow_paths_outside_root: bool,
 }
 
 fn default_query_set_size() -> usize {
@@ -449,6 +455,10 @@ impl BenchmarkSpec {
 
     /// Cross-field rules that the type system does not express.
     pub fn validate(&self) -> Result<()> {
+        super::paths::check_plain_name(&self.name, "name:")?;
+        if self.samples.count == Some(0) {
+            bail!("samples.count: 0 evaluates nothing; omit `count` to evaluate every sample");
+        }
         if self.shots.is_empty() {
             bail!("shots: at least one shot count is required");
         }

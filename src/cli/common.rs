@@ -6,13 +6,18 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct RuntimeArgs {
-    /// Where to run: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda` and onnxruntime-gpu).
+    /// Where to run: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda` and onnxruntime-gpu). A
+    /// device that cannot be used is an error naming the fix, unless --allow-cpu-fallback.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
-    /// Fail instead of falling back to the CPU when the requested device cannot be used.
+    /// Run on the CPU (with a warning) when the requested device cannot be used, instead of failing.
     #[arg(long)]
+    pub allow_cpu_fallback: bool,
+    /// Accepted for compatibility: failing on an unusable device is now the default.
+    #[arg(long, hide = true, conflicts_with = "allow_cpu_fallback")]
     pub require_device: bool,
-    /// Path of libonnxruntime.so (default: $ORT_DYLIB_PATH, then .ort/ from scripts/setup_ort.sh).
+    /// Path of libonnxruntime.so (default, looked up at run time: $ORT_DYLIB_PATH, next to the executable,
+    /// the project's .ort/ from scripts/setup_ort.sh, then the system library folders).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
     /// ONNX Runtime intra-op threads per session (0 = one per physical core).
@@ -28,7 +33,7 @@ impl RuntimeArgs {
         RuntimeOptions {
             ort_lib: self.ort_lib.clone(),
             device: self.device,
-            require_device: self.require_device,
+            allow_cpu_fallback: self.allow_cpu_fallback,
             intra_threads: self.threads,
             spinning: self.ort_spinning,
         }
@@ -40,7 +45,7 @@ pub fn report_providers(reports: &[crate::model::ProviderReport]) {
     for r in reports {
         if r.fell_back {
             eprintln!(
-                "WARNING: {} runs on CPUExecutionProvider although {} was requested ({}). Use --require-device to make this an error.",
+                "WARNING: {} runs on CPUExecutionProvider although {} was requested ({}); --allow-cpu-fallback is set.",
                 r.component,
                 r.requested,
                 r.note.as_deref().unwrap_or("provider unavailable")

@@ -76,6 +76,10 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
+            // A results folder held by another run: 3, so scripts can wait and retry.
+            if err.downcast_ref::<crate::engine::lock::FolderInUse>().is_some() {
+                return ExitCode::from(3);
+            }
             ExitCode::from(2)
         }
     }

@@ -28,7 +28,11 @@ pub fn run_model(cmd: ModelCommand) -> Result<ExitCode> {
 }
 
 fn inspect(args: InspectArgs) -> Result<ExitCode> {
-    let model = FlamingoModel::load(&args.dir, &args.runtime.options())?;
+    if let Some(note) = crate::model::runtime::check_device(&args.runtime.options())? {
+        eprintln!("WARNING: {note}");
+    }
+    let mut model = FlamingoModel::load(&args.dir, &args.runtime.options())?;
+    let mismatches = crate::model::checks::mismatches(&mut model, true);
     let m = &model.manifest;
     println!("model        {} ({})", m.name, args.dir.display());
     println!("contract     v{}  exporter {}  opset {}", m.contract_version, m.exporter_version, m.opset);
@@ -60,6 +64,14 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         println!("component    {:<15} {}{}", r.component, r.provider, if r.fell_back { "  (FALLBACK from requested device)" } else { "" });
     }
     report_providers(&model.providers());
+    if !mismatches.is_empty() {
+        println!("checks       {} MISMATCH(ES): `run` refuses this model", mismatches.len());
+        for m in &mismatches {
+            println!("MISMATCH     {m}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    println!("checks       manifest, tokenizer and graphs agree (one decoder step at position {} ran)", m.lang.max_positions - 1);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,10 +104,17 @@ pub struct GenerateArgs {
 
 pub fn run_generate(args: GenerateArgs) -> Result<ExitCode> {
     let mut model = FlamingoModel::load(&args.model, &args.runtime.options())?;
+    let bad = crate::model::checks::mismatches(&mut model, false);
+    if !bad.is_empty() {
+        bail!("{}: the model does not match its manifest (see `flamingo-eval model inspect`): {}", args.model.display(), bad.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; "));
+    }
     report_providers(&model.providers());
     let n_markers = args.prompt.matches("<image>").count();
     if n_markers != args.images.len() {
         bail!("the prompt has {n_markers} <image> markers but {} --image files were given", args.images.len());
+    }
+    for p in &args.images {
+        crate::benchmark::paths::check_media_file(p, "--image")?;
     }
     let media: Vec<Media> = args.images.iter().cloned().map(Media::Image).collect();
     let encoded = model.encode_media(&media)?;

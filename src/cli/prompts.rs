@@ -93,6 +93,10 @@ pub fn run(args: PromptsArgs) -> Result<ExitCode> {
                 eprintln!("warning: skipped {s}");
             }
             for r in &set.requests {
+                if let Some(e) = &r.error {
+                    // `run` records this on the sample instead of evaluating it.
+                    eprintln!("warning: shot {shot} trial {trial}: {e}");
+                }
                 if args.json {
                     writeln!(out, "{}", serde_json::to_string(r)?)?;
                     continue;

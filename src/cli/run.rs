@@ -9,7 +9,20 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// What `run`'s exit status means (also in `run --help`).
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  every (shot, trial) of the sweep has scored samples, and no error share is above --max-error-rate
+     (samples that failed without failing the run are counted in the summary line and in summary.json)
+  1  the run finished, but a (shot, trial) has no scored sample (all its samples failed, or none was left
+     to evaluate), or its share of failed samples is above --max-error-rate; or --fail-fast stopped it at a
+     failed sample. The first errors are printed; the results written so far stay resumable
+  2  nothing was evaluated: a usage, configuration, data or model error found before any work (or an I/O
+     error), named in the message
+  3  the results folder is in use by another run (its PID and host are named); nothing was touched";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct RunArgs {
     /// The exported model directory (holds model.yaml).
     #[arg(long)]
@@ -35,6 +48,14 @@ pub struct RunArgs {
     /// Stop at the first sample that cannot be processed (default: record its error and go on).
     #[arg(long)]
     pub fail_fast: bool,
+    /// Fail the run (exit 1) when more than this fraction of a (shot, trial)'s samples failed, e.g. 0 or 0.01
+    /// (default: failed samples are reported; only a (shot, trial) with no scored sample fails the run).
+    #[arg(long, value_name = "FRACTION")]
+    pub max_error_rate: Option<f64>,
+    /// On resume, recompute the samples that failed before (default: keep their error records unless the
+    /// files they were computed from changed).
+    #[arg(long)]
+    pub retry_errors: bool,
     /// No progress bars (one line per finished shot/trial), for CI logs.
     #[arg(long, short)]
     pub quiet: bool,
@@ -128,6 +149,8 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         None => {
             let bench = crate::benchmark::spec::BenchmarkSpec::from_file(&args.benchmark)?;
             let manifest = crate::model::Manifest::load(&args.model)?;
+            // Both names become one folder name under results/: plain names only.
+            crate::benchmark::paths::check_plain_name(&manifest.name, &format!("{}: name", args.model.join("model.yaml").display()))?;
             PathBuf::from("results").join(format!("{}-{}", bench.name, manifest.name))
         }
     };
@@ -151,8 +174,18 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         shard,
         demos: args.demos.clone().map(|path| crate::benchmark::pinned::PinsConfig { path, fallback: args.demos_fallback }),
         rices_cache: args.rices_cache,
+        max_error_rate: args.max_error_rate,
+        retry_errors: args.retry_errors,
     };
-    let summary = run(&config)?;
+    let summary = match run(&config) {
+        Ok(s) => s,
+        // A sample failure under --fail-fast: the run did start (exit 1, not a configuration error).
+        Err(e) if e.downcast_ref::<crate::engine::outcome::FailFast>().is_some() => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e),
+    };
     print!("{}", crate::engine::run::format_table(&summary));
     let p = &summary.provenance;
     println!(
@@ -161,5 +194,22 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         p.vision_encoder_calls, p.images_encoded
     );
     println!("results: {}/summary.json, summary.csv, samples.jsonl", out.display());
+    let outcome = crate::engine::outcome::assess(&summary, args.max_error_rate);
+    if let Some(w) = &outcome.warning {
+        println!("warning: {w}");
+    }
+    if outcome.failed() {
+        eprintln!("error: the run failed:");
+        for f in &outcome.failures {
+            eprintln!("  {f}");
+        }
+        if !outcome.first_errors.is_empty() {
+            eprintln!("first errors:");
+            for e in &outcome.first_errors {
+                eprintln!("  {e}");
+            }
+        }
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,12 @@
 //! different lengths into one call, so records are byte-identical across batch sizes, thread counts and
 //! resumes.
 
+pub mod identity;
+pub mod lock;
+pub mod outcome;
+pub mod preflight;
 pub mod records;
+pub mod reuse;
 pub mod run;
 pub mod scoring;
 

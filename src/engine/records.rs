@@ -37,6 +37,11 @@ pub struct SampleRecord {
     pub text_only_demo_ids: Vec<String>,
     /// Media files in `<image>` order (a video is its list of frames).
     pub media: Vec<Vec<String>>,
+    /// SHA-256 of each media item's dataset file (the image, or the video the frames come from), in `media`
+    /// order; null for a file that could not be read. A resumed run reuses a record only while these match
+    /// (see `engine::reuse`). Absent in records of older versions (which are then recomputed).
+    #[serde(default)]
+    pub media_sha256: Vec<Option<String>>,
     /// What the metric compares against (answers, references, label).
     pub target: serde_json::Value,
     /// Generated text (generation tasks).
@@ -173,6 +178,7 @@ mod tests {
                 demo_ids: vec![],
                 text_only_demo_ids: vec![],
                 media: vec![],
+                media_sha256: vec![],
                 target: serde_json::json!({"label": 1}),
                 raw_output: None,
                 prediction: None,

@@ -3,14 +3,19 @@
 use crate::benchmark::pinned::{DemoPins, PinsConfig, PinsProvenance};
 use crate::benchmark::spec::{RankNormalization, RicesEncoder, TaskKind};
 use crate::benchmark::{Benchmark, ImageEmbedder, PromptRequest};
+use crate::engine::identity;
+use crate::engine::lock::ResultsLock;
+use crate::engine::outcome::FailFast;
+use crate::engine::preflight;
 use crate::engine::records::{read_records, CandidateRecord, RecordWriter, SampleRecord};
+use crate::engine::reuse::{self, DigestCache, Key, Order, ReuseReport};
 use crate::engine::scoring::{per_sample_value, summarize, MetricChoice, ShotResult};
 use crate::metrics::BootstrapConfig;
 use crate::model::{FlamingoModel, Media, RuntimeOptions, SearchParams};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -38,6 +43,12 @@ pub struct RunConfig {
     pub demos: Option<PinsConfig>,
     /// RICES embedding cache: fill a miss (default) or only read (`Require`, for shards after `prepare`).
     pub rices_cache: crate::benchmark::rices::CachePolicy,
+    /// Fail the run (exit 1) when a (shot, trial)'s share of failed samples is above this fraction; None:
+    /// failed samples are reported, and only a (shot, trial) with no scored sample fails (see
+    /// [`super::outcome`]).
+    pub max_error_rate: Option<f64>,
+    /// On resume, recompute the records that failed instead of keeping them.
+    pub retry_errors: bool,
 }
 
 /// One of `count` disjoint parts of a run: the samples whose query-split index `q` has `q % count == index`.
@@ -55,24 +66,7 @@ impl Shard {
     }
 }
 
-/// Settings that must match for a results folder to be resumed.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct RunIdentity {
-    pub benchmark_name: String,
-    pub benchmark_sha256: String,
-    pub template_sha256: String,
-    pub model_name: String,
-    pub model_manifest_sha256: String,
-    pub shots: Vec<usize>,
-    pub trial_seeds: Vec<u64>,
-    pub limit: Option<usize>,
-    /// Present only in a shard's folder (absent in an unsharded or merged run, so their run.json agree).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    /// SHA-256 of the `--demos` file (absent when demonstrations are not pinned).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub demo_pins_sha256: Option<String>,
-}
+pub use super::identity::RunIdentity;
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
 pub struct StageTimes {
@@ -105,7 +99,15 @@ pub struct Provenance {
     pub bootstrap: serde_json::Value,
     pub metric: String,
     pub samples_evaluated_this_invocation: usize,
+    /// Records of an earlier invocation reused as they were.
     pub samples_resumed: usize,
+    /// Records of an earlier invocation recomputed because something they were computed from changed (or
+    /// `--retry-errors`).
+    #[serde(default)]
+    pub samples_recomputed: usize,
+    /// Media files read and hashed for the records' content digests.
+    #[serde(default)]
+    pub media_files_hashed: usize,
     pub vision_encoder_calls: usize,
     pub images_encoded: usize,
     pub media_cache_hits: usize,
@@ -127,14 +129,20 @@ pub struct Summary {
     pub results: Vec<ShotResult>,
     pub skipped_records: Vec<String>,
     pub provenance: Provenance,
+    /// The first failed samples, in request order (for the exit status message; not in summary.json).
+    #[serde(skip)]
+    pub first_errors: Vec<String>,
 }
 
 use crate::hashing::sha256_file_hex as sha256_file;
 
+/// The commit of the checkout the executable lives in (found at run time; "unknown" for a binary copied out
+/// of its checkout).
 fn git_commit() -> String {
+    let Some(root) = crate::model::runtime::project_root() else { return "unknown".into() };
     std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(root)
         .output()
         .ok()
         .filter(|o| o.status.success())
@@ -229,6 +237,7 @@ fn base_record(r: &PromptRequest) -> SampleRecord {
         demo_ids: r.demo_ids.clone(),
         text_only_demo_ids: r.text_only_demo_ids.clone(),
         media: r.media.iter().map(media_strings).collect(),
+        media_sha256: Vec::new(),
         target: serde_json::to_value(&r.target).unwrap_or(serde_json::Value::Null),
         raw_output: None,
         prediction: None,
@@ -254,16 +263,25 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Processes one batch of requests into records (in request order).
-    fn process(&mut self, batch: &[PromptRequest]) -> Result<Vec<SampleRecord>> {
-        let mut records: Vec<SampleRecord> = batch.iter().map(base_record).collect();
+    /// Processes one batch of requests into records (in request order); `records` are their base records
+    /// (see [`base_record`], with media digests).
+    fn process(&mut self, batch: &[PromptRequest], mut records: Vec<SampleRecord>) -> Result<Vec<SampleRecord>> {
         // Encode the batch's media together; on failure, per request, so the error lands on its sample.
-        let all: Vec<Media> = batch.iter().flat_map(|r| r.media.iter().map(to_model_media)).collect();
+        let all: Vec<Media> = batch.iter().filter(|r| r.error.is_none()).flat_map(|r| r.media.iter().map(to_model_media)).collect();
         let encoded = self.model.encode_media(&all).ok();
         let mut offset = 0;
         let mut prompts = Vec::with_capacity(batch.len());
         let mut members: Vec<Vec<crate::model::Prompt>> = Vec::with_capacity(batch.len());
         for (i, r) in batch.iter().enumerate() {
+            if let Some(e) = &r.error {
+                // A media file that cannot be used: recorded on the sample, the batch goes on.
+                if self.fail_fast {
+                    return Err(FailFast(format!("sample {} (shot {}, trial {}): {e}", r.sample_id, r.shot, r.trial)).into());
+                }
+                records[i].error = Some(e.clone());
+                prompts.push(None);
+                continue;
+            }
             let n = r.media.len();
             let enc = match &encoded {
                 Some(e) => Ok(e[offset..offset + n].to_vec()),
@@ -300,7 +318,7 @@ impl Runner<'_> {
                 }
                 Err(e) => {
                     if self.fail_fast {
-                        bail!("sample {} (shot {}, trial {}): {e:#}", r.sample_id, r.shot, r.trial);
+                        return Err(FailFast(format!("sample {} (shot {}, trial {}): {e:#}", r.sample_id, r.shot, r.trial)).into());
                     }
                     records[i].error = Some(format!("{e:#}"));
                     prompts.push(None);
@@ -404,11 +422,17 @@ impl Runner<'_> {
 }
 
 /// Runs a benchmark on a model, writing `samples.jsonl`, `summary.json`, `summary.csv` and `run.json` under
-/// `config.out`. Resumes when the folder holds a compatible earlier run.
+/// `config.out`. Resumes when the folder holds a compatible earlier run, reusing only the records whose
+/// inputs are unchanged (see [`super::reuse`]); one run at a time per folder (see [`super::lock`]).
 pub fn run(config: &RunConfig) -> Result<Summary> {
     let t0 = Instant::now();
     if config.batch_size == 0 {
         bail!("--batch-size must be at least 1");
+    }
+    if let Some(r) = config.max_error_rate {
+        if !(0.0..=1.0).contains(&r) {
+            bail!("--max-error-rate {r}: expected a fraction between 0 and 1 (e.g. 0.01 for 1%)");
+        }
     }
     let mut bench = Benchmark::load(&config.benchmark)?;
     let shots = config.shots.clone().unwrap_or_else(|| bench.spec.shots.clone());
@@ -435,6 +459,11 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     if let Some(w) = bench.few_answers_warning() {
         eprintln!("{w}");
     }
+    if let Some(sh) = config.shard {
+        if sh.count == 0 || sh.index >= sh.count {
+            bail!("--shard {}/{}: the index must be below the count (shards are numbered from 0)", sh.index, sh.count);
+        }
+    }
     let metric = MetricChoice {
         name: bench.spec.metric.name,
         mode: bench.spec.metric.mode,
@@ -442,6 +471,14 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     };
     // Pins are validated (ids, shot counts, coverage) before the model is loaded.
     let pins = load_pins(&bench, config, &shots, n_trials)?;
+    let selects = pins.as_ref().map_or(true, |(_, prov)| prov.fallback > 0);
+    preflight::check_sweep(&bench, &shots, n_trials, config.limit, config.shard, selects)?;
+    let manifest = crate::model::Manifest::load(&config.model_dir)?;
+    preflight::check_media_limits(&bench, &manifest, &config.model_dir)?;
+    let bad = crate::model::checks::manifest_mismatches(&manifest);
+    if !bad.is_empty() {
+        bail!("{}: {}", config.model_dir.join("model.yaml").display(), join_mismatches(&bad));
+    }
     let template_path = crate::benchmark::spec::resolve_path(
         &bench.spec.template,
         config.benchmark.parent().unwrap_or(Path::new(".")),
@@ -452,7 +489,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         benchmark_name: bench.spec.name.clone(),
         benchmark_sha256: sha256_file(&config.benchmark)?,
         template_sha256: sha256_file(&template_path)?,
-        model_name: crate::model::Manifest::load(&config.model_dir)?.name,
+        model_name: manifest.name.clone(),
         model_manifest_sha256: sha256_file(&config.model_dir.join("model.yaml"))?,
         shots: shots.clone(),
         trial_seeds: bench.spec.trials.seeds[..n_trials].to_vec(),
@@ -460,51 +497,39 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         shard: config.shard,
         demo_pins_sha256: pins.as_ref().map(|(p, _)| p.sha256.clone()),
     };
-    if let Some(sh) = config.shard {
-        if sh.count == 0 || sh.index >= sh.count {
-            bail!("--shard {}/{}: the index must be below the count (shards are numbered from 0)", sh.index, sh.count);
-        }
-    }
-    // The cheap checks of the results folder come before loading the model (hashing gigabytes).
+    // The cheap checks of the results folder come before loading the model (hashing gigabytes): another run
+    // writing it, or results of a different run.
+    ResultsLock::probe(&config.out)?;
     let id_path = config.out.join("run.json");
-    let previous_identity: Option<RunIdentity> = if id_path.exists() {
-        Some(
-            serde_json::from_str(&std::fs::read_to_string(&id_path)?)
-                .with_context(|| format!("{}: not a flamingo-eval run identity", id_path.display()))?,
-        )
-    } else {
-        None
-    };
-    if let Some(prev) = &previous_identity {
-        if *prev != identity {
-            bail!(
-                "{} holds results of a different run (model, benchmark files, shots, seeds or limit differ: {}). \
-                 Use another --out folder, or delete it to start over",
-                config.out.display(),
-                describe_identity_diff(prev, &identity)
-            );
-        }
+    identity::check_identity(&id_path, &config.out, &identity)?;
+    if let Some(note) = crate::model::runtime::check_device(&config.runtime)? {
+        eprintln!("WARNING: {note}");
     }
     // Configuration and model errors stop here, before any work.
     let t_load = Instant::now();
     let mut model = FlamingoModel::load(&config.model_dir, &config.runtime)?;
+    let bad = crate::model::checks::mismatches(&mut model, true);
+    if !bad.is_empty() {
+        bail!("{}: the model does not match its manifest: {}", config.model_dir.display(), join_mismatches(&bad));
+    }
     let model_load = t_load.elapsed();
     crate::cli::common::report_providers(&model.providers());
     model.candidate_chunk = config.batch_size.max(1) * 8;
     std::fs::create_dir_all(&config.out).with_context(|| format!("could not create {}", config.out.display()))?;
-    if previous_identity.is_none() {
+    let lock = ResultsLock::acquire(&config.out)?;
+    if let Some(prev) = &lock.took_over {
+        eprintln!("note: {}: took over the lock left by {prev}, which is no longer running", config.out.display());
+    }
+    // Under the lock, the folder's identity again (a run may have started it meanwhile).
+    if !identity::check_identity(&id_path, &config.out, &identity)? {
         crate::report::write_atomic(&id_path, (serde_json::to_string_pretty(&identity)? + "\n").as_bytes())?;
     }
     let samples_path = config.out.join("samples.jsonl");
-    let previous = read_records(&samples_path, true)?;
-    let done: HashSet<(usize, usize, String)> = previous.iter().map(|r| r.key()).collect();
-    let resumed = previous.len();
-    if resumed > 0 && !config.quiet {
-        eprintln!("resuming: {resumed} sample(s) already in {}", samples_path.display());
-    }
+    let mut previous: HashMap<Key, SampleRecord> = read_records(&samples_path, true)?.into_iter().map(|r| (r.key(), r)).collect();
+    let had_previous = !previous.is_empty();
 
     let tp = Instant::now();
-    if pins.as_ref().map_or(true, |(_, prov)| prov.fallback > 0) {
+    if selects {
         prepare_rices_with(&mut bench, Some(&mut model), &config.runtime, config.rices_cache)?;
     }
     let candidates: Vec<(String, Vec<u32>)> = bench
@@ -517,34 +542,44 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     }
     let mut prompt_time = tp.elapsed();
 
-    let mut writer = RecordWriter::append(&samples_path)?;
+    let mut writer = Some(RecordWriter::append(&samples_path)?);
     let mut runner = Runner { model: &mut model, bench: &bench, metric, candidates, fail_fast: config.fail_fast };
+    let digests = DigestCache::default();
+    let mut order = Order::default();
+    let mut reuse = ReuseReport::default();
     let mut evaluated = 0usize;
     let mut skipped = bench.skipped_summaries();
     let mut pin_counts = (0usize, 0usize);
     for &shot in &shots {
         for trial in 0..n_trials {
             let tp = Instant::now();
-            let idx = {
-                let mut idx = bench.eval_indices(trial)?;
-                if let Some(l) = config.limit {
-                    idx.truncate(l);
-                }
-                if let Some(sh) = config.shard {
-                    idx.retain(|&q| sh.owns(q));
-                }
-                idx
-            };
+            let idx = preflight::eval_indices(&bench, trial, config.limit, config.shard)?;
             let set = match &pins {
                 None => bench.requests_for(shot, trial, &idx)?,
                 Some((p, prov)) => pinned_requests(&bench, p, prov, shot, trial, &idx, &mut pin_counts)?,
             };
+            let media_digests = digests.for_requests(&set.requests);
             prompt_time += tp.elapsed();
             for s in &set.skipped {
                 skipped.push(format!("shot {shot} trial {trial}: sample {} skipped: {}", s.id, s.reason));
             }
-            let todo: Vec<PromptRequest> =
-                set.requests.into_iter().filter(|r| !done.contains(&(r.shot, r.trial, r.sample_id.clone()))).collect();
+            let work: Vec<(PromptRequest, SampleRecord)> = set
+                .requests
+                .into_iter()
+                .zip(media_digests)
+                .map(|(r, d)| {
+                    let base = SampleRecord { media_sha256: d, ..base_record(&r) };
+                    (r, base)
+                })
+                .collect();
+            let (todo, stale) = reuse::plan(work, &previous, config.retry_errors, &mut order, &mut reuse);
+            if !stale.is_empty() {
+                // Out of the file before recomputing: it never holds two records of one sample.
+                drop(writer.take());
+                reuse::rewrite(&samples_path, &|k| !stale.contains(k), None)?;
+                previous.retain(|k, _| !stale.contains(k));
+                writer = Some(RecordWriter::append(&samples_path)?);
+            }
             if todo.is_empty() {
                 continue;
             }
@@ -555,24 +590,35 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
                     .progress_chars("=> "),
             );
             pb.set_prefix(format!("{} shot {shot} trial {trial}", bench.spec.name));
-            for batch in todo.chunks(config.batch_size) {
-                let recs = runner.process(batch)?;
-                writer.write_batch(&recs)?;
+            let n_todo = todo.len();
+            let mut todo = todo.into_iter().peekable();
+            while todo.peek().is_some() {
+                let (batch, bases): (Vec<PromptRequest>, Vec<SampleRecord>) = todo.by_ref().take(config.batch_size).unzip();
+                let recs = runner.process(&batch, bases)?;
+                writer.as_mut().expect("writer is open").write_batch(&recs)?;
                 evaluated += recs.len();
                 pb.inc(recs.len() as u64);
             }
             pb.finish_and_clear();
             if config.quiet {
-                eprintln!("{} shot {shot} trial {trial}: {} sample(s) done", bench.spec.name, todo.len());
+                eprintln!("{} shot {shot} trial {trial}: {n_todo} sample(s) done", bench.spec.name);
             }
         }
     }
     drop(writer);
+    // Records of samples the sweep no longer evaluates go; the rest is put in request order.
+    reuse.dropped = previous.keys().filter(|k| !order.pos.contains_key(*k)).count();
+    let reordered = reuse::rewrite(&samples_path, &|k| order.pos.contains_key(k), Some(&order.pos))?;
+    if had_previous && !config.quiet || reuse.recomputed_total() > 0 || reuse.dropped > 0 {
+        eprintln!("{}{}", reuse.line(), if reordered { "; samples.jsonl rewritten in request order" } else { "" });
+    }
 
-    let mut records = read_records(&samples_path, false)?;
-    // Only this run's sweep counts (a folder never mixes runs: see run.json).
-    let shot_set: HashSet<usize> = shots.iter().copied().collect();
-    records.retain(|r| shot_set.contains(&r.shot) && r.trial < n_trials);
+    let records = read_records(&samples_path, false)?;
+    let first_errors: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("sample {} (shot {}, trial {}): {e}", r.sample_id, r.shot, r.trial)))
+        .take(5)
+        .collect();
     let results = summarize(&metric, &records, &bench.spec.trials.seeds, &config.bootstrap)?;
     let stats = model.stats.clone();
     let total = t0.elapsed();
@@ -591,7 +637,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         bootstrap: serde_json::json!({"resamples": config.bootstrap.resamples, "seed": config.bootstrap.seed, "confidence": config.bootstrap.confidence}),
         metric: metric.describe(),
         samples_evaluated_this_invocation: evaluated,
-        samples_resumed: resumed,
+        samples_resumed: reuse.reused,
+        samples_recomputed: reuse.recomputed_total(),
+        media_files_hashed: digests.hashed.load(std::sync::atomic::Ordering::Relaxed),
         vision_encoder_calls: stats.vision_calls,
         images_encoded: stats.images_encoded,
         media_cache_hits: stats.media_cache_hits,
@@ -617,9 +665,15 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         results,
         skipped_records: skipped,
         provenance,
+        first_errors,
     };
     write_summary(&config.out, &summary)?;
+    drop(lock);
     Ok(summary)
+}
+
+fn join_mismatches(bad: &[crate::model::checks::Mismatch]) -> String {
+    bad.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; ")
 }
 
 /// Loads and validates `--demos` against the sweep; the provenance returned holds the file, its hash and
@@ -657,35 +711,6 @@ fn pinned_requests(
     counts.0 += r.pinned;
     counts.1 += r.fallback;
     Ok(r.set)
-}
-
-fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
-    let mut d = Vec::new();
-    if a.benchmark_name != b.benchmark_name || a.benchmark_sha256 != b.benchmark_sha256 {
-        d.push("benchmark file");
-    }
-    if a.template_sha256 != b.template_sha256 {
-        d.push("prompt template");
-    }
-    if a.model_manifest_sha256 != b.model_manifest_sha256 {
-        d.push("model");
-    }
-    if a.shots != b.shots {
-        d.push("shots");
-    }
-    if a.trial_seeds != b.trial_seeds {
-        d.push("trials");
-    }
-    if a.limit != b.limit {
-        d.push("limit");
-    }
-    if a.shard != b.shard {
-        d.push("shard");
-    }
-    if a.demo_pins_sha256 != b.demo_pins_sha256 {
-        d.push("pinned demonstrations (--demos file)");
-    }
-    d.join(", ")
 }
 
 /// Writes `summary.json` and `summary.csv` (atomically: temp file + rename).

@@ -39,7 +39,16 @@ impl ClipImageEncoder {
         if shape.len() != 4 {
             bail!("{}: input '{}' must be [N,3,H,W], found rank {}", path.display(), inputs[0].name(), shape.len());
         }
-        let size = if shape[2] > 0 { shape[2] as u32 } else { 224 };
+        if shape[2] > 0 && shape[3] > 0 && shape[2] != shape[3] {
+            bail!(
+                "{}: input '{}' takes {}x{} images; CLIP preprocessing makes square crops (H = W)",
+                path.display(),
+                inputs[0].name(),
+                shape[2],
+                shape[3]
+            );
+        }
+        let size = if shape[2] > 0 { shape[2] as u32 } else if shape[3] > 0 { shape[3] as u32 } else { 224 };
         let outs: Vec<(String, usize)> = session
             .outputs()
             .iter()
@@ -78,7 +87,7 @@ impl ClipImageEncoder {
             let res = self
                 .session
                 .run(vec![(Cow::from(self.input.as_str()), SessionInputValue::from(input))])
-                .map_err(|e| anyhow!("{}: ONNX Runtime failed: {e}", self.path.display()))?;
+                .map_err(|e| anyhow!("{}: ONNX Runtime failed: {}", self.path.display(), crate::model::runtime::strip_ansi(&e.to_string())))?;
             let (shape, data) = res[self.output.as_str()].try_extract_tensor::<f32>().map_err(|e| anyhow!("{e}"))?;
             let e = *shape.last().unwrap_or(&0) as usize;
             if e == 0 {

@@ -348,6 +348,19 @@ impl FlamingoModel {
         })
     }
 
+    /// The declared shape of a component's input or output tensor (-1 for a dynamic dimension), as the graph
+    /// states it; for the consistency checks of [`super::checks`].
+    pub fn tensor_shape(&self, component: &str, tensor: &str) -> Option<Vec<i64>> {
+        let c = [&self.vision, &self.perceiver, &self.decoder].into_iter().find(|c| c.name == component)?;
+        let s = &c.session;
+        s.inputs()
+            .iter()
+            .map(|o| (o.name(), o.dtype()))
+            .chain(s.outputs().iter().map(|o| (o.name(), o.dtype())))
+            .find(|(n, _)| *n == tensor)
+            .and_then(|(_, t)| t.tensor_shape().map(|sh| sh.iter().copied().collect()))
+    }
+
     /// Which execution provider each component runs on.
     pub fn providers(&self) -> Vec<ProviderReport> {
         vec![self.vision.provider.clone(), self.perceiver.provider.clone(), self.decoder.provider.clone()]

@@ -5,6 +5,7 @@
 //! distinct image once, and offers prefill / KV-cached decoding, greedy and beam search, and candidate
 //! log-likelihoods. Everything above this module speaks token ids, media handles and log-probabilities.
 
+pub mod checks;
 pub mod clip;
 pub mod flamingo;
 pub mod manifest;

@@ -44,12 +44,11 @@ impl std::fmt::Display for Device {
 /// How sessions are created.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
-    /// Explicit path of `libonnxruntime.so` (`--ort-lib`); otherwise `ORT_DYLIB_PATH`, then `.ort/` of the
-    /// checkout the binary was built in or the current directory.
+    /// Explicit path of `libonnxruntime.so` (`--ort-lib`); otherwise found at run time, see [`candidate_libs`].
     pub ort_lib: Option<PathBuf>,
     pub device: Device,
-    /// Fail instead of falling back to CPU when the requested device cannot be used.
-    pub require_device: bool,
+    /// Run on the CPU when the requested device cannot be used (`--allow-cpu-fallback`); default: an error.
+    pub allow_cpu_fallback: bool,
     /// Intra-op threads per session (0 = ONNX Runtime's default: one per physical core).
     pub intra_threads: usize,
     /// Let ORT worker threads spin after a run (faster for back-to-back calls, burns CPU when idle).
@@ -58,7 +57,7 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { ort_lib: None, device: Device::Cpu, require_device: false, intra_threads: 0, spinning: false }
+        RuntimeOptions { ort_lib: None, device: Device::Cpu, allow_cpu_fallback: false, intra_threads: 0, spinning: false }
     }
 }
 
@@ -70,26 +69,81 @@ static ENVIRONMENT: OnceLock<std::result::Result<(Environment, PathBuf), String>
 const HOW_TO_GET: &str = "run scripts/setup_ort.sh (it downloads the pinned onnxruntime wheel from PyPI into .ort/), \
 or point --ort-lib / ORT_DYLIB_PATH at libonnxruntime.so (version >= 1.31)";
 
-fn candidate_libs(explicit: Option<&Path>) -> Vec<PathBuf> {
+const LIB_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1"];
+
+/// The flamingo-eval checkout a binary belongs to, found at run time: the nearest ancestor of the executable
+/// (`target/{debug,release}/flamingo-eval` → two levels up) holding this crate's Cargo.toml. None for a binary
+/// copied out of its checkout. Never a path recorded at build time: a copied or moved tree must not use the
+/// original checkout's files.
+pub fn project_root() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    exe.ancestors().skip(1).find(|d| is_checkout(d)).map(Path::to_path_buf)
+}
+
+fn is_checkout(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"flamingo-eval\""))
+}
+
+/// Where the ONNX Runtime library is looked for, in order: `--ort-lib`; `$ORT_DYLIB_PATH`; next to the
+/// executable; the project's `.ort/` (of the current directory when it is a checkout, then of the checkout the
+/// executable lives in); the system (`$LD_LIBRARY_PATH`, then the standard library folders). All decided at
+/// run time.
+pub fn candidate_libs(explicit: Option<&Path>) -> Vec<PathBuf> {
     if let Some(p) = explicit {
         return vec![p.to_path_buf()];
     }
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         return vec![PathBuf::from(p)];
     }
-    let mut out = Vec::new();
-    let mut roots = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))];
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.push(cwd);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir);
     }
-    if let Ok(exe) = std::env::current_exe() {
-        // target/{debug,release}/flamingo-eval → the checkout root is two levels up.
-        for anc in exe.ancestors().skip(1).take(4) {
-            roots.push(anc.to_path_buf());
+    if let Ok(cwd) = std::env::current_dir() {
+        if is_checkout(&cwd) {
+            dirs.push(cwd.join(".ort"));
         }
     }
-    for r in roots {
-        out.push(r.join(".ort").join("libonnxruntime.so"));
+    if let Some(root) = project_root() {
+        dirs.push(root.join(".ort"));
+    }
+    if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
+        dirs.extend(std::env::split_paths(&ld).filter(|p| !p.as_os_str().is_empty()));
+    }
+    for d in ["/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib"] {
+        dirs.push(PathBuf::from(d));
+    }
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in dirs {
+        for n in LIB_NAMES {
+            let p = d.join(n);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// ONNX Runtime's messages can carry ANSI colour codes (its logger colours errors); they are removed before
+/// a message is shown or stored.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
     }
     out
 }
@@ -110,6 +164,9 @@ pub fn environment(explicit_lib: Option<&Path>) -> Result<&'static Environment> 
             .with_telemetry(false)
             .build()
             .map_err(|e| format!("could not create the ONNX Runtime environment from {}: {e}", lib.display()))?;
+        // ONNX Runtime's own logger prints every failed call in ANSI colours before returning the same message
+        // as an error, which flamingo-eval reports itself (named, colour codes removed): only fatal lines stay.
+        env.set_log_level(ort::logging::LogLevel::Fatal);
         Ok((env, lib.clone()))
     });
     match entry {
@@ -162,8 +219,8 @@ pub fn create_session(path: &Path, component: &str, opts: &RuntimeOptions) -> Re
                 report.provider = "CUDAExecutionProvider".into();
             }
             Err((b, why)) => {
-                if opts.require_device {
-                    bail!("{component}: the CUDA execution provider could not be used ({why}) and --require-device is set");
+                if !opts.allow_cpu_fallback {
+                    bail!("{component}: {}", device_error(opts.device, &why));
                 }
                 builder = b;
                 report.fell_back = true;
@@ -173,21 +230,47 @@ pub fn create_session(path: &Path, component: &str, opts: &RuntimeOptions) -> Re
     }
     let session = builder
         .commit_from_file(path)
-        .map_err(|e| anyhow!("{e}"))
+        .map_err(|e| anyhow!("{}", strip_ansi(&e.to_string())))
         .with_context(|| format!("could not load {} ({component}) into ONNX Runtime", path.display()))?;
     Ok((session, report))
 }
 
 type Builder = ort::session::builder::SessionBuilder;
 
+/// The refusal of a device that cannot be used, naming the fix.
+fn device_error(device: Device, why: &str) -> String {
+    let fix = if cfg!(feature = "cuda") {
+        "point --ort-lib / ORT_DYLIB_PATH at the libonnxruntime.so of the onnxruntime-gpu wheel (1.32, with CUDA 12 \
+         and cuDNN 9 installed) on a machine with an NVIDIA GPU"
+    } else {
+        "rebuild with `cargo build --release --features cuda` and use the onnxruntime-gpu library (--ort-lib / \
+         ORT_DYLIB_PATH)"
+    };
+    format!("--device {device} cannot be used: {}. To fix: {fix}; or pass --allow-cpu-fallback to run on the CPU instead", why.trim_end_matches('.'))
+}
+
+/// Checks, before any model file is read, that the requested device can be used: a CUDA device needs a build
+/// with the `cuda` feature and an ONNX Runtime library with the CUDA execution provider. Ok(None) when it
+/// can; Ok(Some(note)) when it cannot but `allow_cpu_fallback` is set.
+pub fn check_device(opts: &RuntimeOptions) -> Result<Option<String>> {
+    let Device::Cuda(id) = opts.device else { return Ok(None) };
+    let env = environment(opts.ort_lib.as_deref())?;
+    let builder = Session::builder(env).map_err(|e| anyhow!("{e}"))?;
+    match register_cuda(builder, id) {
+        Ok(_) => Ok(None),
+        Err((_, why)) if opts.allow_cpu_fallback => Ok(Some(format!("{} was requested but cannot be used ({why}); running on the CPU (--allow-cpu-fallback)", opts.device))),
+        Err((_, why)) => bail!("{}", device_error(opts.device, &why)),
+    }
+}
+
 #[cfg(feature = "cuda")]
 fn register_cuda(builder: Builder, id: i32) -> std::result::Result<Builder, (Builder, String)> {
-    use ort::ep::{ExecutionProvider, CUDA};
+    use ort::ep::CUDA;
     let ep = CUDA::default().with_device_id(id).build().error_on_failure();
     let mut builder = builder;
     match ep.register(&mut builder) {
         Ok(()) => Ok(builder),
-        Err(e) => Err((builder, format!("{e}"))),
+        Err(e) => Err((builder, strip_ansi(&e.to_string()))),
     }
 }
 
@@ -207,5 +290,24 @@ mod tests {
         assert_eq!("cuda:3".parse::<Device>().unwrap(), Device::Cuda(3));
         assert!("gpu".parse::<Device>().is_err());
         assert!("cuda:x".parse::<Device>().is_err());
+    }
+
+    #[test]
+    fn ansi_codes_are_removed() {
+        assert_eq!(strip_ansi("\u{1b}[1;31m2026 [E:onnxruntime] bad index\u{1b}[m done"), "2026 [E:onnxruntime] bad index done");
+        assert_eq!(strip_ansi("plain"), "plain");
+    }
+
+    #[test]
+    fn the_library_is_never_looked_up_in_the_build_checkout() {
+        // Run time only: the executable's folder and checkout, the current checkout, the system.
+        assert_eq!(candidate_libs(Some(Path::new("/x/lib.so"))), vec![PathBuf::from("/x/lib.so")]);
+        if std::env::var_os("ORT_DYLIB_PATH").is_some_and(|v| !v.is_empty()) {
+            return; // the environment decides
+        }
+        let c = candidate_libs(None);
+        let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        assert_eq!(c[0], exe_dir.join("libonnxruntime.so"));
+        assert!(c.iter().any(|p| p.starts_with("/usr/lib")));
     }
 }

@@ -75,7 +75,7 @@ impl Component {
 
     pub fn run<'s>(&'s mut self, inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>) -> Result<SessionOutputs<'s>> {
         let path = self.path.display().to_string();
-        self.session.run(inputs).map_err(|e| anyhow!("{path}: ONNX Runtime failed: {e}"))
+        self.session.run(inputs).map_err(|e| anyhow!("{path}: ONNX Runtime failed: {}", crate::model::runtime::strip_ansi(&e.to_string())))
     }
 }
 

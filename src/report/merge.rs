@@ -250,6 +250,8 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, benchmark: Option<&Path>) -> Re
     provenance.identity = identity.clone();
     provenance.samples_evaluated_this_invocation = provs.iter().map(|p| p.samples_evaluated_this_invocation).sum();
     provenance.samples_resumed = provs.iter().map(|p| p.samples_resumed).sum();
+    provenance.samples_recomputed = provs.iter().map(|p| p.samples_recomputed).sum();
+    provenance.media_files_hashed = provs.iter().map(|p| p.media_files_hashed).sum();
     provenance.vision_encoder_calls = provs.iter().map(|p| p.vision_encoder_calls).sum();
     provenance.images_encoded = provs.iter().map(|p| p.images_encoded).sum();
     provenance.media_cache_hits = provs.iter().map(|p| p.media_cache_hits).sum();
@@ -277,6 +279,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, benchmark: Option<&Path>) -> Re
         results,
         skipped_records: prefix.into_iter().chain(skipped.into_iter().map(|s| s.1)).collect(),
         provenance,
+        first_errors: Vec::new(),
     };
 
     let mut samples = String::with_capacity(lines.iter().map(|l| l.1.len() + 1).sum());

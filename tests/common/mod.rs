@@ -97,5 +97,7 @@ pub fn run_config(model_name: &str, bench: &Path, out: &Path) -> flamingo_eval::
         shard: None,
         demos: None,
         rices_cache: Default::default(),
+        max_error_rate: None,
+        retry_errors: false,
     }
 }
