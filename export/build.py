@@ -15,7 +15,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from .config import FAMILIES, OF_CROSS_ATTN_DEFAULTS, OF_PERCEIVER_DEFAULTS, ExportError  # noqa: E402
+from . import families  # noqa: E402
+from .config import OF_CROSS_ATTN_DEFAULTS, OF_PERCEIVER_DEFAULTS, ExportError  # noqa: E402
 
 SPECIAL_TOKENS = ("<|endofchunk|>", "<image>")
 ALIAS_PREFIXES = ("lang_encoder.old_decoder_blocks.", "lang_encoder.gated_cross_attn_layers.")
@@ -26,8 +27,9 @@ class Built:
     model: torch.nn.Module          # open_flamingo.Flamingo, eval mode
     image_processor: object         # open_clip preprocess transform
     tokenizer: object               # transformers tokenizer with OpenFlamingo's special tokens
-    family: str
+    family: str                     # lang.family as written in the manifest
     cfg: dict
+    lm_family: families.Family = None  # its module (export/families)
 
 
 def sha256_file(path) -> str:
@@ -60,29 +62,11 @@ def _check_tokenizer(cfg):
     return tok
 
 
-def _lm_dir(cfg, workdir: Path) -> str:
-    family = cfg["lang"]["family"]
-    model_type, cls_name, _ = FAMILIES[family]
+def _lm_dir(cfg, fam, workdir: Path) -> str:
     if cfg["lang"].get("path"):
-        p = Path(cfg["lang"]["path"])
-        cj = p / "config.json"
-        if not cj.is_file():
-            raise ExportError(f"lang.path {p} has no config.json (a Hugging Face model directory is expected)")
-        mt = json.loads(cj.read_text()).get("model_type")
-        if mt != model_type:
-            raise ExportError(f"{cj}: model_type {mt!r} does not match lang.family {family} "
-                              f"(expects {model_type!r}); fix lang.family or lang.path")
-        return str(p)
+        return str(fam.prepare_lm_dir(Path(cfg["lang"]["path"]), workdir))
     # random-initialised LM from a config: materialise it so that the factory's from_pretrained loads it
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    conf = dict(cfg["lang"]["config"])
-    conf_obj = AutoConfig.for_model(**conf)
-    torch.manual_seed(cfg["seed"])
-    lm = AutoModelForCausalLM.from_config(conf_obj)
-    d = workdir / "lm"
-    lm.save_pretrained(str(d), safe_serialization=True)
-    return str(d)
+    return str(fam.random_lm_dir(cfg["lang"]["config"], cfg["seed"], workdir))
 
 
 def _clip_name(cfg, workdir: Path) -> str:
@@ -108,10 +92,11 @@ def build_model(cfg: dict, workdir: Path) -> Built:
     from open_flamingo.src.helpers import GatedCrossAttentionBlock, PerceiverResampler
 
     family = cfg["lang"]["family"]
+    fam = families.get(family)
     workdir = Path(workdir)
     _check_tokenizer(cfg)
     clip_name = _clip_name(cfg, workdir)
-    lm_path = _lm_dir(cfg, workdir)
+    lm_path = _lm_dir(cfg, fam, workdir)
     torch.manual_seed(cfg["seed"])
     with contextlib.redirect_stdout(sys.stderr):  # the factory prints; keep stdout for reports
       model, image_processor, tokenizer = create_model_and_transforms(
@@ -121,13 +106,14 @@ def build_model(cfg: dict, workdir: Path) -> Built:
         tokenizer_path=cfg["tokenizer"]["path"],
         cross_attn_every_n_layers=cfg["cross_attn_every_n_layers"],
         use_local_files=True,
-        decoder_layers_attr_name=FAMILIES[family][2],
+        decoder_layers_attr_name=fam.decoder_layers_attr,
       )
     cls_names = [c.__name__ for c in type(model.lang_encoder).__mro__]
-    if FAMILIES[family][1] not in cls_names:
-        raise ExportError(f"lang.family {family} expects transformers' {FAMILIES[family][1]}, but the LM at "
+    if fam.hf_class not in cls_names:
+        raise ExportError(f"lang.family {family} expects transformers' {fam.hf_class}, but the LM at "
                           f"{lm_path} loaded as {type(model.lang_encoder).__mro__[1].__name__}")
     lm = model.lang_encoder
+    fam.after_build(lm, Path(lm_path))
     if cfg["perceiver"] != OF_PERCEIVER_DEFAULTS:
         torch.manual_seed(cfg["seed"] + 1)
         p = cfg["perceiver"]
@@ -148,7 +134,7 @@ def build_model(cfg: dict, workdir: Path) -> Built:
     model.requires_grad_(False)
     model.eval()
     tokenizer.padding_side = "left"
-    return Built(model, image_processor, tokenizer, family, cfg)
+    return Built(model, image_processor, tokenizer, family, cfg, fam)
 
 
 # --------------------------------------------------------------------------------------------------

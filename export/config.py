@@ -11,12 +11,6 @@ class ExportError(Exception):
     """A user-facing export failure: the message names the file/key and the fix."""
 
 
-FAMILIES = {
-    # family -> (transformers model_type, transformers class name, OpenFlamingo decoder-layers attr)
-    "gpt_neox": ("gpt_neox", "GPTNeoXForCausalLM", "gpt_neox.layers"),
-    "mpt": ("mpt", "MptForCausalLM", "transformer.blocks"),
-}
-
 # OpenFlamingo 2.0.1 defaults (Flamingo.__init__ / FlamingoLMMixin.init_flamingo)
 OF_PERCEIVER_DEFAULTS = {"depth": 6, "heads": 8, "dim_head": 64, "num_latents": 64, "max_num_frames": None,
                          "ff_mult": 4}
@@ -72,20 +66,20 @@ def normalise_config(cfg: dict, path: Path) -> dict:
     for key in REQUIRED:
         if _get(cfg, key) is None:
             raise ExportError(f"{path}: missing required key `{key}`")
+    from . import families
+
     family = cfg["lang"]["family"]
-    if family not in FAMILIES:
+    if not families.known(family):
         raise ExportError(
-            f"{path}: unknown LM family `lang.family: {family}`; supported: {', '.join(sorted(FAMILIES))} "
-            "(GPT-NeoX, e.g. OF-4B's RedPajama-3B; MPT with ALiBi, e.g. OF-3B/9B)")
+            f"{path}: unknown LM family `lang.family: {family}`; supported: {', '.join(families.names())} "
+            "(" + "; ".join(f"{n}: {families.get(n).description}" for n in families.names()) + ")")
+    family = cfg["lang"]["family"] = families.canonical(family)
     lang = cfg["lang"]
     if (lang.get("path") is None) == (lang.get("config") is None):
         raise ExportError(f"{path}: give exactly one of `lang.path` (a Hugging Face model directory) "
                           "or `lang.config` (a Hugging Face config mapping for a randomly initialised LM)")
     if lang.get("config") is not None:
-        mt = lang["config"].get("model_type")
-        if mt != FAMILIES[family][0]:
-            raise ExportError(f"{path}: `lang.config.model_type` is {mt!r} but lang.family {family} "
-                              f"needs {FAMILIES[family][0]!r}")
+        families.get(family).check_config_mapping(lang["config"], str(path))
     base = path.parent
     for key in ("tokenizer.path", "lang.path"):
         sect, k = key.split(".")

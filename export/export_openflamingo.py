@@ -117,7 +117,7 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
                           f"{graphs['vision']['image_size']}")
     vision = {k: graphs["vision"][k] for k in ("patch_size", "num_patches", "width", "embed_dim")}
     lang = dict(graphs["lang"])
-    lang.update({"family": built.family, "uses_position_ids": built.family == "gpt_neox",
+    lang.update({"family": built.family, "uses_position_ids": built.lm_family.uses_position_ids,
                  "cross_attn_every_n_layers": cfg["cross_attn_every_n_layers"]})
     lang = {k: lang[k] for k in ("family", "n_layers", "n_heads", "head_dim", "hidden", "vocab_size",
                                  "max_positions", "uses_position_ids", "cross_attn_every_n_layers")}
@@ -147,7 +147,7 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
         "lang": lang,
         "special_tokens": {"image": ids["<image>"], "endofchunk": ids["<|endofchunk|>"], "pad": tok.pad_token_id,
                            "eos": tok.eos_token_id, "bos": None},
-        "tokenizer": {"add_bos": False, "padding_side": "left"},
+        "tokenizer": {"add_bos": built.lm_family.add_bos, "padding_side": "left"},
     }
 
 

@@ -178,7 +178,7 @@ def write_goldens(built, model_dir: Path, compensated: bool) -> None:
         # a left-padded batch of two prompts with 3 and 1 images
         ids, mask, info = row_info(BATCH_PROMPTS, BATCH_IMAGES)
         vx = vision_x_for([load_pixels(proc, im) for im in BATCH_IMAGES])
-        allpos = torch_logits_with_positions(model, vx, ids, mask)
+        allpos = torch_logits_with_positions(model, vx, ids, mask, built.lm_family)
     with torch_vision(built, compensated):
         greedy = of_generate(model, vx, ids, mask, BATCH_MAX_NEW_TOKENS, 1)
         beam = of_generate(model, vx, ids, mask, BATCH_MAX_NEW_TOKENS, 3)

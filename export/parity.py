@@ -53,15 +53,15 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return pos
 
 
-def torch_logits_with_positions(model, vision_x, input_ids, mask):
+def torch_logits_with_positions(model, vision_x, input_ids, mask, family):
     """All-position logits through the real OpenFlamingo modules with HF-generate positions (what
     Flamingo.generate's first step computes)."""
     with torch.no_grad():
         model._encode_vision_x(vision_x=vision_x)
         model._condition_media_locations(input_ids=input_ids)
         try:
-            # GPT-NeoX takes explicit (rotary) positions; MPT's ALiBi needs none
-            kw = {"position_ids": positions(mask)} if hasattr(model.lang_encoder, "gpt_neox") else {}
+            # rotary/learned positions are passed explicitly; ALiBi needs none (the family says)
+            kw = family.torch_forward_kwargs(positions(mask))
             out = model.lang_encoder(input_ids=input_ids, attention_mask=mask.bool(), **kw)
         finally:
             model.lang_encoder.clear_conditioned_layers()
@@ -133,7 +133,7 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
         imgs = [px[:3], px[3:4]]
         ids, mask = tokenize(tok, texts)
         vx = vision_x_for(imgs)
-        ref = torch_logits_with_positions(model, vx, ids, mask)
+        ref = torch_logits_with_positions(model, vx, ids, mask, built.lm_family)
         rows = prepare_rows(ids.numpy(), mask.numpy(), ort.image_token)
         lat = ort.latents_for_rows([p.numpy() for p in imgs])
         logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
