@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -30,6 +31,8 @@ class Built:
     family: str                     # lang.family as written in the manifest
     cfg: dict
     lm_family: families.Family = None  # its module (export/families)
+    lm_dir: str = ""                # the LM folder the factory loaded
+    added_head_seed: Optional[int] = None  # set when LM-head rows were drawn (seed_added_head_rows)
 
 
 def sha256_file(path) -> str:
@@ -134,7 +137,7 @@ def build_model(cfg: dict, workdir: Path) -> Built:
     model.requires_grad_(False)
     model.eval()
     tokenizer.padding_side = "left"
-    return Built(model, image_processor, tokenizer, family, cfg, fam)
+    return Built(model, image_processor, tokenizer, family, cfg, fam, str(lm_path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -179,11 +182,13 @@ def _fmt(keys, n=6):
     return s + (f", … ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def apply_checkpoint(built: Built, sd: dict, ckpt_path) -> None:
-    """Load `sd` into the model; unexpected or missing keys and shape mismatches are errors."""
+def apply_checkpoint(built: Built, sd: dict, ckpt_path) -> List[str]:
+    """Load `sd` into the model; unexpected or missing keys and shape mismatches are errors. The family may
+    first drop keys it knows to be harmless (e.g. buffers older transformers saved); returns its notes."""
     model, cfg = built.model, built.cfg
     groups = param_groups(model)
     known = {n for g in groups for n in g}
+    sd, notes = built.lm_family.fix_checkpoint_keys(sd, known)
     unexpected = [k for k in sd if k not in known]
     if unexpected:
         raise ExportError(
@@ -219,6 +224,41 @@ def apply_checkpoint(built: Built, sd: dict, ckpt_path) -> None:
             f"checkpoint {ckpt_path}: {len(missing)} missing key(s): {_fmt(missing)}. Either the checkpoint "
             "is for a different model, or those weights must come from pretrained sources "
             "(vision.pretrained for vision_encoder.*, lang.path for the base LM)")
+    return [f"checkpoint {ckpt_path}: {n}" for n in notes]
+
+
+def seed_added_head_rows(built: Built, sd: dict, seed: int) -> Optional[str]:
+    """Draw the LM-head rows of OpenFlamingo's added tokens from an explicit seed, for families whose released
+    files hold no such rows (LLaMA: OpenFlamingo trains and saves the input embeddings only, and its
+    `resize_token_embeddings` draws the new head rows from N(0, initializer_range) with the global RNG, unseeded,
+    on every load). Only when the checkpoint does not carry the head itself and the base LM comes from a folder.
+    Sets built.added_head_seed; returns the warning to print (None when nothing was drawn)."""
+    fam = built.lm_family
+    if not getattr(fam, "added_head_rows_unpublished", False) or not built.cfg["lang"].get("path"):
+        return None
+    lm = built.model.lang_encoder
+    head = lm.get_output_embeddings().weight
+    if head is lm.get_input_embeddings().weight:
+        return None  # tied: the rows are the (published) input embeddings
+    head_names = [n for n, t in built.model.state_dict(keep_vars=True).items() if t is head]
+    if any(n in sd for n in head_names):
+        return None  # the checkpoint carries the whole head
+    base_vocab = int(fam.read_lm_config(Path(built.lm_dir))["vocab_size"])
+    n_new = head.shape[0] - base_vocab
+    if n_new <= 0:
+        return None
+    std = float(lm.config.initializer_range)
+    g = torch.Generator().manual_seed(int(seed))
+    rows = torch.normal(0.0, std, (n_new, head.shape[1]), generator=g)
+    with torch.no_grad():
+        head[base_vocab:] = rows.to(head.dtype)
+    built.added_head_seed = int(seed)
+    toks = ", ".join(f"{built.tokenizer.convert_ids_to_tokens(i)} ({i})" for i in range(base_vocab, head.shape[0]))
+    return (f"WARNING: the LM-head rows of {toks} are in no published file (OpenFlamingo trains and saves only "
+            f"the input embeddings of its added tokens; its resize draws these head rows at random, unseeded, "
+            f"on every load, so OpenFlamingo's own results with this model vary from load to load). They are "
+            f"drawn here from N(0, {std:g}^2) with --added-head-seed {int(seed)}, recorded in model.yaml "
+            "(source.added_head_seed). <|endofchunk|> is the stop token: when generation stops depends on it.")
 
 
 def canonical_state_dict(model) -> dict:

@@ -2,7 +2,7 @@
 # Re-create every tiny fixture model byte-for-byte:
 #   export/make_fixtures.sh [NAME ...]     (default: all of export/tiny/configs/*.yaml)
 # Creates export/.venv first if needed (export/setup_venv.sh), retrains the shared base tokenizer
-# (export/tiny/base_tokenizer), then builds, exports, parity-checks and writes goldens for each model into
+# (export/tiny/base_tokenizer) and the LLaMA-style one (export/tiny/llama_tokenizer), then builds, exports, parity-checks and writes goldens for each model into
 # tests/fixtures/models/<name>/.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,6 +15,7 @@ export TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 PYTHONHASHSEED=0
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 cd "$REPO"
 "$PY" -m export.tiny.train_tokenizer export/tiny/base_tokenizer >/dev/null
+"$PY" -m export.tiny.train_llama_tokenizer export/tiny/llama_tokenizer >/dev/null
 if [[ $# -eq 0 ]]; then
   set -- $(cd "$HERE/tiny/configs" && ls *.yaml | sed 's/\.yaml$//')
 fi

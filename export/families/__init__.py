@@ -11,9 +11,10 @@ from __future__ import annotations
 from ..config import ExportError
 from .base import Family
 from .gpt_neox import GptNeoX
+from .llama import Llama
 from .mpt import Mpt
 
-_REGISTRY = {f.name: f for f in (GptNeoX(), Mpt())}
+_REGISTRY = {f.name: f for f in (GptNeoX(), Llama(), Mpt())}
 
 
 def register(family: Family) -> None:

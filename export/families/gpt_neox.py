@@ -2,9 +2,17 @@
 decoder graph takes explicit `position_ids` (cumsum(mask) - 1 under left padding, as HF generate computes)."""
 from __future__ import annotations
 
+import re
+
 import torch
 
+from ..config import ExportError
 from .base import Family, keep_last
+
+# Buffers GPTNeoXAttention registered as persistent in transformers <= 4.28 (non-persistent since): the causal
+# mask `bias` (bool [1,1,P,P], lower-triangular) and `masked_bias` (scalar -1e9). open_flamingo 2.0.0 pinned
+# transformers 4.28, and its filter_state_dict_to_trainable keeps buffers, so OF-4B's checkpoint.pt holds them.
+LEGACY_BUFFER = re.compile(r"(^|\.)attention\.(bias|masked_bias)$")
 
 
 class GptNeoX(Family):
@@ -14,6 +22,27 @@ class GptNeoX(Family):
     decoder_layers_attr = "gpt_neox.layers"
     uses_position_ids = True
     description = "GPT-NeoX, rotary positions (OF-4B's RedPajama-INCITE-3B)"
+
+    def fix_checkpoint_keys(self, sd: dict, known: set):
+        drop = [k for k in sd if k not in known and LEGACY_BUFFER.search(k)]
+        for k in drop:
+            t = sd[k]
+            if k.endswith("masked_bias"):
+                ok = t.numel() == 1 and float(t.reshape(())) == -1e9
+            else:
+                ok = t.ndim == 4 and t.shape[0] == t.shape[1] == 1 and t.shape[2] == t.shape[3] and \
+                    torch.equal(t.bool(), torch.ones(t.shape[2:], dtype=torch.bool).tril()[None, None])
+            if not ok:
+                raise ExportError(f"key {k} (shape {tuple(t.shape)}, {t.dtype}) is not the causal-mask buffer "
+                                  "transformers 4.28 saved for GPT-NeoX attention; this checkpoint's layout is "
+                                  "unknown")
+        if not drop:
+            return sd, []
+        gone = set(drop)
+        kinds = sorted({k.rsplit(".", 1)[1] for k in drop})
+        return {k: v for k, v in sd.items() if k not in gone}, [
+            f"dropped {len(drop)} non-persistent GPT-NeoX attention buffer(s) ({', '.join(kinds)}; saved by "
+            "transformers <= 4.28, checked to be the causal mask / -1e9)"]
 
     def dims(self, lm) -> dict:
         c = lm.config

@@ -25,10 +25,12 @@ def _same_tree(a, b):
     assert not diff, f"files differ from the committed fixture: {diff}"
 
 
-def test_tokenizer_retrains_identically(tmp_path):
-    subprocess.run([sys.executable, "-m", "export.tiny.train_tokenizer", str(tmp_path / "tok")], cwd=REPO,
+@pytest.mark.parametrize("module,committed", [("train_tokenizer", "base_tokenizer"),
+                                              ("train_llama_tokenizer", "llama_tokenizer")])
+def test_tokenizer_retrains_identically(module, committed, tmp_path):
+    subprocess.run([sys.executable, "-m", f"export.tiny.{module}", str(tmp_path / "tok")], cwd=REPO,
                    env={**os.environ, **ENV}, check=True, capture_output=True)
-    _same_tree(REPO / "export" / "tiny" / "base_tokenizer", tmp_path / "tok")
+    _same_tree(REPO / "export" / "tiny" / committed, tmp_path / "tok")
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from ..build import build_model, canonical_state_dict
-from ..config import load_config
+from ..config import load_config, normalise_config
 from ..export_openflamingo import export_model
+from .published import LAYOUTS, save_published
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -60,22 +61,35 @@ def build_tiny(name: str, workdir: Path):
             if isinstance(m, GatedCrossAttentionBlock):
                 m.attn_gate.fill_(GATE)
                 m.ff_gate.fill_(GATE)
-    make_eoc_reachable(built)
+    if not (name in LAYOUTS and getattr(built.lm_family, "added_head_rows_unpublished", False)):
+        # (where the release holds no LM-head rows for the added tokens, the export draws them from
+        # --added-head-seed: a row set here would not reach the export)
+        make_eoc_reachable(built)
     return cfg, built
 
 
-def make(name: str, out_root: Path, goldens: bool = True, log=print) -> dict:
+def make(name: str, out_root: Path, goldens: bool = True, log=print, added_head_seed: int = 0) -> dict:
+    """Fixtures listed in published.LAYOUTS are saved as their release is laid out (base LM folder, open_clip
+    weights file, trainable-only checkpoint) and exported from those files; the others from one full state
+    dict of the random model."""
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         cfg, built = build_tiny(name, work / "build")
-        ckpt = work / "checkpoint.pt"
-        torch.save(canonical_state_dict(built.model), ckpt)
-        del built
         extra = None
         if goldens:
             from ..goldens import write_goldens
 
             extra = write_goldens
+        if name in LAYOUTS:
+            pub = save_published(cfg, built, work / "published", LAYOUTS[name])
+            del built
+            pcfg = normalise_config(pub["config"], HERE / "configs" / f"{name}.yaml")
+            label = f"random-init:{cfg['seed']}:published-layout:{LAYOUTS[name]['checkpoint']}"
+            return export_model(pcfg, pub["checkpoint"], Path(out_root) / name, checkpoint_sha=label,
+                                overwrite=True, extra=extra, log=log, added_head_seed=added_head_seed)
+        ckpt = work / "checkpoint.pt"
+        torch.save(canonical_state_dict(built.model), ckpt)
+        del built
         return export_model(cfg, ckpt, Path(out_root) / name, checkpoint_sha=f"random-init:{cfg['seed']}",
                             overwrite=True, extra=extra, log=log)
 
