@@ -21,6 +21,9 @@ MANIFEST_KEYS = {
     "special_tokens": {"image", "endofchunk", "pad", "eos", "bos"},
     "tokenizer": {"add_bos", "padding_side", "clean_up_tokenization_spaces"},
 }
+OPTIONAL_KEYS = {"source": {"added_head_seed"}}
+# the LLaMA fixture: its tokenizer prepends BOS (<s> = 1), its head rows of the added tokens come from a seed
+LLAMA = {"tiny-llama"}
 F, I = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
 
 
@@ -32,7 +35,7 @@ def io(path):
 
 
 def test_all_tiny_fixtures_present():
-    assert TINY == ["tiny-gptneox", "tiny-mpt", "tiny-video"]
+    assert TINY == ["tiny-gptneox", "tiny-llama", "tiny-mpt", "tiny-video"]
     for n in TINY:
         assert (FIXTURES / n / "model.yaml").is_file(), n
 
@@ -44,7 +47,7 @@ def test_manifest(name):
     assert set(m) == set(MANIFEST_KEYS)
     for k, sub in MANIFEST_KEYS.items():
         if sub is not None:
-            assert set(m[k]) == sub, k
+            assert sub <= set(m[k]) <= sub | OPTIONAL_KEYS.get(k, set()), k
     assert m["contract_version"] == 2 and m["opset"] == 17 and m["name"] == name
     assert m["source"]["patch_tokens_ln_post"] is False
     assert m["source"]["open_clip_version"] == "2.20.0" and m["source"]["open_flamingo_version"] == "2.0.1"
@@ -52,13 +55,20 @@ def test_manifest(name):
         assert set(comp) == {"file", "sha256"}
         assert hashlib.sha256((d / comp["file"]).read_bytes()).hexdigest() == comp["sha256"]
     assert isinstance(m["lang"]["family"], str) and m["lang"]["family"]
-    # the tiny fixtures: GPT-NeoX (rotary) and MPT (ALiBi)
-    assert m["lang"]["uses_position_ids"] == (m["lang"]["family"] == "gpt_neox")
+    # the tiny fixtures: GPT-NeoX and LLaMA (rotary) and MPT (ALiBi)
+    assert m["lang"]["uses_position_ids"] == (m["lang"]["family"] in ("gpt_neox", "llama"))
     assert m["lang"]["max_positions"] >= 2048
     assert m["lang"]["head_dim"] * m["lang"]["n_heads"] == m["lang"]["hidden"]
-    assert m["special_tokens"]["bos"] is None
-    # the tiny tokenizer adds no BOS and its config turns the clean-up on (transformers' default)
-    assert m["tokenizer"] == {"add_bos": False, "padding_side": "left", "clean_up_tokenization_spaces": True}
+    if name in LLAMA:
+        # LlamaTokenizerFast: BOS <s> prepended, clean-up off (LLaMA's tokenizer classes default to false);
+        # the head rows of <|endofchunk|>, <image>, <PAD> are in no released file: drawn from the default seed
+        assert m["special_tokens"]["bos"] == 1 and m["special_tokens"]["eos"] == 2
+        assert m["tokenizer"] == {"add_bos": True, "padding_side": "left", "clean_up_tokenization_spaces": False}
+        assert m["source"]["added_head_seed"] == 0
+    else:
+        assert m["special_tokens"]["bos"] is None and "added_head_seed" not in m["source"]
+        # the tiny tokenizer adds no BOS and its config turns the clean-up on (transformers' default)
+        assert m["tokenizer"] == {"add_bos": False, "padding_side": "left", "clean_up_tokenization_spaces": True}
     pre = m["preprocess"]
     assert pre["resize"] == "shortest_side" and pre["crop"] == "center" and pre["interpolation"] == "bicubic"
     assert m["vision"]["num_patches"] == (pre["image_size"] // m["vision"]["patch_size"]) ** 2
@@ -72,8 +82,8 @@ def test_tokenizer_special_tokens(name):
     tok = json.loads((d / "tokenizer.json").read_text())
     added = {t["content"]: t for t in tok["added_tokens"]}
     st = m["special_tokens"]
-    for content, key in (("<|endofchunk|>", "endofchunk"), ("<image>", "image"), ("<PAD>", "pad"),
-                         ("<|endoftext|>", "eos")):
+    eos = "</s>" if name in LLAMA else "<|endoftext|>"
+    for content, key in (("<|endofchunk|>", "endofchunk"), ("<image>", "image"), ("<PAD>", "pad"), (eos, "eos")):
         assert added[content]["id"] == st[key] and added[content]["special"], content
     assert max(t["id"] for t in tok["added_tokens"]) < m["lang"]["vocab_size"]
     assert tok["padding"] is None and tok["truncation"] is None

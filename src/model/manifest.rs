@@ -42,6 +42,10 @@ pub struct Source {
     pub open_flamingo_version: String,
     pub open_clip_version: String,
     pub patch_tokens_ln_post: bool,
+    /// Recorded only: the seed the exporter drew the LM-head rows of OpenFlamingo's added tokens from, when no
+    /// published file holds them (LLaMA-based v1 models); absent when every weight came from the files.
+    #[serde(default)]
+    pub added_head_seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
