@@ -19,7 +19,7 @@ import torch
 from ..build import build_model, canonical_state_dict
 from ..config import load_config, normalise_config
 from ..export_openflamingo import export_model
-from .published import LAYOUTS, save_published
+from .release_layout import LAYOUTS, save_published
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -69,7 +69,7 @@ def build_tiny(name: str, workdir: Path):
 
 
 def make(name: str, out_root: Path, goldens: bool = True, log=print, added_head_seed: int = 0) -> dict:
-    """Fixtures listed in published.LAYOUTS are saved as their release is laid out (base LM folder, open_clip
+    """Fixtures listed in release_layout.LAYOUTS are saved as their release is laid out (base LM folder, open_clip
     weights file, trainable-only checkpoint) and exported from those files; the others from one full state
     dict of the random model."""
     with tempfile.TemporaryDirectory() as work:
