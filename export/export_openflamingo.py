@@ -179,7 +179,9 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename."""
     import torch
 
-    from .build import apply_checkpoint, build_model, load_state_dict_file, sha256_file
+    from . import families
+    from .build import apply_checkpoint, build_model, sha256_file
+    from .checkpoint import analyse, load_state_dict_file, resolve_cross_attn_every
     from .onnx_export import detect_ln_post, export_graphs
     from .parity import check_parity
 
@@ -191,6 +193,17 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
         raise ExportError(f"checkpoint {checkpoint} does not exist")
     sha = checkpoint_sha or sha256_file(checkpoint)
     _check_out_dir(out, cfg["name"], sha, overwrite)
+    sd = load_state_dict_file(checkpoint, log)
+    lay = analyse(sd)
+    fam = families.get(cfg["lang"]["family"])
+    want = f"lang_encoder.{fam.decoder_layers_attr}."
+    if lay.decoder_prefix and lay.decoder_prefix != want:
+        raise ExportError(f"checkpoint {checkpoint}: its keys are of a {lay.lm_kind} model ({lay.describe()}), but "
+                          f"lang.family {fam.name} puts the decoder layers under {want}N; fix lang.family (or use "
+                          "the --preset of the model this checkpoint belongs to; --list-presets)")
+    cfg = dict(cfg)
+    cfg["cross_attn_every_n_layers"] = resolve_cross_attn_every(
+        cfg.get("cross_attn_every_n_layers"), lay, checkpoint, f"{cfg['_path']} (cross_attn_every_n_layers)")
     threads = int(os.environ.get("FLAMINGO_EXPORT_THREADS", "0"))
     if threads:
         torch.set_num_threads(threads)
@@ -202,7 +215,8 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     try:
         with tempfile.TemporaryDirectory() as work:
             built = build_model(cfg, Path(work))
-            apply_checkpoint(built, load_state_dict_file(checkpoint), checkpoint)
+            apply_checkpoint(built, sd, checkpoint, log=log)
+            del sd
             applies = detect_ln_post(built.model.vision_encoder)
             compensate = False
             if applies:

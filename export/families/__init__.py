@@ -11,9 +11,10 @@ from __future__ import annotations
 from ..config import ExportError
 from .base import Family
 from .gpt_neox import GptNeoX
+from .mosaic_gpt import MosaicGpt
 from .mpt import Mpt
 
-_REGISTRY = {f.name: f for f in (GptNeoX(), Mpt())}
+_REGISTRY = {f.name: f for f in (GptNeoX(), Mpt(), MosaicGpt())}
 
 
 def register(family: Family) -> None:
