@@ -30,7 +30,7 @@ import yaml  # noqa: E402
 from .config import ExportError, load_config  # noqa: E402
 
 EXPORTER_VERSION = "0.1.0"
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 _INTERP = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest", "lanczos": "lanczos"}
 
 
@@ -108,6 +108,7 @@ def _component(path: Path, name: str) -> dict:
 def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_post_applied_by_open_clip: bool,
                    compensated: bool) -> dict:
     from .build import sha256_file
+    from .tokenizer_rules import tokenizer_rules
 
     tok = built.tokenizer
     cfg = built.cfg
@@ -127,6 +128,7 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
     for t, i in ids.items():
         if i is None or i == tok.unk_token_id and tok.unk_token != t or i >= lang["vocab_size"]:
             raise ExportError(f"special token {t} has id {i}, outside the LM head ({lang['vocab_size']} rows)")
+    rules = tokenizer_rules(tok, lang["vocab_size"])
     return {
         "contract_version": CONTRACT_VERSION,
         "exporter_version": EXPORTER_VERSION,
@@ -146,8 +148,9 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
         "perceiver": graphs["perceiver"],
         "lang": lang,
         "special_tokens": {"image": ids["<image>"], "endofchunk": ids["<|endofchunk|>"], "pad": tok.pad_token_id,
-                           "eos": tok.eos_token_id, "bos": None},
-        "tokenizer": {"add_bos": built.lm_family.add_bos, "padding_side": "left"},
+                           "eos": tok.eos_token_id, "bos": rules["bos"]},
+        "tokenizer": {"add_bos": rules["add_bos"], "padding_side": "left",
+                      "clean_up_tokenization_spaces": rules["clean_up_tokenization_spaces"]},
     }
 
 

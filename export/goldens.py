@@ -29,6 +29,11 @@ CANDIDATES = ["yes", "no", "a cat"]
 BATCH_PROMPTS = [PROMPT_2SHOT, "<image>Question:What is this? Short answer:"]
 BATCH_IMAGES = [PREFILL_IMAGES, ["grace_hopper.jpg"]]
 GEN_MAX_NEW_TOKENS = 15
+# Texts whose decoding depends on transformers' clean_up_tokenization_spaces (and on skipping special tokens);
+# each is tokenised without special tokens and decoded back as OpenFlamingo's eval decodes generations.
+DECODE_TEXTS = ["it ' s a cat .", "Hello , world ! Is it ?", "I 'm sure they 're here ; we 've seen it",
+                "do n't stop", " ' ", "a<|endofchunk|>b .", "<image>Output: isn ' t it ?<|endofchunk|>",
+                "no change here", "two  . spaces", "x ' ' y"]
 BATCH_MAX_NEW_TOKENS = 10
 
 
@@ -66,6 +71,20 @@ def load_pixels(image_processor, names):
 
 def _ids(t: torch.Tensor):
     return t.long().tolist()
+
+
+def decode_case(tok) -> dict:
+    """`batch_decode(ids, skip_special_tokens=True)` with the tokenizer's own clean-up flag, and without it."""
+    ids = [list(tok(t, add_special_tokens=False).input_ids) for t in DECODE_TEXTS]
+    return {
+        "description": "batch_decode(ids, skip_special_tokens=True) as OpenFlamingo's eval decodes generations, "
+                       "with the tokenizer's clean_up_tokenization_spaces (expected) and with it off "
+                       "(expected_without_cleanup)",
+        "clean_up_tokenization_spaces": bool(tok.clean_up_tokenization_spaces),
+        "texts": DECODE_TEXTS, "token_ids": ids,
+        "expected": tok.batch_decode(ids, skip_special_tokens=True),
+        "expected_without_cleanup": tok.batch_decode(ids, skip_special_tokens=True,
+                                                     clean_up_tokenization_spaces=False)}
 
 
 def write_goldens(built, model_dir: Path, compensated: bool) -> None:
@@ -197,6 +216,8 @@ def write_goldens(built, model_dir: Path, compensated: bool) -> None:
         "expected_beam3_new_tokens": _ids(b_new),
         "expected_beam3_text": tok.batch_decode(b_new, skip_special_tokens=True),
         "expected_beam3_sequence_scores": [float(x) for x in beam.sequences_scores]}
+
+    cases["decode"] = decode_case(tok)
 
     doc = {
         "format_version": 1,

@@ -28,8 +28,6 @@ class Family:
     decoder_layers_attr: str = ""
     #: the decoder graph takes `position_ids` (rotary / learned positions); else positions are implicit (ALiBi)
     uses_position_ids: bool = False
-    #: the tokenizer prepends BOS to every prompt
-    add_bos: bool = False
     #: one line for --help / error messages
     description: str = ""
 

@@ -45,7 +45,7 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     );
     println!(
         "language     {} with {} layers, {} heads x {}, hidden {}, vocab {}, max positions {}, cross-attn every {} layer(s)",
-        m.lang.family.as_str(), m.lang.n_layers, m.lang.n_heads, m.lang.head_dim, m.lang.hidden, m.lang.vocab_size,
+        m.lang.family, m.lang.n_layers, m.lang.n_heads, m.lang.head_dim, m.lang.hidden, m.lang.vocab_size,
         m.lang.max_positions, m.lang.cross_attn_every_n_layers
     );
     println!(
