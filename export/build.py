@@ -144,23 +144,7 @@ def build_model(cfg: dict, workdir: Path) -> Built:
 # checkpoints
 # --------------------------------------------------------------------------------------------------
 
-def load_state_dict_file(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(str(path), map_location="cpu")
-        if isinstance(sd, dict) and "model_state_dict" in sd:  # OpenFlamingo training checkpoints
-            sd = {k.replace("module.", ""): v for k, v in sd["model_state_dict"].items()}
-        elif isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-            sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ExportError(f"checkpoint {path} is not a state dict (a mapping of parameter names to tensors)")
-    return sd
+from .checkpoint import load_state_dict_file  # noqa: E402,F401  (re-exported)
 
 
 def param_groups(model) -> list:
@@ -182,13 +166,40 @@ def _fmt(keys, n=6):
     return s + (f", … ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def apply_checkpoint(built: Built, sd: dict, ckpt_path) -> List[str]:
-    """Load `sd` into the model; unexpected or missing keys and shape mismatches are errors. The family may
-    first drop keys it knows to be harmless (e.g. buffers older transformers saved); returns its notes."""
+def _embedding_rows_from_checkpoint(built: Built, sd: dict, ckpt_path, log) -> None:
+    """OpenFlamingo resized the LM's vocabulary to its tokenizer; the checkpoint's embedding has that many rows
+    (fewer than the LM folder's config.vocab_size). The model takes its row count from the checkpoint."""
+    lm = built.model.lang_encoder
+    emb = lm.get_input_embeddings().weight
+    names = [n for n, t in built.model.state_dict(keep_vars=True).items() if t is emb]
+    key = next((n for n in names if n in sd), None)
+    if key is None:
+        return
+    rows, cols = sd[key].shape[0], sd[key].shape[-1]
+    cfg_rows = getattr(lm.config, "vocab_size", None)
+    if rows != emb.shape[0] and cols == emb.shape[1] and rows > len(built.tokenizer):
+        lm.resize_token_embeddings(rows)
+    if log and cfg_rows is not None and cfg_rows != rows:
+        log(f"[export] embedding: {rows} rows taken from checkpoint {Path(ckpt_path).name} (the LM folder's config "
+            f"says vocab_size {cfg_rows}; OpenFlamingo resized the vocabulary to its tokenizer, {len(built.tokenizer)} "
+            "tokens)")
+
+
+def apply_checkpoint(built: Built, sd: dict, ckpt_path, log=None) -> None:
+    """Load `sd` into the model; unexpected or missing keys and shape mismatches are errors."""
     model, cfg = built.model, built.cfg
     groups = param_groups(model)
     known = {n for g in groups for n in g}
     sd, notes = built.lm_family.fix_checkpoint_keys(sd, known)
+    for n in notes:
+        if log:
+            log(f"[export] checkpoint {Path(ckpt_path).name}: {n}")
+    _embedding_rows_from_checkpoint(built, sd, ckpt_path, log)
+    groups = param_groups(model)
+    known = {n for g in groups for n in g}
+    if not any(k in known for k in sd):
+        raise ExportError(f"checkpoint {ckpt_path}: none of its {len(sd)} keys belongs to this model "
+                          f"({_fmt(sd)}); it is not an OpenFlamingo checkpoint of this layout")
     unexpected = [k for k in sd if k not in known]
     if unexpected:
         raise ExportError(
@@ -224,7 +235,6 @@ def apply_checkpoint(built: Built, sd: dict, ckpt_path) -> List[str]:
             f"checkpoint {ckpt_path}: {len(missing)} missing key(s): {_fmt(missing)}. Either the checkpoint "
             "is for a different model, or those weights must come from pretrained sources "
             "(vision.pretrained for vision_encoder.*, lang.path for the base LM)")
-    return [f"checkpoint {ckpt_path}: {n}" for n in notes]
 
 
 def seed_added_head_rows(built: Built, sd: dict, seed: int) -> Optional[str]:

@@ -26,7 +26,7 @@ SCHEMA = {
     "perceiver": {k: (int, type(None)) for k in OF_PERCEIVER_DEFAULTS},
     "cross_attn": {k: int for k in OF_CROSS_ATTN_DEFAULTS},
 }
-REQUIRED = ["name", "vision.clip_model", "lang.family", "tokenizer.path", "cross_attn_every_n_layers"]
+REQUIRED = ["name", "vision.clip_model", "lang.family", "tokenizer.path"]
 
 
 def _check(node, schema, where, src):
@@ -96,7 +96,8 @@ def normalise_config(cfg: dict, path: Path) -> dict:
     cfg.setdefault("seed", 0)
     cfg["perceiver"] = {**OF_PERCEIVER_DEFAULTS, **(cfg.get("perceiver") or {})}
     cfg["cross_attn"] = {**OF_CROSS_ATTN_DEFAULTS, **(cfg.get("cross_attn") or {})}
-    if cfg["cross_attn_every_n_layers"] < 1:
+    cfg.setdefault("cross_attn_every_n_layers", None)  # None: inferred from the checkpoint's keys
+    if cfg["cross_attn_every_n_layers"] is not None and cfg["cross_attn_every_n_layers"] < 1:
         raise ExportError(f"{path}: `cross_attn_every_n_layers` must be >= 1")
     cfg["_path"] = str(path)
     return cfg

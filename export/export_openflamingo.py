@@ -129,11 +129,12 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
         if i is None or i == tok.unk_token_id and tok.unk_token != t or i >= lang["vocab_size"]:
             raise ExportError(f"special token {t} has id {i}, outside the LM head ({lang['vocab_size']} rows)")
     rules = tokenizer_rules(tok, lang["vocab_size"])
-    if rules["add_bos"] != built.lm_family.add_bos:
+    fam_bos = getattr(built.lm_family, "add_bos", None)  # what the family's released tokenizer does, if it says
+    if fam_bos is not None and rules["add_bos"] != fam_bos:
         raise ExportError(
             f"the tokenizer at {cfg['tokenizer']['path']} {'prepends' if rules['add_bos'] else 'does not prepend'} "
             f"BOS, but lang.family {built.family}'s released tokenizer "
-            f"{'does' if built.lm_family.add_bos else 'does not'} (OpenFlamingo's eval tokenises with it as "
+            f"{'does' if fam_bos else 'does not'} (OpenFlamingo's eval tokenises with it as "
             "loaded): use the tokenizer files released with the LM")
     return {
         "contract_version": CONTRACT_VERSION,
@@ -190,7 +191,9 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename."""
     import torch
 
-    from .build import apply_checkpoint, build_model, load_state_dict_file, seed_added_head_rows, sha256_file
+    from . import families
+    from .build import apply_checkpoint, build_model, seed_added_head_rows, sha256_file
+    from .checkpoint import analyse, load_state_dict_file, resolve_cross_attn_every
     from .onnx_export import detect_ln_post, export_graphs
     from .parity import check_parity
 
@@ -202,6 +205,17 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
         raise ExportError(f"checkpoint {checkpoint} does not exist")
     sha = checkpoint_sha or sha256_file(checkpoint)
     _check_out_dir(out, cfg["name"], sha, overwrite)
+    sd = load_state_dict_file(checkpoint, log)
+    lay = analyse(sd)
+    fam = families.get(cfg["lang"]["family"])
+    want = f"lang_encoder.{fam.decoder_layers_attr}."
+    if lay.decoder_prefix and lay.decoder_prefix != want:
+        raise ExportError(f"checkpoint {checkpoint}: its keys are of a {lay.lm_kind} model ({lay.describe()}), but "
+                          f"lang.family {fam.name} puts the decoder layers under {want}N; fix lang.family (or use "
+                          "the --preset of the model this checkpoint belongs to; --list-presets)")
+    cfg = dict(cfg)
+    cfg["cross_attn_every_n_layers"] = resolve_cross_attn_every(
+        cfg.get("cross_attn_every_n_layers"), lay, checkpoint, f"{cfg['_path']} (cross_attn_every_n_layers)")
     threads = int(os.environ.get("FLAMINGO_EXPORT_THREADS", "0"))
     if threads:
         torch.set_num_threads(threads)
@@ -213,9 +227,7 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     try:
         with tempfile.TemporaryDirectory() as work:
             built = build_model(cfg, Path(work))
-            sd = load_state_dict_file(checkpoint)
-            for note in apply_checkpoint(built, sd, checkpoint):
-                log(f"[export] {note}")
+            apply_checkpoint(built, sd, checkpoint, log=log)
             warning = seed_added_head_rows(built, sd, added_head_seed)
             del sd
             if warning:

@@ -12,9 +12,10 @@ from ..config import ExportError
 from .base import Family
 from .gpt_neox import GptNeoX
 from .llama import Llama
+from .mosaic_gpt import MosaicGpt
 from .mpt import Mpt
 
-_REGISTRY = {f.name: f for f in (GptNeoX(), Llama(), Mpt())}
+_REGISTRY = {f.name: f for f in (GptNeoX(), Llama(), Mpt(), MosaicGpt())}
 
 
 def register(family: Family) -> None:

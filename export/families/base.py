@@ -28,8 +28,6 @@ class Family:
     decoder_layers_attr: str = ""
     #: the decoder graph takes `position_ids` (rotary / learned positions); else positions are implicit (ALiBi)
     uses_position_ids: bool = False
-    #: the tokenizer prepends BOS to every prompt
-    add_bos: bool = False
     #: one line for --help / error messages
     description: str = ""
 
@@ -104,3 +102,65 @@ class Family:
     def torch_forward_kwargs(self, positions: torch.Tensor) -> dict:
         """Extra arguments of the PyTorch LM forward for parity/goldens (HF-generate positions)."""
         return {"position_ids": positions} if self.uses_position_ids else {}
+
+
+# ------------------------------------------------------------------------------------------------------
+# helpers shared by the families that convert a released LM folder
+# ------------------------------------------------------------------------------------------------------
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def fmt_keys(keys, n=6) -> str:
+    keys = sorted(keys)
+    s = ", ".join(keys[:n])
+    return s + (f", … ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def weight_files(folder: Path) -> List[Path]:
+    """The weight files of a Hugging Face model folder (single file or sharded with an index); an error naming
+    what is missing otherwise."""
+    folder = Path(folder)
+    for name in INDEX_FILES:
+        idx = folder / name
+        if idx.is_file():
+            try:
+                shards = sorted(set(json.loads(idx.read_text())["weight_map"].values()))
+            except (json.JSONDecodeError, KeyError) as e:
+                raise ExportError(f"{idx}: not a weight index ({e})")
+            missing = [s for s in shards if not (folder / s).is_file()]
+            if missing:
+                raise ExportError(f"LM folder {folder}: {len(missing)} weight shard(s) listed in {name} are missing: "
+                                  f"{fmt_keys(missing)}; the download is incomplete (download the folder again)")
+            return [folder / s for s in shards]
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return [folder / name]
+    raise ExportError(f"LM folder {folder} has no weights ({' / '.join(WEIGHT_FILES + INDEX_FILES)}); the download "
+                      "is incomplete (download the whole folder, e.g. with --download)")
+
+
+def load_weight_file(path: Path) -> dict:
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        sd = torch.load(str(path), map_location="cpu")
+    except Exception as e:  # truncated / corrupt downloads
+        raise ExportError(f"{path}: cannot be read ({type(e).__name__}: {e}); the file is truncated or corrupt "
+                          "(download it again)")
+    if not isinstance(sd, dict):
+        raise ExportError(f"{path}: not a state dict")
+    return sd
+
+
+def linked_copy(src: Path, dst: Path, skip=()) -> None:
+    """dst/ with a symlink to every file of src/ except `skip` (no copying of gigabytes)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in sorted(Path(src).iterdir()):
+        if p.name in skip or not p.is_file():
+            continue
+        (dst / p.name).symlink_to(p.resolve())
