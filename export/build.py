@@ -91,8 +91,11 @@ def build_model(cfg: dict, workdir: Path) -> Built:
     """Build the Flamingo model with open_flamingo.create_model_and_transforms (random init where no
     pretrained weights are named), then apply non-default perceiver / cross-attention sizes using the same
     open_flamingo classes. Deterministic for a given cfg['seed']."""
+    import pickle
+
     from open_flamingo import create_model_and_transforms
     from open_flamingo.src.helpers import GatedCrossAttentionBlock, PerceiverResampler
+    from safetensors import SafetensorError
 
     family = cfg["lang"]["family"]
     fam = families.get(family)
@@ -101,16 +104,24 @@ def build_model(cfg: dict, workdir: Path) -> Built:
     clip_name = _clip_name(cfg, workdir)
     lm_path = _lm_dir(cfg, fam, workdir)
     torch.manual_seed(cfg["seed"])
-    with contextlib.redirect_stdout(sys.stderr):  # the factory prints; keep stdout for reports
-      model, image_processor, tokenizer = create_model_and_transforms(
-        clip_vision_encoder_path=clip_name,
-        clip_vision_encoder_pretrained=cfg["vision"]["pretrained"] or None,
-        lang_encoder_path=lm_path,
-        tokenizer_path=cfg["tokenizer"]["path"],
-        cross_attn_every_n_layers=cfg["cross_attn_every_n_layers"],
-        use_local_files=True,
-        decoder_layers_attr_name=fam.decoder_layers_attr,
-      )
+    try:
+      with contextlib.redirect_stdout(sys.stderr):  # the factory prints; keep stdout for reports
+        model, image_processor, tokenizer = create_model_and_transforms(
+          clip_vision_encoder_path=clip_name,
+          clip_vision_encoder_pretrained=cfg["vision"]["pretrained"] or None,
+          lang_encoder_path=lm_path,
+          tokenizer_path=cfg["tokenizer"]["path"],
+          cross_attn_every_n_layers=cfg["cross_attn_every_n_layers"],
+          use_local_files=True,
+          decoder_layers_attr_name=fam.decoder_layers_attr,
+        )
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, SafetensorError) as e:
+        # a truncated / corrupt weights file of the LM folder or of open_clip
+        files = [f"LM folder {lm_path}"] + ([f"open_clip weights {cfg['vision']['pretrained']}"]
+                                              if cfg["vision"]["pretrained"] else [])
+        raise ExportError(f"open_flamingo's factory could not load {' or '.join(files)} "
+                          f"({type(e).__name__}: {str(e)[:300]}); a file is truncated, corrupt or from another "
+                          "model — download it again") from e
     cls_names = [c.__name__ for c in type(model.lang_encoder).__mro__]
     if fam.hf_class not in cls_names:
         raise ExportError(f"lang.family {family} expects transformers' {fam.hf_class}, but the LM at "

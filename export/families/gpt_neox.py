@@ -7,7 +7,7 @@ import re
 import torch
 
 from ..config import ExportError
-from .base import Family, keep_last
+from .base import Family, keep_last, weight_files
 
 # Buffers GPTNeoXAttention registered as persistent in transformers <= 4.28 (non-persistent since): the causal
 # mask `bias` (bool [1,1,P,P], lower-triangular) and `masked_bias` (scalar -1e9). open_flamingo 2.0.0 pinned
@@ -43,6 +43,12 @@ class GptNeoX(Family):
         return {k: v for k, v in sd.items() if k not in gone}, [
             f"dropped {len(drop)} non-persistent GPT-NeoX attention buffer(s) ({', '.join(kinds)}; saved by "
             "transformers <= 4.28, checked to be the causal mask / -1e9)"]
+
+    def prepare_lm_dir(self, path, workdir, log=None):
+        """The released folder itself, once its model_type and its weight files (all shards) are there."""
+        d = super().prepare_lm_dir(path, workdir, log)
+        weight_files(d)
+        return d
 
     def dims(self, lm) -> dict:
         c = lm.config

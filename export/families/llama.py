@@ -31,7 +31,7 @@ import re
 import torch
 
 from ..config import ExportError
-from .base import Family, keep_last
+from .base import Family, keep_last, weight_files
 
 INV_FREQ = re.compile(r"(^|\.)self_attn\.rotary_emb\.inv_freq$")
 
@@ -106,6 +106,12 @@ class Llama(Family):
         out = {k: v for k, v in sd.items() if k not in set(drop)}
         return out, [f"dropped {len(drop)} `rotary_emb.inv_freq` buffer(s) (saved by transformers <= 4.30, "
                      "non-persistent since; checked equal to the standard frequencies)"]
+
+    def prepare_lm_dir(self, path, workdir, log=None):
+        """The released folder itself, once its model_type and its weight files (all shards) are there."""
+        d = super().prepare_lm_dir(path, workdir, log)
+        weight_files(d)
+        return d
 
     def dims(self, lm) -> dict:
         c = lm.config
