@@ -248,6 +248,18 @@ def apply_checkpoint(built: Built, sd: dict, ckpt_path, log=None) -> None:
             "(vision.pretrained for vision_encoder.*, lang.path for the base LM)")
 
 
+def draw_added_head_rows(lm, base_vocab: int, seed: int) -> float:
+    """LM-head rows base_vocab.. of `lm` := N(0, initializer_range^2) from torch.Generator(seed) (the distribution
+    transformers' resize_token_embeddings draws them from). Returns the std."""
+    head = lm.get_output_embeddings().weight
+    std = float(lm.config.initializer_range)
+    g = torch.Generator().manual_seed(int(seed))
+    rows = torch.normal(0.0, std, (head.shape[0] - base_vocab, head.shape[1]), generator=g)
+    with torch.no_grad():
+        head[base_vocab:] = rows.to(head.dtype)
+    return std
+
+
 def seed_added_head_rows(built: Built, sd: dict, seed: int) -> Optional[str]:
     """Draw the LM-head rows of OpenFlamingo's added tokens from an explicit seed, for families whose released
     files hold no such rows (LLaMA: OpenFlamingo trains and saves the input embeddings only, and its
@@ -268,11 +280,7 @@ def seed_added_head_rows(built: Built, sd: dict, seed: int) -> Optional[str]:
     n_new = head.shape[0] - base_vocab
     if n_new <= 0:
         return None
-    std = float(lm.config.initializer_range)
-    g = torch.Generator().manual_seed(int(seed))
-    rows = torch.normal(0.0, std, (n_new, head.shape[1]), generator=g)
-    with torch.no_grad():
-        head[base_vocab:] = rows.to(head.dtype)
+    std = draw_added_head_rows(lm, base_vocab, seed)
     built.added_head_seed = int(seed)
     toks = ", ".join(f"{built.tokenizer.convert_ids_to_tokens(i)} ({i})" for i in range(base_vocab, head.shape[0]))
     return (f"WARNING: the LM-head rows of {toks} are in no published file (OpenFlamingo trains and saves only "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..build import build_model, canonical_state_dict
+from ..build import build_model, canonical_state_dict, draw_added_head_rows
 from ..config import load_config, normalise_config
 from ..export_openflamingo import export_model
 from .release_layout import LAYOUTS, save_published
@@ -61,9 +61,11 @@ def build_tiny(name: str, workdir: Path):
             if isinstance(m, GatedCrossAttentionBlock):
                 m.attn_gate.fill_(GATE)
                 m.ff_gate.fill_(GATE)
-    if not (name in LAYOUTS and getattr(built.lm_family, "added_head_rows_unpublished", False)):
-        # (where the release holds no LM-head rows for the added tokens, the export draws them from
-        # --added-head-seed: a row set here would not reach the export)
+    if name in LAYOUTS and getattr(built.lm_family, "added_head_rows_unpublished", False):
+        # the release holds no LM-head rows for the added tokens: the export draws them from --added-head-seed
+        # (default 0), so the model "as exported" has those rows (and no engineered <|endofchunk|> row)
+        draw_added_head_rows(built.model.lang_encoder, int(cfg["lang"]["config"]["vocab_size"]), 0)
+    else:
         make_eoc_reachable(built)
     return cfg, built
 
