@@ -19,6 +19,10 @@ fn demo_benchmarks_run_end_to_end() {
         ("demo_coco", "tiny-mpt", "cider"),
         ("demo_hateful", "tiny-gptneox", "roc_auc"),
         ("demo_videoqa", "tiny-video", "exact_match"),
+        // the LLaMA fixture (OpenFlamingo v1 structure: BOS, RoPE positions, xattn every 4th layer)
+        ("demo_vqa", "tiny-llama", "vqa_accuracy"),
+        ("demo_coco", "tiny-llama", "cider"),
+        ("demo_hateful", "tiny-llama", "roc_auc"),
     ];
     for (b, m, key) in cases {
         let tmp = tempfile::tempdir().unwrap();
