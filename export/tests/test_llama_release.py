@@ -202,3 +202,27 @@ def test_committed_llama_fixture_records_its_seed():
     assert m["source"]["checkpoint_sha256"] == "random-init:0:published-layout:of1"
     assert m["lang"]["family"] == "llama" and m["lang"]["uses_position_ids"] is True
     assert m["lang"]["cross_attn_every_n_layers"] == 4 and m["lang"]["n_layers"] == 4
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gptneox"])
+def test_exported_weights_are_openflamingos_own_load(released, name, tmp_path):
+    """OpenFlamingo loads a release as factory(LM folder, open_clip file) + load_state_dict(checkpoint,
+    strict=False). The exporter's model (strict keys, legacy buffers dropped) holds exactly those weights, except
+    the LLaMA head rows of the 3 added tokens, which OpenFlamingo leaves at an unseeded random draw."""
+    from export.build import build_model
+
+    pub = released[name]
+    ours, _ = _build(pub, seed=0)
+    torch.manual_seed(12345)  # any state: OpenFlamingo does not seed its loads
+    of = build_model(copy.deepcopy(pub["config"]), tmp_path / "w").model
+    res = of.load_state_dict(torch.load(pub["checkpoint"], map_location="cpu"), strict=False)
+    # what OpenFlamingo silently ignores: the legacy buffers, nothing else
+    assert sorted(res.unexpected_keys) == sorted(pub["legacy_buffers"])
+    a, b = ours.model.state_dict(), of.state_dict()
+    assert a.keys() == b.keys()
+    differ = sorted({k for k in a if not torch.equal(a[k], b[k])})
+    if name == "tiny-llama":
+        assert differ == ["lang_encoder.lm_head.weight"]
+        assert torch.equal(a[differ[0]][:2048], b[differ[0]][:2048])
+    else:
+        assert differ == []
