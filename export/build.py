@@ -50,7 +50,13 @@ def _check_tokenizer(cfg):
     if not tpath.is_dir():
         raise ExportError(f"tokenizer.path {tpath} is not a directory (a Hugging Face tokenizer directory "
                           "holding tokenizer.json / tokenizer_config.json is expected)")
-    tok = AutoTokenizer.from_pretrained(str(tpath), local_files_only=True)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(tpath), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as e:
+        # e.g. an early LLaMA conversion whose tokenizer_config.json names the class "LLaMATokenizer"
+        raise ExportError(f"the tokenizer in {tpath} cannot be loaded by transformers ({type(e).__name__}: "
+                          f"{str(e)[:300]}); check its tokenizer_config.json (tokenizer_class, special tokens) "
+                          "or use a folder converted by a released transformers") from e
     if not cfg["tokenizer"]["add_special_tokens"]:
         vocab = tok.get_vocab()
         specials = set(tok.all_special_tokens)

@@ -226,3 +226,21 @@ def test_exported_weights_are_openflamingos_own_load(released, name, tmp_path):
         assert torch.equal(a[differ[0]][:2048], b[differ[0]][:2048])
     else:
         assert differ == []
+
+
+def test_unloadable_llama_tokenizer_is_an_error(released, tmp_path):
+    """Early LLaMA conversions name the class `LLaMATokenizer` in tokenizer_config.json, which transformers 4.33
+    cannot load: an error naming the folder and the file to check, not a traceback."""
+    import json
+
+    from export.config import ExportError
+
+    pub = copy.deepcopy(released["tiny-llama"])
+    lm = tmp_path / "lm"
+    shutil.copytree(pub["config"]["lang"]["path"], lm)
+    tc = lm / "tokenizer_config.json"
+    tc.write_text(json.dumps({**json.loads(tc.read_text()), "tokenizer_class": "LLaMATokenizer"}))
+    pub["config"]["lang"]["path"] = pub["config"]["tokenizer"]["path"] = str(lm)
+    with pytest.raises(ExportError, match=r"the tokenizer in .*lm cannot be loaded .*tokenizer_config\.json"):
+        _export(pub, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
