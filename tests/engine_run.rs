@@ -19,6 +19,11 @@ fn demo_benchmarks_run_end_to_end() {
         ("demo_coco", "tiny-mpt", "cider"),
         ("demo_hateful", "tiny-gptneox", "roc_auc"),
         ("demo_videoqa", "tiny-video", "exact_match"),
+        // tiny models of the published OF-3B (mosaic_gpt, QK LayerNorm) and OF-9B (remote-code MPT) structures,
+        // exported through their --preset path (export/tiny/published.py)
+        ("demo_coco", "tiny-of3b-mpt1b", "cider"),
+        ("demo_vqa", "tiny-of9b-mpt7b", "vqa_accuracy"),
+        ("demo_hateful", "tiny-of3b-mpt1b", "roc_auc"),
     ];
     for (b, m, key) in cases {
         let tmp = tempfile::tempdir().unwrap();

@@ -43,7 +43,9 @@ def make_eoc_reachable(built, factor: float = 1.05) -> int:
     best = max(counts.values())
     t = next(x for x in out[2:] if counts[x] == best)
     eoc = tok.convert_tokens_to_ids("<|endofchunk|>")
-    head = model.lang_encoder.get_output_embeddings().weight
+    out_emb = model.lang_encoder.get_output_embeddings()
+    # tied heads (MosaicGPT has no output-embedding module at all): the head is the input embedding
+    head = (out_emb if out_emb is not None else model.lang_encoder.get_input_embeddings()).weight
     with torch.no_grad():
         head[eoc] = head[t] * factor
     return t
@@ -53,6 +55,14 @@ def build_tiny(name: str, workdir: Path):
     """The tiny model exactly as exported: factory build with the config's seed, gates 0.5, eoc row."""
     from open_flamingo.src.helpers import GatedCrossAttentionBlock
 
+    import yaml
+
+    raw = yaml.safe_load((HERE / "configs" / f"{name}.yaml").read_text())
+    if "published" in raw:  # the original classes (export/tiny/published.py), gates and eoc row already set
+        from .published import build_original
+
+        built = build_original(name, raw, Path(workdir))
+        return built.cfg, built
     cfg = load_config(HERE / "configs" / f"{name}.yaml")
     built = build_model(cfg, Path(workdir))
     with torch.no_grad():
@@ -65,6 +75,13 @@ def build_tiny(name: str, workdir: Path):
 
 
 def make(name: str, out_root: Path, goldens: bool = True, log=print) -> dict:
+    import yaml
+
+    raw = yaml.safe_load((HERE / "configs" / f"{name}.yaml").read_text())
+    if "published" in raw:  # a tiny model of a published structure, from the original classes
+        from .published import make as make_published
+
+        return make_published(name, raw, out_root, goldens=goldens, log=log)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         cfg, built = build_tiny(name, work / "build")
