@@ -71,9 +71,9 @@ def _check_tokenizer(cfg):
     return tok
 
 
-def _lm_dir(cfg, fam, workdir: Path) -> str:
+def _lm_dir(cfg, fam, workdir: Path, log=None) -> str:
     if cfg["lang"].get("path"):
-        return str(fam.prepare_lm_dir(Path(cfg["lang"]["path"]), workdir))
+        return str(fam.prepare_lm_dir(Path(cfg["lang"]["path"]), workdir, log=log))
     # random-initialised LM from a config: materialise it so that the factory's from_pretrained loads it
     return str(fam.random_lm_dir(cfg["lang"]["config"], cfg["seed"], workdir))
 
@@ -93,47 +93,78 @@ def _clip_name(cfg, workdir: Path) -> str:
     return name
 
 
-def build_model(cfg: dict, workdir: Path) -> Built:
-    """Build the Flamingo model with open_flamingo.create_model_and_transforms (random init where no
-    pretrained weights are named), then apply non-default perceiver / cross-attention sizes using the same
-    open_flamingo classes. Deterministic for a given cfg['seed']."""
-    import pickle
+def is_torchscript(path) -> bool:
+    """OpenAI's CLIP weights (open_clip's 'openai' files) are TorchScript archives, not state dicts."""
+    import zipfile
 
-    from open_flamingo import create_model_and_transforms
-    from open_flamingo.src.helpers import GatedCrossAttentionBlock, PerceiverResampler
-    from safetensors import SafetensorError
+    p = Path(path)
+    if not p.is_file() or not zipfile.is_zipfile(p):
+        return False
+    with zipfile.ZipFile(p) as z:
+        return any(n.endswith("/constants.pkl") or n.split("/")[1:2] == ["code"] for n in z.namelist())
 
-    family = cfg["lang"]["family"]
-    fam = families.get(family)
-    workdir = Path(workdir)
-    _check_tokenizer(cfg)
-    clip_name = _clip_name(cfg, workdir)
-    lm_path = _lm_dir(cfg, fam, workdir)
-    torch.manual_seed(cfg["seed"])
+
+def _openai_visual(path: Path, clip_name: str):
+    """The vision tower from an OpenAI TorchScript archive, built as open_clip builds pretrained='openai'
+    (build_model_from_openai_state_dict, QuickGELU)."""
+    import open_clip
+
     try:
-      with contextlib.redirect_stdout(sys.stderr):  # the factory prints; keep stdout for reports
-        model, image_processor, tokenizer = create_model_and_transforms(
-          clip_vision_encoder_path=clip_name,
-          clip_vision_encoder_pretrained=cfg["vision"]["pretrained"] or None,
-          lang_encoder_path=lm_path,
-          tokenizer_path=cfg["tokenizer"]["path"],
-          cross_attn_every_n_layers=cfg["cross_attn_every_n_layers"],
-          use_local_files=True,
-          decoder_layers_attr_name=fam.decoder_layers_attr,
-        )
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, SafetensorError) as e:
-        # a truncated / corrupt weights file of the LM folder or of open_clip
-        files = [f"LM folder {lm_path}"] + ([f"open_clip weights {cfg['vision']['pretrained']}"]
-                                              if cfg["vision"]["pretrained"] else [])
-        raise ExportError(f"open_flamingo's factory could not load {' or '.join(files)} "
-                          f"({type(e).__name__}: {str(e)[:300]}); a file is truncated, corrupt or from another "
-                          "model — download it again") from e
-    cls_names = [c.__name__ for c in type(model.lang_encoder).__mro__]
-    if fam.hf_class not in cls_names:
-        raise ExportError(f"lang.family {family} expects transformers' {fam.hf_class}, but the LM at "
-                          f"{lm_path} loaded as {type(model.lang_encoder).__mro__[1].__name__}")
+        clip = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
+    except Exception as e:
+        raise ExportError(f"open_clip weights {path}: not a usable OpenAI CLIP archive ({type(e).__name__}: "
+                          f"{str(e)[:200]})")
+    want = open_clip.get_model_config(clip_name)["vision_cfg"]
+    visual = clip.visual
+    got = {"width": visual.conv1.out_channels, "layers": len(visual.transformer.resblocks),
+           "patch_size": visual.conv1.kernel_size[0], "image_size": visual.image_size[0]}
+    bad = [f"{k} {got[k]} (expected {want.get(k)})" for k in got if want.get(k) not in (None, got[k])]
+    if bad:
+        raise ExportError(f"open_clip weights {path} are not {clip_name} weights: " + ", ".join(bad) +
+                          "; pass the preset's vision weights (--clip) or the matching --clip-model")
+    visual.output_tokens = True
+    return visual
+
+
+def _diagnose_clip_file(path: Path, clip_name: str) -> None:
+    """Called when open_clip failed to load `path`: raise an ExportError that says what is wrong with it."""
+    import open_clip
+
+    fix = ("pass the right weights file (--clip / vision.pretrained) or the matching model (--clip-model / "
+           "vision.clip_model)")
+    try:
+        sd = torch.load(str(path), map_location="cpu")
+    except Exception as e:
+        raise ExportError(f"open_clip weights {path} cannot be read ({type(e).__name__}: {str(e)[:160]}); the file "
+                          f"is truncated or not a weights file ({path.stat().st_size} bytes); {fix}") from None
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise ExportError(f"open_clip weights {path} hold a {type(sd).__name__}, not a state dict; {fix}") from None
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    want = open_clip.create_model(clip_name).state_dict()
+    missing = [k for k in want if k not in sd]
+    unexpected = [k for k in sd if k not in want]
+    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(want[k].shape)}" for k in want
+              if k in sd and hasattr(sd[k], "shape") and tuple(sd[k].shape) != tuple(want[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key(s): {_fmt(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s): {_fmt(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatch(es): {_fmt(shapes, 3)}")
+    if parts:
+        raise ExportError(f"open_clip weights {path} are not {clip_name!r} weights: " + "; ".join(parts) + f"; {fix}") \
+            from None
+
+
+def apply_module_sizes(model, cfg: dict) -> None:
+    """Non-default perceiver / cross-attention sizes (tiny models): replace those modules with the same
+    open_flamingo classes built with other hyper-parameters, as Flamingo.__init__ / init_flamingo do."""
+    from open_flamingo.src.helpers import GatedCrossAttentionBlock, PerceiverResampler
+
     lm = model.lang_encoder
-    fam.after_build(lm, Path(lm_path))
     if cfg["perceiver"] != OF_PERCEIVER_DEFAULTS:
         torch.manual_seed(cfg["seed"] + 1)
         p = cfg["perceiver"]
@@ -151,6 +182,56 @@ def build_model(cfg: dict, workdir: Path) -> Built:
             for i in range(len(lm.old_decoder_blocks))
         ])
         lm.init_flamingo_layers(False)
+
+
+def build_model(cfg: dict, workdir: Path, log=None) -> Built:
+    """Build the Flamingo model with open_flamingo.create_model_and_transforms (random init where no
+    pretrained weights are named), then apply non-default perceiver / cross-attention sizes using the same
+    open_flamingo classes. Deterministic for a given cfg['seed']."""
+    import pickle
+
+    from open_flamingo import create_model_and_transforms
+    from safetensors import SafetensorError
+
+    family = cfg["lang"]["family"]
+    fam = families.get(family)
+    workdir = Path(workdir)
+    _check_tokenizer(cfg)
+    clip_name = _clip_name(cfg, workdir)
+    lm_path = _lm_dir(cfg, fam, workdir, log)
+    torch.manual_seed(cfg["seed"])
+    pretrained = cfg["vision"]["pretrained"] or None
+    openai_file = pretrained if pretrained and is_torchscript(pretrained) else None
+    try:
+      with contextlib.redirect_stdout(sys.stderr):  # the factory prints; keep stdout for reports
+       model, image_processor, tokenizer = create_model_and_transforms(
+        clip_vision_encoder_path=clip_name,
+        clip_vision_encoder_pretrained=None if openai_file else pretrained,
+        lang_encoder_path=lm_path,
+        tokenizer_path=cfg["tokenizer"]["path"],
+        cross_attn_every_n_layers=cfg["cross_attn_every_n_layers"],
+        use_local_files=True,
+        decoder_layers_attr_name=fam.decoder_layers_attr,
+       )
+    except Exception as e:
+        if pretrained and Path(pretrained).is_file() and not openai_file:
+            _diagnose_clip_file(Path(pretrained), clip_name)
+        if isinstance(e, (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, SafetensorError)):
+            # a truncated / corrupt weights file of the LM folder (or of open_clip)
+            files = [f"LM folder {lm_path}"] + ([f"open_clip weights {pretrained}"] if pretrained else [])
+            raise ExportError(f"open_flamingo's factory could not load {' or '.join(files)} "
+                              f"({type(e).__name__}: {str(e)[:300]}); a file is truncated, corrupt or from another "
+                              "model — download it again") from e
+        raise
+    if openai_file:
+        model.vision_encoder = _openai_visual(Path(openai_file), clip_name)
+    cls_names = [c.__name__ for c in type(model.lang_encoder).__mro__]
+    if fam.hf_class not in cls_names:
+        raise ExportError(f"lang.family {family} expects transformers' {fam.hf_class}, but the LM at "
+                          f"{lm_path} loaded as {type(model.lang_encoder).__mro__[1].__name__}")
+    lm = model.lang_encoder
+    fam.after_build(lm, Path(lm_path))
+    apply_module_sizes(model, cfg)
     model.requires_grad_(False)
     model.eval()
     tokenizer.padding_side = "left"
@@ -193,7 +274,11 @@ def _embedding_rows_from_checkpoint(built: Built, sd: dict, ckpt_path, log) -> N
     if key is None:
         return
     rows, cols = sd[key].shape[0], sd[key].shape[-1]
-    cfg_rows = getattr(lm.config, "vocab_size", None)
+    cfg_rows = None  # what the LM folder as released says (the factory already overwrote lm.config.vocab_size)
+    if built.cfg["lang"].get("path"):
+        cj = Path(built.cfg["lang"]["path"]) / "config.json"
+        if cj.is_file():
+            cfg_rows = json.loads(cj.read_text()).get("vocab_size")
     if rows != emb.shape[0] and cols == emb.shape[1] and rows > len(built.tokenizer):
         lm.resize_token_embeddings(rows)
     if log and cfg_rows is not None and cfg_rows != rows:
@@ -254,6 +339,12 @@ def apply_checkpoint(built: Built, sd: dict, ckpt_path, log=None) -> None:
             "(vision.pretrained for vision_encoder.*, lang.path for the base LM)")
 
 
+def canonical_state_dict(model) -> dict:
+    """One entry per tensor (canonical names), cloned, in state-dict order."""
+    state = model.state_dict()
+    return {names[0]: state[names[0]].detach().clone().contiguous() for names in param_groups(model)}
+
+
 def draw_added_head_rows(lm, base_vocab: int, seed: int) -> float:
     """LM-head rows base_vocab.. of `lm` := N(0, initializer_range^2) from torch.Generator(seed) (the distribution
     transformers' resize_token_embeddings draws them from). Returns the std."""
@@ -294,9 +385,3 @@ def seed_added_head_rows(built: Built, sd: dict, seed: int) -> Optional[str]:
             f"on every load, so OpenFlamingo's own results with this model vary from load to load). They are "
             f"drawn here from N(0, {std:g}^2) with --added-head-seed {int(seed)}, recorded in model.yaml "
             "(source.added_head_seed). <|endofchunk|> is the stop token: when generation stops depends on it.")
-
-
-def canonical_state_dict(model) -> dict:
-    """One entry per tensor (canonical names), cloned, in state-dict order."""
-    state = model.state_dict()
-    return {names[0]: state[names[0]].detach().clone().contiguous() for names in param_groups(model)}

@@ -19,7 +19,7 @@ OF_CROSS_ATTN_DEFAULTS = {"heads": 8, "dim_head": 64, "ff_mult": 4}
 SCHEMA = {
     "name": str,
     "seed": int,
-    "vision": {"clip_model": str, "clip_config": dict, "pretrained": str, "compensate_ln_post": bool},
+    "vision": {"clip_model": str, "clip_config": (dict, str), "pretrained": str, "compensate_ln_post": bool},
     "lang": {"family": str, "path": str, "config": dict},
     "tokenizer": {"path": str, "add_special_tokens": bool},
     "cross_attn_every_n_layers": int,
@@ -86,6 +86,20 @@ def normalise_config(cfg: dict, path: Path) -> dict:
         if cfg[sect].get(k):
             p = Path(cfg[sect][k])
             cfg[sect][k] = str(p if p.is_absolute() else (base / p).resolve())
+    cc = cfg["vision"].get("clip_config")
+    if isinstance(cc, str):  # an open_clip model config JSON file (relative to the config file)
+        import json
+
+        p = Path(cc) if Path(cc).is_absolute() else base / cc
+        if not p.is_file():
+            raise ExportError(f"{path}: `vision.clip_config` file {p} does not exist (give an open_clip model "
+                              "config JSON file, an inline mapping, or leave it out for a known open_clip name)")
+        try:
+            cfg["vision"]["clip_config"] = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise ExportError(f"{p}: not valid JSON ({e})")
+        if not isinstance(cfg["vision"]["clip_config"], dict) or "vision_cfg" not in cfg["vision"]["clip_config"]:
+            raise ExportError(f"{p}: not an open_clip model config (no vision_cfg)")
     pre = cfg["vision"].get("pretrained") or ""
     if pre and ("/" in pre or pre.endswith((".pt", ".bin", ".safetensors"))):
         p = Path(pre)

@@ -19,10 +19,17 @@ fn demo_benchmarks_run_end_to_end() {
         ("demo_coco", "tiny-mpt", "cider"),
         ("demo_hateful", "tiny-gptneox", "roc_auc"),
         ("demo_videoqa", "tiny-video", "exact_match"),
+        // tiny models of the published OF-3B (mosaic_gpt, QK LayerNorm) and OF-9B (remote-code MPT) structures,
+        // exported through their --preset path (export/tiny/published.py)
+        ("demo_coco", "tiny-of3b-mpt1b", "cider"),
+        ("demo_vqa", "tiny-of9b-mpt7b", "vqa_accuracy"),
+        ("demo_hateful", "tiny-of3b-mpt1b", "roc_auc"),
         // the LLaMA fixture (OpenFlamingo v1 structure: BOS, RoPE positions, xattn every 4th layer)
         ("demo_vqa", "tiny-llama", "vqa_accuracy"),
         ("demo_coco", "tiny-llama", "cider"),
         ("demo_hateful", "tiny-llama", "roc_auc"),
+        // OF-4B's structure (GPT-NeoX as released), exported through --preset OpenFlamingo-4B-vitl-rpj3b
+        ("demo_vqa", "tiny-of4b-rpj3b", "vqa_accuracy"),
     ];
     for (b, m, key) in cases {
         let tmp = tempfile::tempdir().unwrap();

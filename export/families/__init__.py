@@ -3,7 +3,8 @@
 Everything family-specific the exporter needs lives in the family's module: which transformers class the
 factory must end up with, OpenFlamingo's decoder-layers attribute, how a released LM folder is turned into the
 folder the factory loads, how the decoder blocks run with an explicit KV cache / positions / mask for export,
-the graph's inputs, the manifest fields (uses_position_ids, add_bos) and known checkpoint key fix-ups. The rest
+the graph's inputs, the manifest field uses_position_ids and known checkpoint key fix-ups (BOS and decode
+clean-up are read off the tokenizer itself: export/tokenizer_rules.py). The rest
 of the exporter (build, onnx_export, parity, goldens) is shared and never branches on a family name.
 """
 from __future__ import annotations

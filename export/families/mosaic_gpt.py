@@ -203,7 +203,8 @@ class MosaicGpt(Mpt):
         qk = load_file(str(qk_file))
         d = lm.config.d_model
         eps = lm.config.layer_norm_epsilon
-        for i, block in enumerate(lm.old_decoder_blocks):
+        blocks = lm.old_decoder_blocks if hasattr(lm, "old_decoder_blocks") else lm.transformer.blocks
+        for i, block in enumerate(blocks):
             attn = block.attn
             for n in ("q_ln", "k_ln"):
                 ln = nn.LayerNorm(d, eps=eps)

@@ -35,7 +35,8 @@ def io(path):
 
 
 def test_all_tiny_fixtures_present():
-    assert TINY == ["tiny-gptneox", "tiny-llama", "tiny-mpt", "tiny-video"]
+    assert TINY == ["tiny-gptneox", "tiny-llama", "tiny-mpt", "tiny-of3b-mpt1b", "tiny-of4b-rpj3b", "tiny-of9b-mpt7b",
+                    "tiny-video"]
     for n in TINY:
         assert (FIXTURES / n / "model.yaml").is_file(), n
 

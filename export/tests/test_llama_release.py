@@ -22,7 +22,7 @@ def released(tmp_path_factory):
     from export.tiny.release_layout import LAYOUTS, save_published
 
     out = {}
-    for name in ("tiny-llama", "tiny-gptneox"):
+    for name in ("tiny-llama", "tiny-of4b-rpj3b"):
         d = tmp_path_factory.mktemp(name)
         cfg, built = build_tiny(name, d / "build")
         pub = save_published(cfg, built, d / "published", LAYOUTS[name])
@@ -46,7 +46,7 @@ def _build(pub, sd=None, seed=0, log=None):
 
 
 def test_release_layouts_hold_what_openflamingo_saves(released):
-    llama, neox = released["tiny-llama"], released["tiny-gptneox"]
+    llama, neox = released["tiny-llama"], released["tiny-of4b-rpj3b"]
     # v1 (open_flamingo 0.1.x get_checkpoint): both names of the cross-attention block, input embeddings, no head,
     # the rotary inv_freq buffers transformers 4.28 saved; no frozen LM or vision weights
     assert "lang_encoder.model.embed_tokens.weight" in llama["keys"]
@@ -99,7 +99,7 @@ def test_gpt_neox_legacy_buffers_dropped_and_checked(released):
     from export.build import load_state_dict_file
     from export.config import ExportError
 
-    pub = released["tiny-gptneox"]
+    pub = released["tiny-of4b-rpj3b"]
     logs = []
     built, warn = _build(pub, log=logs.append)
     assert warn is None and built.added_head_seed is None  # OF-4B's head (embed_out) is in checkpoint.pt
@@ -204,7 +204,7 @@ def test_committed_llama_fixture_records_its_seed():
     assert m["lang"]["cross_attn_every_n_layers"] == 4 and m["lang"]["n_layers"] == 4
 
 
-@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gptneox"])
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-of4b-rpj3b"])
 def test_exported_weights_are_openflamingos_own_load(released, name, tmp_path):
     """OpenFlamingo loads a release as factory(LM folder, open_clip file) + load_state_dict(checkpoint,
     strict=False). The exporter's model (strict keys, legacy buffers dropped) holds exactly those weights, except

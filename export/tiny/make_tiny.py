@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..build import build_model, canonical_state_dict, draw_added_head_rows
-from ..config import load_config, normalise_config
+from ..config import load_config
 from ..export_openflamingo import export_model
 from .release_layout import LAYOUTS, save_published
 
@@ -44,7 +44,9 @@ def make_eoc_reachable(built, factor: float = 1.05) -> int:
     best = max(counts.values())
     t = next(x for x in out[2:] if counts[x] == best)
     eoc = tok.convert_tokens_to_ids("<|endofchunk|>")
-    head = model.lang_encoder.get_output_embeddings().weight
+    out_emb = model.lang_encoder.get_output_embeddings()
+    # tied heads (MosaicGPT has no output-embedding module at all): the head is the input embedding
+    head = (out_emb if out_emb is not None else model.lang_encoder.get_input_embeddings()).weight
     with torch.no_grad():
         head[eoc] = head[t] * factor
     return t
@@ -54,6 +56,14 @@ def build_tiny(name: str, workdir: Path):
     """The tiny model exactly as exported: factory build with the config's seed, gates 0.5, eoc row."""
     from open_flamingo.src.helpers import GatedCrossAttentionBlock
 
+    import yaml
+
+    raw = yaml.safe_load((HERE / "configs" / f"{name}.yaml").read_text())
+    if "published" in raw:  # the original classes (export/tiny/published.py), gates and eoc row already set
+        from .published import build_original
+
+        built = build_original(name, raw, Path(workdir))
+        return built.cfg, built
     cfg = load_config(HERE / "configs" / f"{name}.yaml")
     built = build_model(cfg, Path(workdir))
     with torch.no_grad():
@@ -71,9 +81,17 @@ def build_tiny(name: str, workdir: Path):
 
 
 def make(name: str, out_root: Path, goldens: bool = True, log=print, added_head_seed: int = 0) -> dict:
-    """Fixtures listed in release_layout.LAYOUTS are saved as their release is laid out (base LM folder, open_clip
-    weights file, trainable-only checkpoint) and exported from those files; the others from one full state
-    dict of the random model."""
+    """Configs with a `published:` section: export/tiny/published.py (original remote code). Fixtures listed in
+    release_layout.LAYOUTS are saved as their release is laid out (base LM folder, open_clip weights file,
+    trainable-only checkpoint) and exported from those files through their --preset; the others from one full
+    state dict of the random model through the config path."""
+    import yaml
+
+    raw = yaml.safe_load((HERE / "configs" / f"{name}.yaml").read_text())
+    if "published" in raw:  # a tiny model of a published structure, from the original classes
+        from .published import make as make_published
+
+        return make_published(name, raw, out_root, goldens=goldens, log=log)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         cfg, built = build_tiny(name, work / "build")
@@ -83,12 +101,16 @@ def make(name: str, out_root: Path, goldens: bool = True, log=print, added_head_
 
             extra = write_goldens
         if name in LAYOUTS:
-            pub = save_published(cfg, built, work / "published", LAYOUTS[name])
+            from ..export_openflamingo import export_preset
+
+            lay = LAYOUTS[name]
+            pub = save_published(cfg, built, work / "published", lay)
             del built
-            pcfg = normalise_config(pub["config"], HERE / "configs" / f"{name}.yaml")
-            label = f"random-init:{cfg['seed']}:published-layout:{LAYOUTS[name]['checkpoint']}"
-            return export_model(pcfg, pub["checkpoint"], Path(out_root) / name, checkpoint_sha=label,
-                                overwrite=True, extra=extra, log=log, added_head_seed=added_head_seed)
+            label = f"random-init:{cfg['seed']}:published-layout:{lay['checkpoint']}"
+            return export_preset(lay["preset"], Path(out_root) / name, checkpoint=pub["checkpoint"], lm=pub["lm"],
+                                 clip=pub["clip"], clip_model=str(pub["clip_model"]), name=cfg["name"],
+                                 checkpoint_sha=label, overwrite=True, extra=extra, log=log,
+                                 added_head_seed=added_head_seed)
         ckpt = work / "checkpoint.pt"
         torch.save(canonical_state_dict(built.model), ckpt)
         del built

@@ -23,6 +23,7 @@ What a release consists of (facts from open_flamingo's code, tags 0.1.1 and 2.0.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from pathlib import Path
 
@@ -30,8 +31,8 @@ import torch
 
 # fixture name -> how its release is laid out
 LAYOUTS = {
-    "tiny-llama": {"checkpoint": "of1", "legacy_buffers": "llama_inv_freq_4_28"},
-    "tiny-gptneox": {"checkpoint": "of2", "legacy_buffers": "gpt_neox_4_28"},
+    "tiny-llama": {"checkpoint": "of1", "legacy_buffers": "llama_inv_freq_4_28", "preset": "OpenFlamingo-9B-deprecated"},
+    "tiny-of4b-rpj3b": {"checkpoint": "of2", "legacy_buffers": "gpt_neox_4_28", "preset": "OpenFlamingo-4B-vitl-rpj3b"},
 }
 
 
@@ -91,8 +92,9 @@ def add_legacy_buffers(state: dict, lm, kind: str) -> list:
 
 
 def save_published(cfg: dict, built, out: Path, layout: dict) -> dict:
-    """Write lm/ (base LM folder + tokenizer), open_clip weights and checkpoint.pt under `out`; returns an
-    export config that points at them (what a preset resolves to) and the checkpoint path."""
+    """Write lm/ (base LM folder + tokenizer), the open_clip JSON config and weights, and checkpoint.pt under `out`;
+    returns their paths (what a user passes to --preset: --lm, --clip-model, --clip, --checkpoint) and an export
+    config pointing at them (the --config path)."""
     import open_clip
 
     out = Path(out)
@@ -108,6 +110,8 @@ def save_published(cfg: dict, built, out: Path, layout: dict) -> dict:
     clip.visual.load_state_dict(built.model.vision_encoder.state_dict())
     clip_file = out / "open_clip_pytorch_model.bin"
     torch.save(clip.state_dict(), clip_file)
+    clip_json = out / f"{cfg['vision']['clip_model']}.json"
+    clip_json.write_text(json.dumps(cfg["vision"]["clip_config"], sort_keys=True))
     # checkpoint.pt
     state = trainable_state_dict(built.model, layout["checkpoint"])
     legacy = add_legacy_buffers(state, built.model.lang_encoder, layout["legacy_buffers"])
@@ -117,4 +121,5 @@ def save_published(cfg: dict, built, out: Path, layout: dict) -> dict:
     pub["lang"] = {"family": cfg["lang"]["family"], "path": str(lm_dir)}
     pub["tokenizer"] = {"path": str(lm_dir), "add_special_tokens": True}
     pub["vision"] = {**cfg["vision"], "pretrained": str(clip_file)}
-    return {"config": pub, "checkpoint": ckpt, "keys": sorted(state), "legacy_buffers": legacy}
+    return {"config": pub, "checkpoint": ckpt, "lm": lm_dir, "clip": clip_file, "clip_model": clip_json,
+            "keys": sorted(state), "legacy_buffers": legacy}
