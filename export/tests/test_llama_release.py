@@ -244,3 +244,66 @@ def test_unloadable_llama_tokenizer_is_an_error(released, tmp_path):
     with pytest.raises(ExportError, match=r"the tokenizer in .*lm cannot be loaded .*tokenizer_config\.json"):
         _export(pub, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _preset(preset, pub, out, **kw):
+    from export.export_openflamingo import export_preset
+
+    return export_preset(preset, out, checkpoint=kw.pop("checkpoint", pub["checkpoint"]), lm=kw.pop("lm", pub["lm"]),
+                         clip=pub["clip"], clip_model=str(pub["clip_model"]), log=lambda s: None, **kw)
+
+
+@pytest.mark.parametrize("given,preset,looks_like", [
+    ("tiny-of4b-rpj3b", "OpenFlamingo-9B-deprecated", "OpenFlamingo-4B-vitl-rpj3b"),
+    ("tiny-of4b-rpj3b", "OpenFlamingo-3B-vitl-mpt1b", "OpenFlamingo-4B-vitl-rpj3b"),
+    ("tiny-llama", "OpenFlamingo-4B-vitl-rpj3b", "OpenFlamingo-9B-deprecated"),
+    ("tiny-llama", "OpenFlamingo-9B-vitl-mpt7b", "OpenFlamingo-9B-deprecated"),
+])
+def test_checkpoint_of_another_preset_names_the_one_it_looks_like(released, tmp_path, given, preset, looks_like):
+    from export.config import ExportError
+
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match=rf"checkpoint .*checkpoint\.pt is not a {preset} checkpoint: .*this looks "
+                                          rf"like {looks_like}.*use --preset {looks_like}"):
+        _preset(preset, released[given], out)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_llama_preset_needs_the_lm_folder(released, tmp_path):
+    from export.config import ExportError
+
+    with pytest.raises(ExportError, match=r"OpenFlamingo-9B-deprecated: its LM \(LLaMA-7B v1\) has no Hugging Face "
+                                          r"repository .*--lm DIR"):
+        _preset("OpenFlamingo-9B-deprecated", released["tiny-llama"], tmp_path / "out", lm=None)
+
+
+def test_unknown_keys_through_the_preset_name_file_keys_count_and_fix(released, tmp_path):
+    from export.build import load_state_dict_file
+    from export.config import ExportError
+
+    pub = released["tiny-llama"]
+    sd = load_state_dict_file(pub["checkpoint"])
+    for i in range(8):
+        sd[f"lang_encoder.model.layers.{i % 4}.decoder_layer.self_attn.extra_{i}"] = torch.zeros(2)
+    bad = tmp_path / "checkpoint.pt"
+    torch.save(sd, bad)
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match=r"checkpoint .*checkpoint\.pt: 8 unexpected key\(s\): "
+                                          r"lang_encoder\.model\.layers\.0\.decoder_layer\.self_attn\.extra_0, .*"
+                                          r"\(8 in all\)\. The checkpoint does not match"):
+        _preset("OpenFlamingo-9B-deprecated", pub, out, checkpoint=bad)
+    assert not out.exists()
+
+
+def test_preset_export_records_the_seed_and_matches_the_fixture(released, tmp_path):
+    """--preset with --added-head-seed 3: the manifest records 3 and only the decoder graph differs from the
+    committed fixture's (the three head rows); with the default seed everything but goldens is identical."""
+    import yaml
+
+    rep = _preset("OpenFlamingo-9B-deprecated", released["tiny-llama"], tmp_path / "s3", name="tiny-llama",
+                  added_head_seed=3, checkpoint_sha="random-init:0:published-layout:of1")
+    m = yaml.safe_load((tmp_path / "s3" / "model.yaml").read_text())
+    ref = yaml.safe_load((FIXTURES / "tiny-llama" / "model.yaml").read_text())
+    assert m["source"]["added_head_seed"] == 3 and rep["parity"]["greedy_tokens_identical"]
+    same = {k for k in ref["components"] if m["components"][k]["sha256"] == ref["components"][k]["sha256"]}
+    assert same == {"vision_encoder", "perceiver", "tokenizer"}
