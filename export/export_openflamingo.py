@@ -106,6 +106,19 @@ def _component(path: Path, name: str) -> dict:
     return entry
 
 
+def check_family_bos(built, rules: dict) -> None:
+    """A family that says what its released tokenizer does about BOS (LLaMA: prepends it) refuses a tokenizer
+    that does otherwise: OpenFlamingo's eval tokenises with the tokenizer as loaded, so it would not be the
+    published model's prompt."""
+    fam_bos = getattr(built.lm_family, "add_bos", None)
+    if fam_bos is not None and rules["add_bos"] != fam_bos:
+        raise ExportError(
+            f"the tokenizer at {built.cfg['tokenizer']['path']} "
+            f"{'prepends' if rules['add_bos'] else 'does not prepend'} BOS, but lang.family {built.family}'s "
+            f"released tokenizer {'does' if fam_bos else 'does not'} (OpenFlamingo's eval tokenises with it as "
+            "loaded): use the tokenizer files released with the LM")
+
+
 def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_post_applied_by_open_clip: bool,
                    compensated: bool) -> dict:
     from .build import sha256_file
@@ -130,13 +143,7 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
         if i is None or i == tok.unk_token_id and tok.unk_token != t or i >= lang["vocab_size"]:
             raise ExportError(f"special token {t} has id {i}, outside the LM head ({lang['vocab_size']} rows)")
     rules = tokenizer_rules(tok, lang["vocab_size"])
-    fam_bos = getattr(built.lm_family, "add_bos", None)  # what the family's released tokenizer does, if it says
-    if fam_bos is not None and rules["add_bos"] != fam_bos:
-        raise ExportError(
-            f"the tokenizer at {cfg['tokenizer']['path']} {'prepends' if rules['add_bos'] else 'does not prepend'} "
-            f"BOS, but lang.family {built.family}'s released tokenizer "
-            f"{'does' if fam_bos else 'does not'} (OpenFlamingo's eval tokenises with it as "
-            "loaded): use the tokenizer files released with the LM")
+    check_family_bos(built, rules)
     return {
         "contract_version": CONTRACT_VERSION,
         "exporter_version": EXPORTER_VERSION,
@@ -229,6 +236,9 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     try:
         with tempfile.TemporaryDirectory() as work:
             built = build_model(cfg, Path(work), log=log)
+            from .tokenizer_rules import tokenizer_rules
+
+            check_family_bos(built, tokenizer_rules(built.tokenizer, len(built.tokenizer)))  # before any export
             apply_checkpoint(built, sd, checkpoint, log=log)
             warning = seed_added_head_rows(built, sd, added_head_seed)
             del sd
