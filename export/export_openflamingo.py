@@ -273,6 +273,8 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
             log(f"[export] parity ok in {time.time() - t2:.1f}s: max abs diff {parity['max_abs_diff']:.3g}, "
                 f"greedy identical {parity['greedy_tokens_identical']}, "
                 f"beam-3 identical {parity['beam3_tokens_identical']}")
+            for note in parity.get("notes", []):
+                log(f"[export] parity: {note}")
             if extra is not None:
                 extra(built, tmp, compensate)
         _swap_into_place(tmp, out)

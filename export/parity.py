@@ -77,6 +77,31 @@ def of_generate(model, vision_x, input_ids, mask, max_new_tokens, num_beams):
     return out
 
 
+@contextlib.contextmanager
+def image_token_watch(model, keep_cached_media: bool = False):
+    """Inside, the list it yields collects the LM calls (1 = the first decode step) whose input holds
+    `<image>`, i.e. where Flamingo.generate feeds a generated <image> token back. With keep_cached_media, decode
+    steps do not re-condition on such a token (FlamingoLMMixin.forward then keeps the cached media locations:
+    every decode step attends to the row's last image, the contract's semantics)."""
+    lm = model.lang_encoder
+    fed, calls, media_id = [], [0], lm.media_token_id
+
+    def hook(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if calls[0] > 0 and ids is not None and bool((ids == media_id).any()):
+            fed.append(calls[0])
+        if keep_cached_media:  # prefill (call 0) finds the prompt's images; decode steps see no media token
+            module.media_token_id = media_id if calls[0] == 0 else -1
+        calls[0] += 1
+
+    h = lm.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield fed
+    finally:
+        h.remove()
+        lm.media_token_id = media_id
+
+
 def _maxdiff(a, b) -> float:
     a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
     b = b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
@@ -143,19 +168,38 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
 
     # generation through Flamingo.generate vs the ORT driver
     # (inside torch_vision: with compensate_ln_post, Flamingo.generate must see the exported vision tokens)
+    # A generated <image> token makes Flamingo.generate re-condition the media locations of every row from the
+    # next step on (`media_locations.any()` is batch-wide; README fidelity notes): a defect the contract does not
+    # reproduce (a decode step attends to the row's last image). When it happens, the reference is generated again
+    # with that re-conditioning disabled (decode steps use the cached media locations, i.e. the last image).
+    notes = []
+
+    def reference(num_beams):
+        with image_token_watch(model) as fed:
+            out = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
+        if not fed:
+            return out
+        with image_token_watch(model, keep_cached_media=True):
+            fixed = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
+        notes.append(f"{'greedy' if num_beams == 1 else f'beam-{num_beams}'}: Flamingo.generate generated <image> "
+                     f"(fed back at step {fed[0]}) and re-conditioned every row from there, a defect not reproduced; "
+                     "compared against Flamingo.generate with that re-conditioning disabled")
+        return fixed
+
     with torch_vision(built, compensate):
-        greedy_t = of_generate(model, vx, ids, mask, max_new_tokens, 1)
+        greedy_t = reference(1)
         rec = []
         greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
         greedy_ref = greedy_t.sequences[:, ids.shape[1]:].numpy()
         rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
             if len(rec) == len(greedy_t.scores) else float("inf")
         rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and (greedy_ref == greedy_o).all())
-        beam_t = of_generate(model, vx, ids, mask, max_new_tokens, 3)
+        beam_t = reference(3)
         beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
         beam_ref = beam_t.sequences[:, ids.shape[1]:].numpy()
         rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
         rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
+    rep["notes"] = notes
     rep["greedy_tokens"] = greedy_ref.tolist()
     rep["beam3_tokens"] = beam_ref.tolist()
 

@@ -307,3 +307,16 @@ def test_preset_export_records_the_seed_and_matches_the_fixture(released, tmp_pa
     assert m["source"]["added_head_seed"] == 3 and rep["parity"]["greedy_tokens_identical"]
     same = {k for k in ref["components"] if m["components"][k]["sha256"] == ref["components"][k]["sha256"]}
     assert same == {"vision_encoder", "perceiver", "tokenizer"}
+
+
+def test_parity_when_openflamingo_generates_the_image_token(released, tmp_path):
+    """With --added-head-seed 12 the tiny LLaMA generates <image> in the parity prompts; Flamingo.generate then
+    re-conditions every row (a defect not reproduced). Parity compares against Flamingo.generate with that
+    re-conditioning disabled, says so, and still holds exactly."""
+    rep = _preset("OpenFlamingo-9B-deprecated", released["tiny-llama"], tmp_path / "s12", name="tiny-llama",
+                  added_head_seed=12)
+    p = rep["parity"]
+    assert p["greedy_tokens_identical"] is True and p["beam3_tokens_identical"] is True and p["max_abs_diff"] < 1e-4
+    assert any(t == 2049 for row in p["greedy_tokens"] for t in row)
+    assert [n.split(":")[0] for n in p["notes"]] == ["greedy", "beam-3"]
+    assert all("re-conditioned every row" in n for n in p["notes"])
