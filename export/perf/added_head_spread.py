@@ -75,6 +75,8 @@ def main(argv=None) -> int:
         added = {st["endofchunk"], st["image"], st["pad"]}
         for b in BENCHMARKS:
             run_bench(Path(a.bin), model, b, root / f"seed{seed}" / "results" / b)
+    max_new = {b: int((yaml.safe_load((REPO / "benchmarks" / f"{b}.yaml").read_text()).get("generation") or {})
+                      .get("max_new_tokens", 0)) for b in BENCHMARKS}
     for b in BENCHMARKS:
         per_seed = {}
         samples = {}
@@ -105,8 +107,13 @@ def main(argv=None) -> int:
             max_score_change = {s: score_change(s) for s in seeds}
             added_generated = {s: sum(any(t in added for t in samples[s][k]["tokens"] or []) for k in keys)
                                for s in seeds}
-            stopped = {s: sum(bool(samples[s][k]["tokens"]) and samples[s][k]["tokens"][-1] == eoc for k in keys)
-                       for s in seeds}
+            # the runtime records the generated tokens without the stop token: a generation that stopped on
+            # <|endofchunk|> is one shorter than max_new_tokens (or ends with it)
+            def stopped_on_eoc(t):
+                return bool(t is not None) and (len(t) < max_new[b] or (bool(t) and t[-1] == eoc))
+
+            stopped = {s: sum(stopped_on_eoc(samples[s][k]["tokens"]) for k in keys if samples[s][k]["tokens"]
+                              is not None) for s in seeds}
             entry["shots"][shot] = {
                 "n": len(keys), "metric_per_seed": vals, "min": min(vals), "max": max(vals),
                 "spread": max(vals) - min(vals), "std": statistics.pstdev(vals),
