@@ -322,9 +322,10 @@ def test_cli_preset_from_any_cwd_is_quiet(of9b, tmp_path):
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert all(x.startswith("[export]") for x in lines), lines  # no warning pages
     assert any("parity ok" in x for x in lines) and any("auto_map stripped" in x for x in lines)
-    r = subprocess.run(args[:-4] + ["--out", "model2", "--verbose", "--max-new-tokens", "4"], cwd=tmp_path,
+    # errors still reach the user, with the exit code
+    r = subprocess.run(args[:-4] + ["--out", "model", "--lm", str(tmp_path / "nope")], cwd=tmp_path,
                        capture_output=True, text=True, env=env)
-    assert r.returncode == 0 and any(not x.startswith("[export]") for x in r.stderr.splitlines() if x.strip())
+    assert r.returncode == 2 and "export_openflamingo: error: --lm" in r.stderr and "nope does not exist" in r.stderr
 
 
 def _openai_style_archive(path: Path, clip_name: str):
