@@ -322,9 +322,10 @@ def test_cli_preset_from_any_cwd_is_quiet(of9b, tmp_path):
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert all(x.startswith("[export]") for x in lines), lines  # no warning pages
     assert any("parity ok" in x for x in lines) and any("auto_map stripped" in x for x in lines)
-    r = subprocess.run(args[:-4] + ["--out", "model2", "--verbose", "--max-new-tokens", "4"], cwd=tmp_path,
+    # errors still reach the user, with the exit code
+    r = subprocess.run(args[:-4] + ["--out", "model", "--lm", str(tmp_path / "nope")], cwd=tmp_path,
                        capture_output=True, text=True, env=env)
-    assert r.returncode == 0 and any(not x.startswith("[export]") for x in r.stderr.splitlines() if x.strip())
+    assert r.returncode == 2 and "export_openflamingo: error: --lm" in r.stderr and "nope does not exist" in r.stderr
 
 
 def _openai_style_archive(path: Path, clip_name: str):
@@ -380,3 +381,13 @@ def test_openai_torchscript_clip_file(of3b, tmp_path):
     with pytest.raises(ExportError, match=r"tiny-openai-32.pt are not tiny-openai-64 weights: patch_size 8 "
                                           r"\(expected 16\), image_size 32 \(expected 64\)"):
         _openai_visual(arch, "tiny-openai-64")
+
+
+def test_gpt_neox_checkpoint_given_to_the_3b_preset_says_4b(of3b, gptneox_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match=r"not a OpenFlamingo-3B-vitl-mpt1b checkpoint: its decoder layers are "
+                                          r"lang_encoder.gpt_neox.layers.N \(GPT-NeoX\).*this looks like "
+                                          r"OpenFlamingo-4B-vitl-rpj3b or OpenFlamingo-4B-vitl-rpj3b-langinstruct: "
+                                          r"use --preset OpenFlamingo-4B-vitl-rpj3b"):
+        _export("OpenFlamingo-3B-vitl-mpt1b", dict(of3b, checkpoint=gptneox_checkpoint[0]), out)
+    nothing_left(out)
