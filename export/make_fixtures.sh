@@ -3,7 +3,7 @@
 #   export/make_fixtures.sh [NAME ...]     (default: all of export/tiny/configs/*.yaml)
 # Creates export/.venv first if needed (export/setup_venv.sh), retrains the shared base tokenizer
 # (export/tiny/base_tokenizer), then builds, exports, parity-checks and writes goldens for each model into
-# tests/fixtures/models/<name>/.
+# tests/fixtures/models/<name>/; and the tiny RICES CLIP encoder (name tiny-clip) into tests/fixtures/clip/.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$HERE")"
@@ -15,7 +15,21 @@ export TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 PYTHONHASHSEED=0
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 cd "$REPO"
 "$PY" -m export.tiny.train_tokenizer export/tiny/base_tokenizer >/dev/null
+# tiny-clip: the RICES encoder fixture (tests/fixtures/clip/tiny-clip, export/tiny/make_tiny_clip.py)
+CLIP=0
+NAMES=()
+for n in "$@"; do
+  if [[ $n == tiny-clip ]]; then CLIP=1; else NAMES+=("$n"); fi
+done
 if [[ $# -eq 0 ]]; then
-  set -- $(cd "$HERE/tiny/configs" && ls *.yaml | sed 's/\.yaml$//')
+  CLIP=1
+  NAMES=($(cd "$HERE/tiny/configs" && ls *.yaml | sed 's/\.yaml$//'))
 fi
-"$PY" -m export.tiny.make_tiny "$@" --summary
+if [[ ${#NAMES[@]} -gt 0 ]]; then
+  "$PY" -m export.tiny.make_tiny "${NAMES[@]}" --summary
+fi
+if [[ $CLIP -eq 1 ]]; then
+  W="$(mktemp -d)"
+  trap 'rm -rf "$W"' EXIT
+  "$PY" -m export.tiny.make_tiny_clip "$W" --fixture
+fi

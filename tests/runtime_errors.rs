@@ -252,3 +252,31 @@ fn missing_ort_library_is_a_clear_error() {
     assert!(err.contains("ONNX Runtime library not found") && err.contains("setup_ort.sh"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn clip_encoder_folder_errors_are_named() {
+    use flamingo_eval::model::clip::ClipImageEncoder;
+    let src = repo().join("tests/fixtures/clip/tiny-clip");
+    let err_of = |dir: &Path| format!("{:#}", ClipImageEncoder::load(dir, &RuntimeOptions::default()).err().expect("refused"));
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::copy(src.join("clip_image_encoder.onnx"), d.join("clip_image_encoder.onnx")).unwrap();
+    let err = err_of(d);
+    assert!(err.contains("clip.yaml") && err.contains("export_clip"), "{err}");
+    let yaml = std::fs::read_to_string(src.join("clip.yaml")).unwrap();
+    for (edit, want) in [
+        (format!("{yaml}surprise: 1\n"), "surprise"),
+        (yaml.replace("clip_format_version: 1", "clip_format_version: 7"), "clip_format_version 7"),
+        (yaml.replace("image_size: 64", "image_size: 32"), "preprocess.image_size 32"),
+        (yaml.replace("embed_dim: 32", "embed_dim: 0"), "embed_dim"),
+    ] {
+        std::fs::write(d.join("clip.yaml"), &edit).unwrap();
+        let err = err_of(d);
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    // The folder as exported loads; so does its graph alone (single-file form, CLIP preprocessing at 64 px).
+    std::fs::write(d.join("clip.yaml"), &yaml).unwrap();
+    assert!(ClipImageEncoder::load(d, &RuntimeOptions::default()).unwrap().manifest.is_some());
+    let single = ClipImageEncoder::load(&d.join("clip_image_encoder.onnx"), &RuntimeOptions::default()).unwrap();
+    assert!(single.manifest.is_none() && single.preprocess.image_size == 64);
+}
