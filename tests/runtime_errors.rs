@@ -120,6 +120,13 @@ fn special_token_consistency_is_checked_without_names() {
     let tmp = edited_model("tiny-mpt", |y| y.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 5000"));
     let err = load_err(tmp.path());
     assert!(err.contains("special_tokens.bos is 5000") && err.contains("lang.vocab_size"), "{err}");
+    // A BOS id inside the LM head but unknown to the tokenizer (heads may be wider than the tokenizer; widened
+    // here in the manifest only, the tokenizer has ids 0..=2050).
+    let tmp = edited_model("tiny-mpt", |y| {
+        y.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 2051").replace("vocab_size: 2051", "vocab_size: 2060")
+    });
+    let err = load_err(tmp.path());
+    assert!(err.contains("tokenizer.json") && err.contains("special_tokens.bos is 2051") && err.contains("does not have"), "{err}");
     let tmp = edited_model("tiny-mpt", |y| y.replace("pad: 2050", "pad: 2051"));
     let err = load_err(tmp.path());
     assert!(err.contains("special_tokens.pad is 2051"), "{err}");
