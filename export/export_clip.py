@@ -52,8 +52,13 @@ REPO = Path(__file__).resolve().parent.parent
 PARITY_IMAGES = ["chelsea.png", "rocket.jpg", "coffee.png", "grace_hopper.jpg"]
 
 
+def _vision_first(key: str):
+    """The vision tower's tensors first: they are what this export is about."""
+    return (not key.startswith("visual."), key)
+
+
 def _fmt(keys, n=5) -> str:
-    keys = sorted(keys)
+    keys = sorted(keys, key=_vision_first)
     return ", ".join(keys[:n]) + (f", … ({len(keys)} in all)" if len(keys) > n else "")
 
 
@@ -119,7 +124,7 @@ def _check_against(model, sd: dict, path: Path, what: str) -> None:
     have = {k: tuple(v.shape) for k, v in sd.items() if k not in ("input_resolution", "context_length",
                                                                      "vocab_size")}
     missing, unexpected = set(want) - set(have), set(have) - set(want)
-    wrong = [f"{k} {list(have[k])} (config: {list(want[k])})" for k in sorted(set(want) & set(have))
+    wrong = [f"{k} {list(have[k])} (config: {list(want[k])})" for k in sorted(set(want) & set(have), key=_vision_first)
              if want[k] != have[k]]
     if missing or unexpected or wrong:
         parts = []
