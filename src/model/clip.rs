@@ -90,7 +90,7 @@ impl ClipManifest {
         }
         let m: ClipManifest =
             serde_yaml::from_str(&text).map_err(|e| anyhow!("{}: invalid CLIP encoder manifest: {e}", path.display()))?;
-        if m.embed_dim == 0 || m.preprocess.image_size == 0 || m.preprocess.std.iter().any(|s| *s == 0.0) {
+        if m.embed_dim == 0 || m.preprocess.image_size == 0 || m.preprocess.std.contains(&0.0) {
             bail!("{}: embed_dim and preprocess.image_size must be positive and preprocess.std non-zero", path.display());
         }
         Ok(m)
