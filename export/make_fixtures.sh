@@ -3,7 +3,7 @@
 #   export/make_fixtures.sh [NAME ...]     (default: all of export/tiny/configs/*.yaml)
 # Creates export/.venv first if needed (export/setup_venv.sh), retrains the shared base tokenizer
 # (export/tiny/base_tokenizer), then builds, exports, parity-checks and writes goldens for each model into
-# tests/fixtures/models/<name>/; and the tiny RICES CLIP encoder (name tiny-clip) into tests/fixtures/clip/.
+# tests/fixtures/models/<name>/.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$HERE")"
