@@ -7,6 +7,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$HERE")"
+ALL=$(( $# == 0 ))  # no names: every model config, and the tiny-clip RICES encoder fixture
 "$HERE/setup_venv.sh"
 PY="$HERE/.venv/bin/python"
 # single-threaded, CPU-feature-independent math so that the files do not depend on the machine
@@ -15,16 +16,15 @@ export TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 PYTHONHASHSEED=0
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 cd "$REPO"
 "$PY" -m export.tiny.train_tokenizer export/tiny/base_tokenizer >/dev/null
-# tiny-clip: the RICES encoder fixture (tests/fixtures/clip/tiny-clip, export/tiny/make_tiny_clip.py)
-CLIP=0
+if [[ $# -eq 0 ]]; then
+  set -- $(cd "$HERE/tiny/configs" && ls *.yaml | sed 's/\.yaml$//')
+fi
+# tiny-clip (tests/fixtures/clip/tiny-clip, built by export/tiny/make_tiny_clip.py) is not a model config
+CLIP=$ALL
 NAMES=()
 for n in "$@"; do
   if [[ $n == tiny-clip ]]; then CLIP=1; else NAMES+=("$n"); fi
 done
-if [[ $# -eq 0 ]]; then
-  CLIP=1
-  NAMES=($(cd "$HERE/tiny/configs" && ls *.yaml | sed 's/\.yaml$//'))
-fi
 if [[ ${#NAMES[@]} -gt 0 ]]; then
   "$PY" -m export.tiny.make_tiny "${NAMES[@]}" --summary
 fi
