@@ -7,6 +7,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$HERE")"
+ALL=$(( $# == 0 ))  # no names: every model config, and the tiny-clip RICES encoder fixture
 "$HERE/setup_venv.sh"
 PY="$HERE/.venv/bin/python"
 # single-threaded, CPU-feature-independent math so that the files do not depend on the machine
@@ -19,4 +20,17 @@ cd "$REPO"
 if [[ $# -eq 0 ]]; then
   set -- $(cd "$HERE/tiny/configs" && ls *.yaml | sed 's/\.yaml$//')
 fi
-"$PY" -m export.tiny.make_tiny "$@" --summary
+# tiny-clip (tests/fixtures/clip/tiny-clip, built by export/tiny/make_tiny_clip.py) is not a model config
+CLIP=$ALL
+NAMES=()
+for n in "$@"; do
+  if [[ $n == tiny-clip ]]; then CLIP=1; else NAMES+=("$n"); fi
+done
+if [[ ${#NAMES[@]} -gt 0 ]]; then
+  "$PY" -m export.tiny.make_tiny "${NAMES[@]}" --summary
+fi
+if [[ $CLIP -eq 1 ]]; then
+  W="$(mktemp -d)"
+  trap 'rm -rf "$W"' EXIT
+  "$PY" -m export.tiny.make_tiny_clip "$W" --fixture
+fi

@@ -120,6 +120,13 @@ fn special_token_consistency_is_checked_without_names() {
     let tmp = edited_model("tiny-mpt", |y| y.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 5000"));
     let err = load_err(tmp.path());
     assert!(err.contains("special_tokens.bos is 5000") && err.contains("lang.vocab_size"), "{err}");
+    // A BOS id inside the LM head but unknown to the tokenizer (heads may be wider than the tokenizer; widened
+    // here in the manifest only, the tokenizer has ids 0..=2050).
+    let tmp = edited_model("tiny-mpt", |y| {
+        y.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 2051").replace("vocab_size: 2051", "vocab_size: 2060")
+    });
+    let err = load_err(tmp.path());
+    assert!(err.contains("tokenizer.json") && err.contains("special_tokens.bos is 2051") && err.contains("does not have"), "{err}");
     let tmp = edited_model("tiny-mpt", |y| y.replace("pad: 2050", "pad: 2051"));
     let err = load_err(tmp.path());
     assert!(err.contains("special_tokens.pad is 2051"), "{err}");
@@ -251,4 +258,32 @@ fn missing_ort_library_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ONNX Runtime library not found") && err.contains("setup_ort.sh"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn clip_encoder_folder_errors_are_named() {
+    use flamingo_eval::model::clip::ClipImageEncoder;
+    let src = repo().join("tests/fixtures/clip/tiny-clip");
+    let err_of = |dir: &Path| format!("{:#}", ClipImageEncoder::load(dir, &RuntimeOptions::default()).err().expect("refused"));
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::copy(src.join("clip_image_encoder.onnx"), d.join("clip_image_encoder.onnx")).unwrap();
+    let err = err_of(d);
+    assert!(err.contains("clip.yaml") && err.contains("export_clip"), "{err}");
+    let yaml = std::fs::read_to_string(src.join("clip.yaml")).unwrap();
+    for (edit, want) in [
+        (format!("{yaml}surprise: 1\n"), "surprise"),
+        (yaml.replace("clip_format_version: 1", "clip_format_version: 7"), "clip_format_version 7"),
+        (yaml.replace("image_size: 64", "image_size: 32"), "preprocess.image_size 32"),
+        (yaml.replace("embed_dim: 32", "embed_dim: 0"), "embed_dim"),
+    ] {
+        std::fs::write(d.join("clip.yaml"), &edit).unwrap();
+        let err = err_of(d);
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    // The folder as exported loads; so does its graph alone (single-file form, CLIP preprocessing at 64 px).
+    std::fs::write(d.join("clip.yaml"), &yaml).unwrap();
+    assert!(ClipImageEncoder::load(d, &RuntimeOptions::default()).unwrap().manifest.is_some());
+    let single = ClipImageEncoder::load(&d.join("clip_image_encoder.onnx"), &RuntimeOptions::default()).unwrap();
+    assert!(single.manifest.is_none() && single.preprocess.image_size == 64);
 }

@@ -337,3 +337,23 @@ fn bos_is_prepended_to_prompts_and_scoring_lines_up() {
         assert!(d <= TOL, "candidate {c:?}: cached vs uncached {d}");
     }
 }
+
+/// The RICES encoder exported by export/export_clip.py (tests/fixtures/clip/tiny-clip): embeddings of image
+/// files (Rust preprocessing + ONNX) against open_clip's preprocess + encode_image.
+#[test]
+fn exported_clip_encoder_matches_open_clip() {
+    let dir = repo().join("tests/fixtures/clip/tiny-clip");
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let mut enc = flamingo_eval::model::clip::ClipImageEncoder::load(&dir, &RuntimeOptions { intra_threads: 1, ..Default::default() }).unwrap();
+    let m = enc.manifest.clone().unwrap();
+    assert_eq!(enc.preprocess.image_size, m.preprocess.image_size);
+    let images: Vec<std::path::PathBuf> = strs(&golden["images"]).iter().map(|n| images_dir().join(n)).collect();
+    let got = enc.embed(&images).unwrap();
+    for (i, row) in golden["image_embedding"].as_array().unwrap().iter().enumerate() {
+        let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert_eq!(want.len(), m.embed_dim);
+        let d = max_abs_diff(&got[i], &want);
+        eprintln!("clip encoder {:?}: max abs diff {d:.2e}", images[i].file_name().unwrap());
+        assert!(d <= TOL, "{d}");
+    }
+}

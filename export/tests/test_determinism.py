@@ -40,3 +40,11 @@ def test_reexport_is_byte_identical(name, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     _same_tree(FIXTURES / name, tmp_path / name)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary directories left behind"
+
+
+def test_clip_fixture_reexports_identically(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "export.tiny.make_tiny_clip", str(tmp_path / "w"), "--fixture", "--out",
+                        str(tmp_path / "tiny-clip")], cwd=REPO, env={**os.environ, **ENV}, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    _same_tree(REPO / "tests" / "fixtures" / "clip" / "tiny-clip", tmp_path / "tiny-clip")

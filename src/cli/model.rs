@@ -53,6 +53,13 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         m.special_tokens.image, m.special_tokens.endofchunk, m.special_tokens.pad, m.special_tokens.eos,
         model.tokenizer.vocab_size()
     );
+    println!(
+        "tokenizer    add_bos {} (bos {}), clean_up_tokenization_spaces {}, padding {:?}",
+        m.tokenizer.add_bos,
+        m.special_tokens.bos.map(|b| b.to_string()).unwrap_or_else(|| "none".into()),
+        m.tokenizer.clean_up_tokenization_spaces,
+        m.tokenizer.padding_side
+    );
     if let Some(lib) = crate::model::runtime::loaded_library() {
         println!("onnxruntime  {}", lib.display());
     }

@@ -39,6 +39,15 @@ impl Tokenizer {
             }
         }
         let prompt_bos = if manifest.tokenizer.add_bos { st.bos } else { None };
+        if let Some(id) = prompt_bos {
+            if inner.id_to_token(id).is_none() {
+                bail!(
+                    "{}: model.yaml's special_tokens.bos is {id}, which this tokenizer does not have; the manifest and \
+                     tokenizer belong to different exports",
+                    path.display()
+                );
+            }
+        }
         let tok = Tokenizer {
             inner,
             image_id: st.image,
