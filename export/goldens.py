@@ -93,11 +93,11 @@ def _generate(model, vx, ids, mask, max_new_tokens, num_beams):
     from .config import ExportError
     from .parity import image_token_watch
 
-    with image_token_watch(model) as fed:
+    with image_token_watch(model) as w:
         out = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
-    if fed:
+    if w["fed"]:
         raise ExportError(f"goldens: Flamingo.generate (num_beams={num_beams}) generated <image> (fed back at step "
-                          f"{fed[0]}); choose another seed for this fixture")
+                          f"{w['fed'][0]}); choose another seed for this fixture")
     return out
 
 

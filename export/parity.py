@@ -79,24 +79,31 @@ def of_generate(model, vision_x, input_ids, mask, max_new_tokens, num_beams):
 
 @contextlib.contextmanager
 def image_token_watch(model, keep_cached_media: bool = False):
-    """Inside, the list it yields collects the LM calls (1 = the first decode step) whose input holds
-    `<image>`, i.e. where Flamingo.generate feeds a generated <image> token back. With keep_cached_media, decode
-    steps do not re-condition on such a token (FlamingoLMMixin.forward then keeps the cached media locations:
-    every decode step attends to the row's last image, the contract's semantics)."""
+    """Inside, the dict it yields says at which LM calls of Flamingo.generate (1 = the first decode step) a
+    GENERATED token is `<image>` (`fed`), and whether every decode call fed one token through the KV cache
+    (`cached`; without a cache the whole sequence is fed again). With keep_cached_media (cached decoding only),
+    decode steps do not re-condition on such a token: FlamingoLMMixin.forward then keeps the cached media
+    locations, so every decode step attends to the row's last image (the contract's semantics)."""
     lm = model.lang_encoder
-    fed, calls, media_id = [], [0], lm.media_token_id
+    info, media_id, state = {"fed": [], "cached": True}, lm.media_token_id, {"calls": 0, "prompt": None}
 
     def hook(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        if calls[0] > 0 and ids is not None and bool((ids == media_id).any()):
-            fed.append(calls[0])
+        k = state["calls"]
+        if k == 0:
+            state["prompt"] = ids.shape[1]
+        elif ids is not None:
+            gen = ids if ids.shape[1] == 1 else ids[:, state["prompt"]:]
+            info["cached"] = info["cached"] and ids.shape[1] == 1
+            if bool((gen == media_id).any()):
+                info["fed"].append(k)
         if keep_cached_media:  # prefill (call 0) finds the prompt's images; decode steps see no media token
-            module.media_token_id = media_id if calls[0] == 0 else -1
-        calls[0] += 1
+            module.media_token_id = media_id if k == 0 else -1
+        state["calls"] += 1
 
     h = lm.register_forward_pre_hook(hook, with_kwargs=True)
     try:
-        yield fed
+        yield info
     finally:
         h.remove()
         lm.media_token_id = media_id
@@ -175,30 +182,45 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
     notes = []
 
     def reference(num_beams):
-        with image_token_watch(model) as fed:
+        """(Flamingo.generate output, number of steps to compare or None for all)."""
+        with image_token_watch(model) as w:
             out = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
-        if not fed:
-            return out
-        with image_token_watch(model, keep_cached_media=True):
-            fixed = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
-        notes.append(f"{'greedy' if num_beams == 1 else f'beam-{num_beams}'}: Flamingo.generate generated <image> "
-                     f"(fed back at step {fed[0]}) and re-conditioned every row from there, a defect not reproduced; "
-                     "compared against Flamingo.generate with that re-conditioning disabled")
-        return fixed
+        if not w["fed"]:
+            return out, None
+        what = "greedy" if num_beams == 1 else f"beam-{num_beams}"
+        msg = (f"{what}: Flamingo.generate generated <image> (fed back at step {w['fed'][0]}) and re-conditioned "
+               "every row from there, a defect not reproduced; ")
+        if w["cached"]:
+            with image_token_watch(model, keep_cached_media=True):
+                fixed = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
+            notes.append(msg + "compared against Flamingo.generate with that re-conditioning disabled")
+            return fixed, None
+        notes.append(msg + f"compared up to that step only")
+        return out, w["fed"][0]
 
     with torch_vision(built, compensate):
-        greedy_t = reference(1)
+        greedy_t, k = reference(1)
         rec = []
         greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
         greedy_ref = greedy_t.sequences[:, ids.shape[1]:].numpy()
-        rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
-            if len(rec) == len(greedy_t.scores) else float("inf")
-        rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and (greedy_ref == greedy_o).all())
-        beam_t = reference(3)
+        if k is None:
+            rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
+                if len(rec) == len(greedy_t.scores) else float("inf")
+            rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and
+                                                  (greedy_ref == greedy_o).all())
+        else:
+            ok = len(rec) >= k and len(greedy_t.scores) >= k
+            rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores[:k], rec[:k])) \
+                if ok else float("inf")
+            rep["greedy_tokens_identical"] = bool(ok and (greedy_ref[:, :k] == greedy_o[:, :k]).all())
+        beam_t, kb = reference(3)
         beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
         beam_ref = beam_t.sequences[:, ids.shape[1]:].numpy()
-        rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
-        rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
+        if kb is None:
+            rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
+            rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
+        else:
+            rep["beam3_tokens_identical"] = "not compared (see notes)"
     rep["notes"] = notes
     rep["greedy_tokens"] = greedy_ref.tolist()
     rep["beam3_tokens"] = beam_ref.tolist()
@@ -208,7 +230,7 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
     bad = [f"{k}={v:.3g}" for k, v in numeric.items() if not v <= tol]
     if not rep["greedy_tokens_identical"]:
         bad.append(f"greedy tokens differ: torch {greedy_ref.tolist()} onnx {greedy_o.tolist()}")
-    if not rep["beam3_tokens_identical"]:
+    if rep["beam3_tokens_identical"] is False:
         bad.append(f"beam-3 tokens differ: torch {beam_ref.tolist()} onnx {beam_o.tolist()}")
     if bad:
         raise ExportError("parity check failed (PyTorch vs onnxruntime, tolerance "
