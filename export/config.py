@@ -11,12 +11,6 @@ class ExportError(Exception):
     """A user-facing export failure: the message names the file/key and the fix."""
 
 
-FAMILIES = {
-    # family -> (transformers model_type, transformers class name, OpenFlamingo decoder-layers attr)
-    "gpt_neox": ("gpt_neox", "GPTNeoXForCausalLM", "gpt_neox.layers"),
-    "mpt": ("mpt", "MptForCausalLM", "transformer.blocks"),
-}
-
 # OpenFlamingo 2.0.1 defaults (Flamingo.__init__ / FlamingoLMMixin.init_flamingo)
 OF_PERCEIVER_DEFAULTS = {"depth": 6, "heads": 8, "dim_head": 64, "num_latents": 64, "max_num_frames": None,
                          "ff_mult": 4}
@@ -25,14 +19,14 @@ OF_CROSS_ATTN_DEFAULTS = {"heads": 8, "dim_head": 64, "ff_mult": 4}
 SCHEMA = {
     "name": str,
     "seed": int,
-    "vision": {"clip_model": str, "clip_config": dict, "pretrained": str, "compensate_ln_post": bool},
+    "vision": {"clip_model": str, "clip_config": (dict, str), "pretrained": str, "compensate_ln_post": bool},
     "lang": {"family": str, "path": str, "config": dict},
     "tokenizer": {"path": str, "add_special_tokens": bool},
     "cross_attn_every_n_layers": int,
     "perceiver": {k: (int, type(None)) for k in OF_PERCEIVER_DEFAULTS},
     "cross_attn": {k: int for k in OF_CROSS_ATTN_DEFAULTS},
 }
-REQUIRED = ["name", "vision.clip_model", "lang.family", "tokenizer.path", "cross_attn_every_n_layers"]
+REQUIRED = ["name", "vision.clip_model", "lang.family", "tokenizer.path"]
 
 
 def _check(node, schema, where, src):
@@ -72,26 +66,40 @@ def normalise_config(cfg: dict, path: Path) -> dict:
     for key in REQUIRED:
         if _get(cfg, key) is None:
             raise ExportError(f"{path}: missing required key `{key}`")
+    from . import families
+
     family = cfg["lang"]["family"]
-    if family not in FAMILIES:
+    if not families.known(family):
         raise ExportError(
-            f"{path}: unknown LM family `lang.family: {family}`; supported: {', '.join(sorted(FAMILIES))} "
-            "(GPT-NeoX, e.g. OF-4B's RedPajama-3B; MPT with ALiBi, e.g. OF-3B/9B)")
+            f"{path}: unknown LM family `lang.family: {family}`; supported: {', '.join(families.names())} "
+            "(" + "; ".join(f"{n}: {families.get(n).description}" for n in families.names()) + ")")
+    family = cfg["lang"]["family"] = families.canonical(family)
     lang = cfg["lang"]
     if (lang.get("path") is None) == (lang.get("config") is None):
         raise ExportError(f"{path}: give exactly one of `lang.path` (a Hugging Face model directory) "
                           "or `lang.config` (a Hugging Face config mapping for a randomly initialised LM)")
     if lang.get("config") is not None:
-        mt = lang["config"].get("model_type")
-        if mt != FAMILIES[family][0]:
-            raise ExportError(f"{path}: `lang.config.model_type` is {mt!r} but lang.family {family} "
-                              f"needs {FAMILIES[family][0]!r}")
+        families.get(family).check_config_mapping(lang["config"], str(path))
     base = path.parent
     for key in ("tokenizer.path", "lang.path"):
         sect, k = key.split(".")
         if cfg[sect].get(k):
             p = Path(cfg[sect][k])
             cfg[sect][k] = str(p if p.is_absolute() else (base / p).resolve())
+    cc = cfg["vision"].get("clip_config")
+    if isinstance(cc, str):  # an open_clip model config JSON file (relative to the config file)
+        import json
+
+        p = Path(cc) if Path(cc).is_absolute() else base / cc
+        if not p.is_file():
+            raise ExportError(f"{path}: `vision.clip_config` file {p} does not exist (give an open_clip model "
+                              "config JSON file, an inline mapping, or leave it out for a known open_clip name)")
+        try:
+            cfg["vision"]["clip_config"] = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise ExportError(f"{p}: not valid JSON ({e})")
+        if not isinstance(cfg["vision"]["clip_config"], dict) or "vision_cfg" not in cfg["vision"]["clip_config"]:
+            raise ExportError(f"{p}: not an open_clip model config (no vision_cfg)")
     pre = cfg["vision"].get("pretrained") or ""
     if pre and ("/" in pre or pre.endswith((".pt", ".bin", ".safetensors"))):
         p = Path(pre)
@@ -102,7 +110,8 @@ def normalise_config(cfg: dict, path: Path) -> dict:
     cfg.setdefault("seed", 0)
     cfg["perceiver"] = {**OF_PERCEIVER_DEFAULTS, **(cfg.get("perceiver") or {})}
     cfg["cross_attn"] = {**OF_CROSS_ATTN_DEFAULTS, **(cfg.get("cross_attn") or {})}
-    if cfg["cross_attn_every_n_layers"] < 1:
+    cfg.setdefault("cross_attn_every_n_layers", None)  # None: inferred from the checkpoint's keys
+    if cfg["cross_attn_every_n_layers"] is not None and cfg["cross_attn_every_n_layers"] < 1:
         raise ExportError(f"{path}: `cross_attn_every_n_layers` must be >= 1")
     cfg["_path"] = str(path)
     return cfg

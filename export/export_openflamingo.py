@@ -11,6 +11,7 @@ failed export leaves nothing behind. See export/README.md and export/CONTRACT.md
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ import yaml  # noqa: E402
 from .config import ExportError, load_config  # noqa: E402
 
 EXPORTER_VERSION = "0.1.0"
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 _INTERP = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest", "lanczos": "lanczos"}
 
 
@@ -105,9 +106,23 @@ def _component(path: Path, name: str) -> dict:
     return entry
 
 
+def check_family_bos(built, rules: dict) -> None:
+    """A family that says what its released tokenizer does about BOS (LLaMA: prepends it) refuses a tokenizer
+    that does otherwise: OpenFlamingo's eval tokenises with the tokenizer as loaded, so it would not be the
+    published model's prompt."""
+    fam_bos = getattr(built.lm_family, "add_bos", None)
+    if fam_bos is not None and rules["add_bos"] != fam_bos:
+        raise ExportError(
+            f"the tokenizer at {built.cfg['tokenizer']['path']} "
+            f"{'prepends' if rules['add_bos'] else 'does not prepend'} BOS, but lang.family {built.family}'s "
+            f"released tokenizer {'does' if fam_bos else 'does not'} (OpenFlamingo's eval tokenises with it as "
+            "loaded): use the tokenizer files released with the LM")
+
+
 def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_post_applied_by_open_clip: bool,
                    compensated: bool) -> dict:
     from .build import sha256_file
+    from .tokenizer_rules import tokenizer_rules
 
     tok = built.tokenizer
     cfg = built.cfg
@@ -117,7 +132,7 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
                           f"{graphs['vision']['image_size']}")
     vision = {k: graphs["vision"][k] for k in ("patch_size", "num_patches", "width", "embed_dim")}
     lang = dict(graphs["lang"])
-    lang.update({"family": built.family, "uses_position_ids": built.family == "gpt_neox",
+    lang.update({"family": built.family, "uses_position_ids": built.lm_family.uses_position_ids,
                  "cross_attn_every_n_layers": cfg["cross_attn_every_n_layers"]})
     lang = {k: lang[k] for k in ("family", "n_layers", "n_heads", "head_dim", "hidden", "vocab_size",
                                  "max_positions", "uses_position_ids", "cross_attn_every_n_layers")}
@@ -127,6 +142,8 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
     for t, i in ids.items():
         if i is None or i == tok.unk_token_id and tok.unk_token != t or i >= lang["vocab_size"]:
             raise ExportError(f"special token {t} has id {i}, outside the LM head ({lang['vocab_size']} rows)")
+    rules = tokenizer_rules(tok, lang["vocab_size"])
+    check_family_bos(built, rules)
     return {
         "contract_version": CONTRACT_VERSION,
         "exporter_version": EXPORTER_VERSION,
@@ -137,6 +154,8 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
             "open_flamingo_version": metadata.version("open_flamingo"),
             "open_clip_version": metadata.version("open_clip_torch"),
             "patch_tokens_ln_post": bool(ln_post_applied_by_open_clip and not compensated),
+            # only when LM-head rows were drawn (rows in no published file: seed_added_head_rows)
+            **({"added_head_seed": built.added_head_seed} if built.added_head_seed is not None else {}),
         },
         "components": {k: _component(files[k], v) for k, v in
                        (("vision_encoder", "vision_encoder.onnx"), ("perceiver", "perceiver.onnx"),
@@ -146,8 +165,9 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
         "perceiver": graphs["perceiver"],
         "lang": lang,
         "special_tokens": {"image": ids["<image>"], "endofchunk": ids["<|endofchunk|>"], "pad": tok.pad_token_id,
-                           "eos": tok.eos_token_id, "bos": None},
-        "tokenizer": {"add_bos": False, "padding_side": "left"},
+                           "eos": tok.eos_token_id, "bos": rules["bos"]},
+        "tokenizer": {"add_bos": rules["add_bos"], "padding_side": "left",
+                      "clean_up_tokenization_spaces": rules["clean_up_tokenization_spaces"]},
     }
 
 
@@ -174,12 +194,14 @@ def _check_out_dir(out: Path, name: str, checkpoint_sha: str, overwrite: bool):
 
 
 def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = None, overwrite: bool = False,
-                 tol: float = 1e-4, max_new_tokens: int = 12,
-                 extra: Optional[Callable] = None, log=print) -> dict:
+                 tol: float = 1e-4, max_new_tokens: int = 12, added_head_seed: int = 0,
+                 extra: Optional[Callable] = None, log=print, state_dict: Optional[dict] = None) -> dict:
     """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename."""
     import torch
 
-    from .build import apply_checkpoint, build_model, load_state_dict_file, sha256_file
+    from . import families
+    from .build import apply_checkpoint, build_model, seed_added_head_rows, sha256_file
+    from .checkpoint import analyse, load_state_dict_file, resolve_cross_attn_every
     from .onnx_export import detect_ln_post, export_graphs
     from .parity import check_parity
 
@@ -191,6 +213,18 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
         raise ExportError(f"checkpoint {checkpoint} does not exist")
     sha = checkpoint_sha or sha256_file(checkpoint)
     _check_out_dir(out, cfg["name"], sha, overwrite)
+    sd = state_dict if state_dict is not None else load_state_dict_file(checkpoint, log)
+    state_dict = None  # only `sd` holds the checkpoint now: freed once applied
+    lay = analyse(sd)
+    fam = families.get(cfg["lang"]["family"])
+    want = f"lang_encoder.{fam.decoder_layers_attr}."
+    if lay.decoder_prefix and lay.decoder_prefix != want:
+        raise ExportError(f"checkpoint {checkpoint}: its keys are of a {lay.lm_kind} model ({lay.describe()}), but "
+                          f"lang.family {fam.name} puts the decoder layers under {want}N; fix lang.family (or use "
+                          "the --preset of the model this checkpoint belongs to; --list-presets)")
+    cfg = dict(cfg)
+    cfg["cross_attn_every_n_layers"] = resolve_cross_attn_every(
+        cfg.get("cross_attn_every_n_layers"), lay, checkpoint, f"{cfg['_path']} (cross_attn_every_n_layers)")
     threads = int(os.environ.get("FLAMINGO_EXPORT_THREADS", "0"))
     if threads:
         torch.set_num_threads(threads)
@@ -201,8 +235,15 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the final directory should not be
     try:
         with tempfile.TemporaryDirectory() as work:
-            built = build_model(cfg, Path(work))
-            apply_checkpoint(built, load_state_dict_file(checkpoint), checkpoint)
+            built = build_model(cfg, Path(work), log=log)
+            from .tokenizer_rules import tokenizer_rules
+
+            check_family_bos(built, tokenizer_rules(built.tokenizer, len(built.tokenizer)))  # before any export
+            apply_checkpoint(built, sd, checkpoint, log=log)
+            warning = seed_added_head_rows(built, sd, added_head_seed)
+            del sd
+            if warning:
+                log(f"[export] {warning}")
             applies = detect_ln_post(built.model.vision_encoder)
             compensate = False
             if applies:
@@ -232,6 +273,8 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
             log(f"[export] parity ok in {time.time() - t2:.1f}s: max abs diff {parity['max_abs_diff']:.3g}, "
                 f"greedy identical {parity['greedy_tokens_identical']}, "
                 f"beam-3 identical {parity['beam3_tokens_identical']}")
+            for note in parity.get("notes", []):
+                log(f"[export] parity: {note}")
             if extra is not None:
                 extra(built, tmp, compensate)
         _swap_into_place(tmp, out)
@@ -254,21 +297,130 @@ def _swap_into_place(tmp: Path, out: Path):
         tmp.rename(out)
 
 
+def export_preset(preset: str, out, *, checkpoint=None, lm=None, clip=None, clip_model=None, download=False,
+                  cache_dir=None, log=print, name: Optional[str] = None, **kw) -> dict:
+    """Export a published model from the files a user downloaded (see export/presets.py)."""
+    from . import presets
+    from .checkpoint import analyse, load_state_dict_file
+
+    p = presets.get(preset)
+    files = presets.resolve_files(p, checkpoint, lm, clip, download=download, cache_dir=cache_dir, log=log)
+    holder = [load_state_dict_file(files["checkpoint"], log)]
+    cfg = presets.preset_config(p, files, holder[0], analyse(holder[0]), clip_model=clip_model, log=log)
+    if name:
+        cfg["name"] = name
+    # handed over without a reference left here, so the checkpoint's tensors are freed once applied
+    return export_model(cfg, files["checkpoint"], out, state_dict=holder.pop(), log=log, **kw)
+
+
+@contextlib.contextmanager
+def quiet(verbose: bool):
+    """torch / transformers / open_clip warning pages hidden unless --verbose (errors still shown)."""
+    if verbose:
+        yield
+        return
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saved = {}
+        for name in ("transformers", "torch", "open_clip", "root", "huggingface_hub"):
+            lg = logging.getLogger(None if name == "root" else name)
+            saved[name] = lg.level
+            lg.setLevel(logging.ERROR)
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_level = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()
+        except ImportError:
+            hf_level = None
+        try:
+            yield
+        finally:
+            for name, lvl in saved.items():
+                logging.getLogger(None if name == "root" else name).setLevel(lvl)
+            if hf_level is not None:
+                hf_logging.set_verbosity(hf_level)
+
+
+class _FilteredStderr:
+    """Keeps the exporter's own `[export] ...` lines and errors; drops third-party chatter (factory prints,
+    MosaicML init messages) unless --verbose."""
+
+    def __init__(self, real):
+        self.real = real
+        self.buf = ""
+
+    def write(self, s):
+        self.buf += s
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            if line.startswith(("[export]", "export_openflamingo:")):
+                self.real.write(line + "\n")
+        return len(s)
+
+    def flush(self):
+        self.real.flush()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="export_openflamingo", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", required=True, help="export config YAML (see export/README.md)")
-    ap.add_argument("--checkpoint", required=True, help="state dict: .pt/.pth/.bin (torch.load) or .safetensors")
-    ap.add_argument("--out", required=True, help="model directory to create")
+    src = ap.add_argument_group("what to export (one of)")
+    src.add_argument("--config", help="export config YAML (see export/README.md)")
+    src.add_argument("--preset", help="a published model, named as published (--list-presets)")
+    ap.add_argument("--list-presets", action="store_true", help="print the presets and exit")
+    ap.add_argument("--checkpoint", help="OpenFlamingo checkpoint.pt (state dict: .pt/.pth/.bin or .safetensors); "
+                                         "with --preset it may come from the Hugging Face cache")
+    ap.add_argument("--lm", help="--preset: the LM folder as released (config.json, weights, tokenizer, remote code)")
+    ap.add_argument("--clip", help="--preset: the open_clip weights file (e.g. ViT-L-14 'openai')")
+    ap.add_argument("--clip-model", help="--preset: open_clip model name or a JSON model config file "
+                                         "(default: the preset's)")
+    ap.add_argument("--download", action="store_true",
+                    help="--preset: fetch what is not given through huggingface_hub / open_clip into their caches")
+    ap.add_argument("--cache-dir", help="--preset: Hugging Face cache folder (default: huggingface_hub's)")
+    ap.add_argument("--out", help="model directory to create")
     ap.add_argument("--overwrite", action="store_true", help="replace a different model already in --out")
     ap.add_argument("--tol", type=float, default=1e-4, help="max abs logit difference allowed (fp32)")
     ap.add_argument("--max-new-tokens", type=int, default=12, help="tokens generated by the parity check")
+    ap.add_argument("--added-head-seed", type=int, default=0,
+                    help="seed for LM-head rows of OpenFlamingo's added tokens that no published file holds "
+                         "(LLaMA-based v1 models; recorded in model.yaml as source.added_head_seed)")
+    ap.add_argument("--verbose", action="store_true", help="show torch / transformers warnings and factory output")
     a = ap.parse_args(argv)
+    if a.list_presets:
+        from .presets import list_presets
+
+        print(list_presets())
+        return 0
+    if bool(a.config) == bool(a.preset):
+        ap.error("give exactly one of --config and --preset")
+    if not a.out:
+        ap.error("--out is required")
+    if a.config and (a.lm or a.clip or a.clip_model or a.download):
+        ap.error("--lm / --clip / --clip-model / --download go with --preset (a --config names its own files)")
+    if a.config and not a.checkpoint:
+        ap.error("--checkpoint is required with --config")
+    real_err = sys.stderr
+    log = (lambda s: print(s, file=real_err))
+    if not a.verbose:
+        sys.stderr = _FilteredStderr(real_err)
     try:
-        rep = export_model(a.config, a.checkpoint, a.out, overwrite=a.overwrite, tol=a.tol,
-                           max_new_tokens=a.max_new_tokens, log=lambda s: print(s, file=sys.stderr))
+        with quiet(a.verbose):
+            if a.preset:
+                rep = export_preset(a.preset, a.out, checkpoint=a.checkpoint, lm=a.lm, clip=a.clip,
+                                    clip_model=a.clip_model, download=a.download, cache_dir=a.cache_dir,
+                                    overwrite=a.overwrite, tol=a.tol, max_new_tokens=a.max_new_tokens,
+                                    added_head_seed=a.added_head_seed, log=log)
+            else:
+                rep = export_model(a.config, a.checkpoint, a.out, overwrite=a.overwrite, tol=a.tol,
+                                   max_new_tokens=a.max_new_tokens, added_head_seed=a.added_head_seed, log=log)
     except ExportError as e:
-        print(f"export_openflamingo: error: {e}", file=sys.stderr)
+        print(f"export_openflamingo: error: {e}", file=real_err)
         return 2
+    finally:
+        sys.stderr = real_err
     print(json.dumps(rep, indent=1, sort_keys=True))
     return 0
 

@@ -2,11 +2,12 @@
 # Re-create every tiny fixture model byte-for-byte:
 #   export/make_fixtures.sh [NAME ...]     (default: all of export/tiny/configs/*.yaml)
 # Creates export/.venv first if needed (export/setup_venv.sh), retrains the shared base tokenizer
-# (export/tiny/base_tokenizer), then builds, exports, parity-checks and writes goldens for each model into
+# (export/tiny/base_tokenizer) and the LLaMA-style one (export/tiny/llama_tokenizer), then builds, exports, parity-checks and writes goldens for each model into
 # tests/fixtures/models/<name>/.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$HERE")"
+ALL=$(( $# == 0 ))  # no names: every model config, and the tiny-clip RICES encoder fixture
 "$HERE/setup_venv.sh"
 PY="$HERE/.venv/bin/python"
 # single-threaded, CPU-feature-independent math so that the files do not depend on the machine
@@ -15,7 +16,21 @@ export TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1 PYTHONHASHSEED=0
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 cd "$REPO"
 "$PY" -m export.tiny.train_tokenizer export/tiny/base_tokenizer >/dev/null
+"$PY" -m export.tiny.train_llama_tokenizer export/tiny/llama_tokenizer >/dev/null
 if [[ $# -eq 0 ]]; then
   set -- $(cd "$HERE/tiny/configs" && ls *.yaml | sed 's/\.yaml$//')
 fi
-"$PY" -m export.tiny.make_tiny "$@" --summary
+# tiny-clip (tests/fixtures/clip/tiny-clip, built by export/tiny/make_tiny_clip.py) is not a model config
+CLIP=$ALL
+NAMES=()
+for n in "$@"; do
+  if [[ $n == tiny-clip ]]; then CLIP=1; else NAMES+=("$n"); fi
+done
+if [[ ${#NAMES[@]} -gt 0 ]]; then
+  "$PY" -m export.tiny.make_tiny "${NAMES[@]}" --summary
+fi
+if [[ $CLIP -eq 1 ]]; then
+  W="$(mktemp -d)"
+  trap 'rm -rf "$W"' EXIT
+  "$PY" -m export.tiny.make_tiny_clip "$W" --fixture
+fi

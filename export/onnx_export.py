@@ -42,18 +42,9 @@ def detect_ln_post(visual) -> bool:
 
 
 def lang_dims(built) -> dict:
-    lm = built.model.lang_encoder
-    c = lm.config
-    if built.family == "gpt_neox":
-        n_layers, n_heads, hidden = c.num_hidden_layers, c.num_attention_heads, c.hidden_size
-        max_pos = c.max_position_embeddings
-        vocab = lm.embed_out.weight.shape[0]
-    else:
-        n_layers, n_heads, hidden = c.n_layers, c.n_heads, c.d_model
-        max_pos = c.max_seq_len
-        vocab = lm.lm_head.weight.shape[0]
-    return {"n_layers": n_layers, "n_heads": n_heads, "head_dim": hidden // n_heads, "hidden": hidden,
-            "vocab_size": int(vocab), "max_positions": int(max_pos)}
+    d = built.lm_family.dims(built.model.lang_encoder)
+    return {"n_layers": int(d["n_layers"]), "n_heads": int(d["n_heads"]), "head_dim": int(d["hidden"] // d["n_heads"]),
+            "hidden": int(d["hidden"]), "vocab_size": int(d["vocab_size"]), "max_positions": int(d["max_positions"])}
 
 
 def external_data_file(path) -> Path:
@@ -126,21 +117,22 @@ def export_graphs(built, out_dir: Path, compensate_ln_post: bool) -> dict:
         H, Dh, L = dims["n_heads"], dims["head_dim"], dims["n_layers"]
         ids = torch.randint(0, min(100, dims["vocab_size"]), (B, S), generator=g)
         args = [ids, torch.ones(B, Pk + S, dtype=torch.long)]
-        if built.family == "gpt_neox":
+        fam = built.lm_family
+        if fam.uses_position_ids:
             args.append(torch.arange(Pk, Pk + S).repeat(B, 1))
         args += [torch.tensor([[1, 1, 2, 2], [0, 1, 1, 1]]), torch.randn(B, T, n_latents, dv, generator=g),
                  torch.tensor([2])]
         for _ in range(L):
             args += [torch.randn(B, H, Pk, Dh, generator=g), torch.randn(B, H, Pk, Dh, generator=g)]
-        in_names, out_names = lang_io_names(built.family, L)
+        in_names, out_names = lang_io_names(fam, L)
         dyn = {"input_ids": {0: "B", 1: "S"}, "attention_mask": {0: "B", 1: "Pk+S"},
                "media_index": {0: "B", 1: "S"}, "vision_latents": {0: "B", 1: "T"}, "logits": {0: "B", 1: "K"}}
-        if built.family == "gpt_neox":
+        if fam.uses_position_ids:
             dyn["position_ids"] = {0: "B", 1: "S"}
         for i in range(L):
             dyn[f"past_key_{i}"] = dyn[f"past_value_{i}"] = {0: "B", 2: "Pk"}
             dyn[f"present_key_{i}"] = dyn[f"present_value_{i}"] = {0: "B", 2: "Pk+S"}
-        _export(LangDecoderOnnx(model, built.family).eval(), tuple(args), out_dir / "lang_decoder.onnx",
+        _export(LangDecoderOnnx(model, fam).eval(), tuple(args), out_dir / "lang_decoder.onnx",
                 in_names, out_names, dyn)
     return {
         "vision": {"patch_size": int(visual.patch_size[0]), "num_patches": int(n_patches), "width": int(dv),

@@ -53,15 +53,15 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return pos
 
 
-def torch_logits_with_positions(model, vision_x, input_ids, mask):
+def torch_logits_with_positions(model, vision_x, input_ids, mask, family):
     """All-position logits through the real OpenFlamingo modules with HF-generate positions (what
     Flamingo.generate's first step computes)."""
     with torch.no_grad():
         model._encode_vision_x(vision_x=vision_x)
         model._condition_media_locations(input_ids=input_ids)
         try:
-            # GPT-NeoX takes explicit (rotary) positions; MPT's ALiBi needs none
-            kw = {"position_ids": positions(mask)} if hasattr(model.lang_encoder, "gpt_neox") else {}
+            # rotary/learned positions are passed explicitly; ALiBi needs none (the family says)
+            kw = family.torch_forward_kwargs(positions(mask))
             out = model.lang_encoder(input_ids=input_ids, attention_mask=mask.bool(), **kw)
         finally:
             model.lang_encoder.clear_conditioned_layers()
@@ -75,6 +75,38 @@ def of_generate(model, vision_x, input_ids, mask, max_new_tokens, num_beams):
                              num_beams=num_beams, length_penalty=0.0, return_dict_in_generate=True,
                              output_scores=True)
     return out
+
+
+@contextlib.contextmanager
+def image_token_watch(model, keep_cached_media: bool = False):
+    """Inside, the dict it yields says at which LM calls of Flamingo.generate (1 = the first decode step) a
+    GENERATED token is `<image>` (`fed`), and whether every decode call fed one token through the KV cache
+    (`cached`; without a cache the whole sequence is fed again). With keep_cached_media (cached decoding only),
+    decode steps do not re-condition on such a token: FlamingoLMMixin.forward then keeps the cached media
+    locations, so every decode step attends to the row's last image (the contract's semantics)."""
+    lm = model.lang_encoder
+    info, media_id, state = {"fed": [], "cached": True}, lm.media_token_id, {"calls": 0, "prompt": None}
+
+    def hook(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        k = state["calls"]
+        if k == 0:
+            state["prompt"] = ids.shape[1]
+        elif ids is not None:
+            gen = ids if ids.shape[1] == 1 else ids[:, state["prompt"]:]
+            info["cached"] = info["cached"] and ids.shape[1] == 1
+            if bool((gen == media_id).any()):
+                info["fed"].append(k)
+        if keep_cached_media:  # prefill (call 0) finds the prompt's images; decode steps see no media token
+            module.media_token_id = media_id if k == 0 else -1
+        state["calls"] += 1
+
+    h = lm.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield info
+    finally:
+        h.remove()
+        lm.media_token_id = media_id
 
 
 def _maxdiff(a, b) -> float:
@@ -133,7 +165,7 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
         imgs = [px[:3], px[3:4]]
         ids, mask = tokenize(tok, texts)
         vx = vision_x_for(imgs)
-        ref = torch_logits_with_positions(model, vx, ids, mask)
+        ref = torch_logits_with_positions(model, vx, ids, mask, built.lm_family)
         rows = prepare_rows(ids.numpy(), mask.numpy(), ort.image_token)
         lat = ort.latents_for_rows([p.numpy() for p in imgs])
         logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
@@ -143,19 +175,53 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
 
     # generation through Flamingo.generate vs the ORT driver
     # (inside torch_vision: with compensate_ln_post, Flamingo.generate must see the exported vision tokens)
+    # A generated <image> token makes Flamingo.generate re-condition the media locations of every row from the
+    # next step on (`media_locations.any()` is batch-wide; README fidelity notes): a defect the contract does not
+    # reproduce (a decode step attends to the row's last image). When it happens, the reference is generated again
+    # with that re-conditioning disabled (decode steps use the cached media locations, i.e. the last image).
+    notes = []
+
+    def reference(num_beams):
+        """(Flamingo.generate output, number of steps to compare or None for all)."""
+        with image_token_watch(model) as w:
+            out = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
+        if not w["fed"]:
+            return out, None
+        what = "greedy" if num_beams == 1 else f"beam-{num_beams}"
+        msg = (f"{what}: Flamingo.generate generated <image> (fed back at step {w['fed'][0]}) and re-conditioned "
+               "every row from there, a defect not reproduced; ")
+        if w["cached"]:
+            with image_token_watch(model, keep_cached_media=True):
+                fixed = of_generate(model, vx, ids, mask, max_new_tokens, num_beams)
+            notes.append(msg + "compared against Flamingo.generate with that re-conditioning disabled")
+            return fixed, None
+        notes.append(msg + f"compared up to that step only")
+        return out, w["fed"][0]
+
     with torch_vision(built, compensate):
-        greedy_t = of_generate(model, vx, ids, mask, max_new_tokens, 1)
+        greedy_t, k = reference(1)
         rec = []
         greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
         greedy_ref = greedy_t.sequences[:, ids.shape[1]:].numpy()
-        rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
-            if len(rec) == len(greedy_t.scores) else float("inf")
-        rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and (greedy_ref == greedy_o).all())
-        beam_t = of_generate(model, vx, ids, mask, max_new_tokens, 3)
+        if k is None:
+            rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
+                if len(rec) == len(greedy_t.scores) else float("inf")
+            rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and
+                                                  (greedy_ref == greedy_o).all())
+        else:
+            ok = len(rec) >= k and len(greedy_t.scores) >= k
+            rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores[:k], rec[:k])) \
+                if ok else float("inf")
+            rep["greedy_tokens_identical"] = bool(ok and (greedy_ref[:, :k] == greedy_o[:, :k]).all())
+        beam_t, kb = reference(3)
         beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
         beam_ref = beam_t.sequences[:, ids.shape[1]:].numpy()
-        rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
-        rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
+        if kb is None:
+            rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
+            rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
+        else:
+            rep["beam3_tokens_identical"] = "not compared (see notes)"
+    rep["notes"] = notes
     rep["greedy_tokens"] = greedy_ref.tolist()
     rep["beam3_tokens"] = beam_ref.tolist()
 
@@ -164,7 +230,7 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
     bad = [f"{k}={v:.3g}" for k, v in numeric.items() if not v <= tol]
     if not rep["greedy_tokens_identical"]:
         bad.append(f"greedy tokens differ: torch {greedy_ref.tolist()} onnx {greedy_o.tolist()}")
-    if not rep["beam3_tokens_identical"]:
+    if rep["beam3_tokens_identical"] is False:
         bad.append(f"beam-3 tokens differ: torch {beam_ref.tolist()} onnx {beam_o.tolist()}")
     if bad:
         raise ExportError("parity check failed (PyTorch vs onnxruntime, tolerance "

@@ -9,8 +9,16 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMP="$VENV/.requirements.sha256"
 WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-nodeps.txt" "$HERE/constraints.txt" | sha256sum | cut -d' ' -f1)"
 
+# `python -m export.export_openflamingo` from any folder: the venv's site-packages names this checkout
+add_repo_path() {
+  local site
+  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$(dirname "$HERE")" > "$site/flamingo_eval_export.pth"
+}
+
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
   if "$VENV/bin/python" -c "import torch, transformers, open_clip, open_flamingo, onnx, onnxruntime" 2>/dev/null; then
+    add_repo_path
     echo "export/.venv is up to date"
     exit 0
   fi
@@ -42,4 +50,5 @@ done
 "$VENV/bin/python" -m pip install --quiet -r "$HERE/requirements.txt" -c "$HERE/constraints.txt"
 "$VENV/bin/python" -m pip install --quiet --no-deps -r "$HERE/requirements-nodeps.txt"
 "$VENV/bin/python" -c "import torch, transformers, open_clip, open_flamingo, onnx, onnxruntime; print('torch', torch.__version__, 'transformers', transformers.__version__, 'open_clip', __import__('importlib.metadata').metadata.version('open_clip_torch'), 'onnxruntime', onnxruntime.__version__)"
+add_repo_path
 echo "$WANT" > "$STAMP"

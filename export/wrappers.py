@@ -153,16 +153,11 @@ def media_locations_from_index(media_index: torch.Tensor) -> torch.Tensor:
     return media_index - prev
 
 
-def _keep_last(hidden: torch.Tensor, logits_keep: torch.Tensor) -> torch.Tensor:
-    S = hidden.shape[1]
-    idx = torch.arange(S - logits_keep[0], S, device=hidden.device)
-    return torch.index_select(hidden, 1, idx)
-
-
 class LangDecoderOnnx(nn.Module):
-    """One graph for prefill and decode; see CONTRACT.md (lang_decoder.onnx)."""
+    """One graph for prefill and decode; see CONTRACT.md (lang_decoder.onnx). The family-specific glue
+    (embedding, masks/positions, blocks with an explicit cache, head) is the family module's run_decoder."""
 
-    def __init__(self, flamingo: nn.Module, family: str):
+    def __init__(self, flamingo: nn.Module, family):
         super().__init__()
         self.lm = flamingo.lang_encoder
         self.family = family
@@ -182,7 +177,7 @@ class LangDecoderOnnx(nn.Module):
             layer.condition_use_cached_media(None)
 
     def forward(self, input_ids, attention_mask, *rest):
-        if self.family == "gpt_neox":
+        if self.family.uses_position_ids:
             position_ids, media_index, vision_latents, logits_keep, *past = rest
         else:
             media_index, vision_latents, logits_keep, *past = rest
@@ -190,10 +185,8 @@ class LangDecoderOnnx(nn.Module):
         pasts = [(past[2 * i], past[2 * i + 1]) for i in range(self.n_layers)]
         self._condition(vision_latents, media_index)
         try:
-            if self.family == "gpt_neox":
-                logits, presents = self._gpt_neox(input_ids, attention_mask, position_ids, logits_keep, pasts)
-            else:
-                logits, presents = self._mpt(input_ids, attention_mask, logits_keep, pasts)
+            logits, presents = self.family.run_decoder(self.lm, input_ids, attention_mask, position_ids,
+                                                       logits_keep, pasts)
         finally:
             self._clear()
         flat = []
@@ -201,66 +194,10 @@ class LangDecoderOnnx(nn.Module):
             flat += [k, v]
         return (logits, *flat)
 
-    # GPT-NeoX: GPTNeoXModel.forward's glue with explicit position ids, real layers
-    def _gpt_neox(self, input_ids, attention_mask, position_ids, logits_keep, pasts):
-        base = self.lm.gpt_neox
-        dtype = base.embed_in.weight.dtype
-        ext = attention_mask[:, None, None, :].to(dtype)
-        ext = (1.0 - ext) * torch.finfo(dtype).min
-        h = base.emb_dropout(base.embed_in(input_ids))
-        # GPTNeoXAttention slices its causal mask from a [max_pos, max_pos] bool buffer, which the exporter
-        # would bake in as a max_pos**2-byte constant; hand it the same lower-triangular mask computed for
-        # the actual key length instead (its slice [Pk:Pk+S, :Pk+S] is then exactly the buffer's slice).
-        total = attention_mask.shape[1]
-        ar = torch.arange(total, device=input_ids.device)
-        causal = (ar[None, :] <= ar[:, None])[None, None]
-        saved = [layer.decoder_layer.attention.bias for layer in base.layers]
-        presents = []
-        try:
-            for layer, past in zip(base.layers, pasts):
-                layer.decoder_layer.attention.bias = causal
-                out = layer(h, attention_mask=ext, position_ids=position_ids, layer_past=past, use_cache=True)
-                h = out[0]
-                presents.append(out[1])
-        finally:
-            for layer, b in zip(base.layers, saved):
-                layer.decoder_layer.attention.bias = b
-        h = base.final_layer_norm(h)
-        h = _keep_last(h, logits_keep)
-        return self.lm.embed_out(h), presents
 
-    # MPT (transformers' native MptForCausalLM): MptModel.forward's glue, with the ALiBi bias and the
-    # causal+padding mask built for the actual key length (MptModel slices them with Python ints,
-    # which a trace would freeze)
-    def _mpt(self, input_ids, attention_mask, logits_keep, pasts):
-        from transformers.models.mpt.modeling_mpt import build_mpt_alibi_tensor
-
-        base = self.lm.transformer
-        S = input_ids.shape[1]
-        total = attention_mask.shape[1]
-        past_len = total - S
-        alibi = build_mpt_alibi_tensor(base.num_heads, total, device=input_ids.device)
-        q_pos = torch.arange(S, device=input_ids.device)[:, None] + past_len
-        k_pos = torch.arange(total, device=input_ids.device)[None, :]
-        causal = k_pos > q_pos  # True = masked, as MptModel's mask
-        padding = ~(attention_mask[:, None, None, :].to(torch.bool))
-        mask = padding | causal[None, None, :, :]
-        h = base.wte(input_ids)
-        presents = []
-        for block, past in zip(base.blocks, pasts):
-            out = block(h, position_bias=alibi, attention_mask=mask, layer_past=past, use_cache=True)
-            h = out[0]
-            presents.append(out[1])
-        h = base.norm_f(h)
-        h = _keep_last(h, logits_keep)
-        return self.lm.lm_head(h), presents
-
-
-def lang_io_names(family: str, n_layers: int):
-    inputs = ["input_ids", "attention_mask"]
-    if family == "gpt_neox":
-        inputs.append("position_ids")
-    inputs += ["media_index", "vision_latents", "logits_keep"]
+def lang_io_names(family, n_layers: int):
+    """Decoder graph input/output names for a family (export/families) with n_layers KV caches."""
+    inputs = family.graph_inputs()
     outputs = ["logits"]
     for i in range(n_layers):
         inputs += [f"past_key_{i}", f"past_value_{i}"]

@@ -19,6 +19,17 @@ fn demo_benchmarks_run_end_to_end() {
         ("demo_coco", "tiny-mpt", "cider"),
         ("demo_hateful", "tiny-gptneox", "roc_auc"),
         ("demo_videoqa", "tiny-video", "exact_match"),
+        // tiny models of the published OF-3B (mosaic_gpt, QK LayerNorm) and OF-9B (remote-code MPT) structures,
+        // exported through their --preset path (export/tiny/published.py)
+        ("demo_coco", "tiny-of3b-mpt1b", "cider"),
+        ("demo_vqa", "tiny-of9b-mpt7b", "vqa_accuracy"),
+        ("demo_hateful", "tiny-of3b-mpt1b", "roc_auc"),
+        // the LLaMA fixture (OpenFlamingo v1 structure: BOS, RoPE positions, xattn every 4th layer)
+        ("demo_vqa", "tiny-llama", "vqa_accuracy"),
+        ("demo_coco", "tiny-llama", "cider"),
+        ("demo_hateful", "tiny-llama", "roc_auc"),
+        // OF-4B's structure (GPT-NeoX as released), exported through --preset OpenFlamingo-4B-vitl-rpj3b
+        ("demo_vqa", "tiny-of4b-rpj3b", "vqa_accuracy"),
     ];
     for (b, m, key) in cases {
         let tmp = tempfile::tempdir().unwrap();
@@ -265,6 +276,59 @@ fn rices_with_the_models_embeddings_runs_and_caches() {
         let rec = records.iter().find(|r| r.shot == 4 && r.sample_id == p["sample_id"].as_str().unwrap()).unwrap();
         assert_eq!(p["prompt"].as_str().unwrap(), rec.prompt);
     }
+}
+
+/// RICES with a separate CLIP encoder exported by export/export_clip.py (`encoder: clip_onnx`, a folder).
+#[test]
+fn rices_with_an_exported_clip_encoder_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip_dir = repo().join("tests/fixtures/clip/tiny-clip");
+    let text = std::fs::read_to_string(rices_bench(tmp.path()))
+        .unwrap()
+        .replace("  method: rices", &format!("  method: rices\n  encoder: clip_onnx\n  clip_onnx: {}", clip_dir.display()));
+    assert!(text.contains("encoder: clip_onnx"));
+    let b = tmp.path().join("rices_clip.yaml");
+    std::fs::write(&b, text).unwrap();
+    run(&config("tiny-gptneox", &b, &tmp.path().join("out"))).unwrap();
+    let records = read_records(&tmp.path().join("out/samples.jsonl"), false).unwrap();
+    // Every 4-shot prompt's demonstrations are the query's nearest neighbours under the CLIP encoder (embedded
+    // here directly), most similar last. Retrieval ranks question records; the demo split has 3 questions per
+    // image, so the 4 demonstrations show the second-nearest image once, then the nearest image 3 times.
+    let mut enc = flamingo_eval::model::clip::ClipImageEncoder::load(&clip_dir, &Default::default()).unwrap();
+    let mut train: Vec<PathBuf> = std::fs::read_dir(repo().join("data/demo/images/train2014"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    train.sort();
+    let norm = |v: Vec<f32>| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    let demo_emb: Vec<Vec<f32>> = enc.embed(&train).unwrap().into_iter().map(norm).collect();
+    let four: Vec<_> = records.iter().filter(|r| r.shot == 4).collect();
+    assert!(!four.is_empty());
+    for r in four {
+        assert_eq!(r.media.len(), 5, "{}", r.sample_id);
+        let q = norm(enc.embed(&[PathBuf::from(&r.media[4][0])]).unwrap().remove(0));
+        let sims: Vec<f32> = demo_emb.iter().map(|d| d.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
+        let name = |i: usize| train[i].file_name().unwrap().to_string_lossy().to_string();
+        let want = vec![name(order[1]), name(order[0]), name(order[0]), name(order[0])];
+        let got: Vec<String> =
+            r.media[..4].iter().map(|m| Path::new(&m[0]).file_name().unwrap().to_string_lossy().to_string()).collect();
+        assert_eq!(got, want, "{}: demonstrations vs the CLIP encoder's neighbours", r.sample_id);
+    }
+    // A changed encoder folder is refused (hash), not silently used.
+    let bad = tmp.path().join("bad-clip");
+    std::fs::create_dir_all(&bad).unwrap();
+    for f in ["clip.yaml", "clip_image_encoder.onnx"] {
+        std::fs::copy(clip_dir.join(f), bad.join(f)).unwrap();
+    }
+    let yaml = std::fs::read_to_string(bad.join("clip.yaml")).unwrap();
+    std::fs::write(bad.join("clip.yaml"), yaml.replace("sha256: \"", "sha256: \"00")).unwrap();
+    let err = format!("{:#}", flamingo_eval::model::clip::ClipImageEncoder::load(&bad, &Default::default()).err().unwrap());
+    assert!(err.contains("clip_image_encoder.onnx") && err.contains("sha256"), "{err}");
 }
 
 #[test]

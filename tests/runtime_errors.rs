@@ -77,9 +77,140 @@ fn unknown_manifest_key_and_version_are_rejected() {
     std::fs::write(tmp.path().join("model.yaml"), format!("{yaml}\nsurprise: 1\n")).unwrap();
     let err = load_err(tmp.path());
     assert!(err.contains("model.yaml") && err.contains("surprise"), "{err}");
-    std::fs::write(tmp.path().join("model.yaml"), yaml.replace("contract_version: 1", "contract_version: 99")).unwrap();
+    std::fs::write(tmp.path().join("model.yaml"), yaml.replace("contract_version: 2", "contract_version: 99")).unwrap();
     let err = load_err(tmp.path());
     assert!(err.contains("contract_version 99"), "{err}");
+}
+
+/// A copy of fixture `name` whose model.yaml is edited by `edit`.
+fn edited_model(name: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_model(&model(name), tmp.path());
+    let yaml = std::fs::read_to_string(tmp.path().join("model.yaml")).unwrap();
+    let new = edit(yaml.clone());
+    assert_ne!(new, yaml, "the edit changed nothing");
+    std::fs::write(tmp.path().join("model.yaml"), new).unwrap();
+    tmp
+}
+
+fn load_ok(dir: &Path) -> FlamingoModel {
+    FlamingoModel::load(dir, &RuntimeOptions::default()).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()))
+}
+
+#[test]
+fn family_is_free_text_and_behaviour_comes_from_explicit_fields() {
+    // Any non-empty family name loads: the runtime never reads it.
+    let tmp = edited_model("tiny-mpt", |y| y.replace("family: \"mpt\"", "family: \"some_new_family\""));
+    let m = load_ok(tmp.path());
+    assert_eq!(m.manifest.lang.family, "some_new_family");
+    let tmp = edited_model("tiny-mpt", |y| y.replace("family: \"mpt\"", "family: \" \""));
+    let err = load_err(tmp.path());
+    assert!(err.contains("lang.family") && err.contains("non-empty"), "{err}");
+    // uses_position_ids is what decides the decoder's inputs: a wrong value meets the graph's real signature.
+    let tmp = edited_model("tiny-mpt", |y| y.replace("uses_position_ids: false", "uses_position_ids: true"));
+    let err = load_err(tmp.path());
+    assert!(err.contains("lang_decoder.onnx") && err.contains("position_ids"), "{err}");
+}
+
+#[test]
+fn special_token_consistency_is_checked_without_names() {
+    let tmp = edited_model("tiny-mpt", |y| y.replace("add_bos: false", "add_bos: true"));
+    let err = load_err(tmp.path());
+    assert!(err.contains("tokenizer.add_bos") && err.contains("special_tokens.bos is null"), "{err}");
+    let tmp = edited_model("tiny-mpt", |y| y.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 5000"));
+    let err = load_err(tmp.path());
+    assert!(err.contains("special_tokens.bos is 5000") && err.contains("lang.vocab_size"), "{err}");
+    // A BOS id inside the LM head but unknown to the tokenizer (heads may be wider than the tokenizer; widened
+    // here in the manifest only, the tokenizer has ids 0..=2050).
+    let tmp = edited_model("tiny-mpt", |y| {
+        y.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 2051").replace("vocab_size: 2051", "vocab_size: 2060")
+    });
+    let err = load_err(tmp.path());
+    assert!(err.contains("tokenizer.json") && err.contains("special_tokens.bos is 2051") && err.contains("does not have"), "{err}");
+    let tmp = edited_model("tiny-mpt", |y| y.replace("pad: 2050", "pad: 2051"));
+    let err = load_err(tmp.path());
+    assert!(err.contains("special_tokens.pad is 2051"), "{err}");
+    let tmp = edited_model("tiny-mpt", |y| y.replace("cross_attn_every_n_layers: 1", "cross_attn_every_n_layers: 0"));
+    let err = load_err(tmp.path());
+    assert!(err.contains("cross_attn_every_n_layers"), "{err}");
+    // The v2 key is required.
+    let tmp = edited_model("tiny-mpt", |y| y.replace("  clean_up_tokenization_spaces: true\n", ""));
+    let err = load_err(tmp.path());
+    assert!(err.contains("model.yaml") && err.contains("clean_up_tokenization_spaces"), "{err}");
+}
+
+/// A fixture manifest turned back into what the version-1 exporter wrote.
+fn as_v1(y: String) -> String {
+    y.replace("contract_version: 2", "contract_version: 1").replace("  clean_up_tokenization_spaces: true\n", "")
+}
+
+#[test]
+fn version_1_manifests_load_with_their_version_1_meaning() {
+    for name in ["tiny-gptneox", "tiny-mpt"] {
+        let tmp = edited_model(name, as_v1);
+        let m = load_ok(tmp.path());
+        assert_eq!(m.manifest.contract_version, 1);
+        // v1 runtimes decoded without transformers' clean-up
+        assert!(!m.manifest.tokenizer.clean_up_tokenization_spaces && !m.tokenizer.clean_up_spaces);
+        assert_eq!(m.tokenizer.decode(&m.tokenizer.encode_continuation("it ' s").unwrap()).unwrap(), "it ' s");
+    }
+    // v1 meaning: the family is one of the two v1 names and agrees with uses_position_ids ...
+    let tmp = edited_model("tiny-mpt", |y| as_v1(y).replace("family: \"mpt\"", "family: \"llama\""));
+    let err = load_err(tmp.path());
+    assert!(err.contains("\"llama\"") && err.contains("version-1 family") && err.contains("re-export"), "{err}");
+    let tmp = edited_model("tiny-mpt", |y| as_v1(y).replace("family: \"mpt\"", "family: \"gpt_neox\""));
+    let err = load_err(tmp.path());
+    assert!(err.contains("uses_position_ids") && err.contains("contract version 1"), "{err}");
+    // ... add_bos was never honoured, so a v1 manifest asking for it is refused, not reinterpreted ...
+    let tmp = edited_model("tiny-mpt", |y| as_v1(y).replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 0"));
+    let err = load_err(tmp.path());
+    assert!(err.contains("add_bos") && err.contains("re-export"), "{err}");
+    // ... and the v2 key does not exist in v1.
+    let tmp = edited_model("tiny-mpt", |y| y.replace("contract_version: 2", "contract_version: 1"));
+    let err = load_err(tmp.path());
+    assert!(err.contains("clean_up_tokenization_spaces") && err.contains("version 2 key"), "{err}");
+}
+
+/// Rewrites the copied model's tokenizer.json post-processor and its hash in model.yaml.
+fn set_post_processor(dir: &Path, post: serde_json::Value) {
+    let path = dir.join("tokenizer.json");
+    let mut tok: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    tok["post_processor"] = post;
+    let tmp = dir.join("tokenizer.new");
+    std::fs::write(&tmp, serde_json::to_string(&tok).unwrap()).unwrap();
+    swap_component(dir, "tokenizer.json", &tmp);
+    std::fs::remove_file(tmp).unwrap();
+}
+
+fn template(token: &str, id: u32) -> serde_json::Value {
+    serde_json::json!({
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                 {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {token: {"id": token, "ids": [id], "tokens": [token]}}
+    })
+}
+
+#[test]
+fn tokenizer_post_processor_must_agree_with_the_manifest() {
+    let bos = |y: String| y.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 0");
+    // A tokenizer.json that itself adds the manifest's BOS (LLaMA's fast tokenizer does): one BOS, not two.
+    let tmp = edited_model("tiny-mpt", bos);
+    set_post_processor(tmp.path(), template("<|endoftext|>", 0));
+    let m = load_ok(tmp.path());
+    let plain = m.tokenizer.encode_continuation("a cat").unwrap();
+    assert_eq!(m.tokenizer.encode("a cat").unwrap(), [vec![0], plain.clone()].concat());
+    // The same tokenizer.json with a manifest that says "no BOS": they disagree.
+    let tmp = edited_model("tiny-mpt", |y| y.replace("bos: null", "bos: 0"));
+    set_post_processor(tmp.path(), template("<|endoftext|>", 0));
+    let err = load_err(tmp.path());
+    assert!(err.contains("tokenizer.json") && err.contains("post-processor") && err.contains("disagree"), "{err}");
+    // A post-processor adding another token than the manifest's BOS.
+    let tmp = edited_model("tiny-mpt", bos);
+    set_post_processor(tmp.path(), template("<PAD>", 2050));
+    let err = load_err(tmp.path());
+    assert!(err.contains("post-processor") && err.contains("2050"), "{err}");
 }
 
 #[test]
@@ -127,4 +258,32 @@ fn missing_ort_library_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ONNX Runtime library not found") && err.contains("setup_ort.sh"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn clip_encoder_folder_errors_are_named() {
+    use flamingo_eval::model::clip::ClipImageEncoder;
+    let src = repo().join("tests/fixtures/clip/tiny-clip");
+    let err_of = |dir: &Path| format!("{:#}", ClipImageEncoder::load(dir, &RuntimeOptions::default()).err().expect("refused"));
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::copy(src.join("clip_image_encoder.onnx"), d.join("clip_image_encoder.onnx")).unwrap();
+    let err = err_of(d);
+    assert!(err.contains("clip.yaml") && err.contains("export_clip"), "{err}");
+    let yaml = std::fs::read_to_string(src.join("clip.yaml")).unwrap();
+    for (edit, want) in [
+        (format!("{yaml}surprise: 1\n"), "surprise"),
+        (yaml.replace("clip_format_version: 1", "clip_format_version: 7"), "clip_format_version 7"),
+        (yaml.replace("image_size: 64", "image_size: 32"), "preprocess.image_size 32"),
+        (yaml.replace("embed_dim: 32", "embed_dim: 0"), "embed_dim"),
+    ] {
+        std::fs::write(d.join("clip.yaml"), &edit).unwrap();
+        let err = err_of(d);
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    // The folder as exported loads; so does its graph alone (single-file form, CLIP preprocessing at 64 px).
+    std::fs::write(d.join("clip.yaml"), &yaml).unwrap();
+    assert!(ClipImageEncoder::load(d, &RuntimeOptions::default()).unwrap().manifest.is_some());
+    let single = ClipImageEncoder::load(&d.join("clip_image_encoder.onnx"), &RuntimeOptions::default()).unwrap();
+    assert!(single.manifest.is_none() && single.preprocess.image_size == 64);
 }

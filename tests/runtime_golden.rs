@@ -19,10 +19,19 @@ fn prompts_from_case(model: &mut FlamingoModel, case: &serde_json::Value) -> Vec
     let texts = strs(&case["prompts"]);
     let images = case["images"].as_array().unwrap();
     let mut out = Vec::new();
-    for (text, imgs) in texts.iter().zip(images) {
+    for (r, (text, imgs)) in texts.iter().zip(images).enumerate() {
         let media: Vec<Media> = strs(imgs).iter().map(|n| Media::Image(images_dir().join(n))).collect();
         let enc = model.encode_media(&media).unwrap();
-        out.push(model.make_prompt(text, enc).unwrap());
+        let prompt = model.make_prompt(text, enc).unwrap();
+        // The row's ids are the Hugging Face tokenizer's, padding removed (special tokens such as BOS included).
+        let want: Vec<u32> = ids(&case["input_ids"][r])
+            .into_iter()
+            .zip(ids(&case["attention_mask"][r]))
+            .filter(|&(_, m)| m == 1)
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(prompt.ids, want, "row {r}: tokenisation of {text:?}");
+        out.push(prompt);
     }
     out
 }
@@ -252,3 +261,99 @@ fn images_are_encoded_once() {
     let _ = Arc::strong_count(&again[0]);
 }
 
+
+#[test]
+fn decoding_matches_transformers_batch_decode() {
+    for dir in fixture_models() {
+        let model = load(&dir);
+        let g = Goldens::load(&dir);
+        let c = g.case("decode").unwrap();
+        let flag = c["clean_up_tokenization_spaces"].as_bool().unwrap();
+        assert_eq!(model.manifest.tokenizer.clean_up_tokenization_spaces, flag, "{}", dir.display());
+        let expected = strs(&c["expected"]);
+        let raw = strs(&c["expected_without_cleanup"]);
+        let mut off = model.manifest.clone();
+        off.tokenizer.clean_up_tokenization_spaces = false;
+        let tok_off = flamingo_eval::model::tokenizer::Tokenizer::load(&dir.join("tokenizer.json"), &off).unwrap();
+        for (i, t) in c["token_ids"].as_array().unwrap().iter().enumerate() {
+            let t = ids(t);
+            assert_eq!(model.tokenizer.decode(&t).unwrap(), expected[i], "{}: decode {t:?}", dir.display());
+            assert_eq!(tok_off.decode(&t).unwrap(), raw[i], "{}: decode without clean-up {t:?}", dir.display());
+        }
+    }
+}
+
+/// `tokenizer.add_bos`: prompts start with BOS (after the left padding), candidates do not, and the cached
+/// ranking path equals scoring `[bos] + prompt + candidate` in one uncached prefill.
+#[test]
+fn bos_is_prepended_to_prompts_and_scoring_lines_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(model("tiny-gptneox")).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+        }
+    }
+    let yaml = std::fs::read_to_string(tmp.path().join("model.yaml")).unwrap();
+    let bos_yaml = yaml.replace("add_bos: false", "add_bos: true").replace("bos: null", "bos: 0");
+    assert_ne!(bos_yaml, yaml);
+    std::fs::write(tmp.path().join("model.yaml"), bos_yaml).unwrap();
+    let mut plain = load(&model("tiny-gptneox"));
+    let mut m = load(tmp.path());
+    let img = |n: &str| Media::Image(images_dir().join(n));
+    let long_text = "<image>Output:a cat.<|endofchunk|><image>Output:";
+    let short_text = "<image>Output:";
+    let enc = m.encode_media(&[img("chelsea.png"), img("rocket.jpg")]).unwrap();
+    let long = m.make_prompt(long_text, enc).unwrap();
+    let enc = m.encode_media(&[img("coffee.png")]).unwrap();
+    let short = m.make_prompt(short_text, enc).unwrap();
+    let enc = plain.encode_media(&[img("chelsea.png"), img("rocket.jpg")]).unwrap();
+    let long_plain = plain.make_prompt(long_text, enc).unwrap();
+    assert_eq!(long.ids, [vec![0], long_plain.ids.clone()].concat());
+    // BOS changes what the model sees (so this test can tell a missing BOS).
+    let with = m.prompt_logits(&[&long], 1).unwrap();
+    let without = plain.prompt_logits(&[&long_plain], 1).unwrap();
+    assert!(max_abs_diff(&with, &without) > 1e-3);
+    // Left padding goes before BOS: each row of a padded batch gives its logits alone.
+    let batch = m.prompt_logits(&[&long, &short], 1).unwrap();
+    let v = m.manifest.lang.vocab_size;
+    let alone_short = m.prompt_logits(&[&short], 1).unwrap();
+    assert!(max_abs_diff(&batch[..v], &with) <= TOL && max_abs_diff(&batch[v..], &alone_short) <= TOL);
+    // Candidates: no BOS; cached scoring == one uncached prefill of the whole sequence.
+    let cands: Vec<Vec<u32>> = ["yes", "a cat", "no"].iter().map(|t| m.tokenizer.encode_continuation(t).unwrap()).collect();
+    assert!(cands.iter().all(|c| c[0] != 0));
+    let scores = m.score_candidates(&long, &cands).unwrap();
+    for (c, s) in cands.iter().zip(&scores) {
+        let full = Prompt { ids: [long.ids.clone(), c.clone()].concat(), media: long.media.clone() };
+        let n = full.ids.len();
+        let lg = m.prompt_logits(&[&full], n).unwrap();
+        let want: Vec<f32> = (0..c.len())
+            .map(|j| {
+                let pos = long.ids.len() - 1 + j;
+                flamingo_eval::model::flamingo::log_softmax(&lg[pos * v..(pos + 1) * v])[c[j] as usize]
+            })
+            .collect();
+        let d = max_abs_diff(&s.token_logprobs, &want);
+        assert!(d <= TOL, "candidate {c:?}: cached vs uncached {d}");
+    }
+}
+
+/// The RICES encoder exported by export/export_clip.py (tests/fixtures/clip/tiny-clip): embeddings of image
+/// files (Rust preprocessing + ONNX) against open_clip's preprocess + encode_image.
+#[test]
+fn exported_clip_encoder_matches_open_clip() {
+    let dir = repo().join("tests/fixtures/clip/tiny-clip");
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let mut enc = flamingo_eval::model::clip::ClipImageEncoder::load(&dir, &RuntimeOptions { intra_threads: 1, ..Default::default() }).unwrap();
+    let m = enc.manifest.clone().unwrap();
+    assert_eq!(enc.preprocess.image_size, m.preprocess.image_size);
+    let images: Vec<std::path::PathBuf> = strs(&golden["images"]).iter().map(|n| images_dir().join(n)).collect();
+    let got = enc.embed(&images).unwrap();
+    for (i, row) in golden["image_embedding"].as_array().unwrap().iter().enumerate() {
+        let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert_eq!(want.len(), m.embed_dim);
+        let d = max_abs_diff(&got[i], &want);
+        eprintln!("clip encoder {:?}: max abs diff {d:.2e}", images[i].file_name().unwrap());
+        assert!(d <= TOL, "{d}");
+    }
+}

@@ -31,9 +31,9 @@ def nothing_left(out):
 
 def test_unknown_lm_family(tmp_path, gptneox_checkpoint):
     def edit(c):
-        c["lang"]["family"] = "llama"
+        c["lang"]["family"] = "opt"
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match=r"unknown LM family `lang.family: llama`.*supported: gpt_neox, mpt"):
+    with pytest.raises(ExportError, match=r"unknown LM family `lang.family: opt`.*supported: gpt_neox, .*mpt"):
         export_model(cfg_with(tmp_path, edit), gptneox_checkpoint[0], out)
     nothing_left(out)
 
@@ -179,3 +179,21 @@ def test_cli_reports_error_and_exit_code(tmp_path):
     assert r.returncode == 2
     assert "export_openflamingo: error: checkpoint" in r.stderr and "does not exist" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_family_spelling_and_clip_config_file(tmp_path):
+    import json
+
+    raw = yaml.safe_load(CFG.read_text())
+    (tmp_path / "clip.json").write_text(json.dumps(raw["vision"]["clip_config"]))
+
+    def edit(c):
+        c["lang"]["family"] = "gpt-neox"
+        c["vision"]["clip_config"] = str(tmp_path / "clip.json")
+    cfg = load_config(cfg_with(tmp_path, edit))
+    assert cfg["lang"]["family"] == "gpt_neox" and cfg["vision"]["clip_config"] == raw["vision"]["clip_config"]
+
+    def missing(c):
+        c["vision"]["clip_config"] = "nope.json"
+    with pytest.raises(ExportError, match=r"`vision.clip_config` file .*nope.json does not exist"):
+        load_config(cfg_with(tmp_path, missing))

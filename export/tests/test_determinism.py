@@ -25,10 +25,12 @@ def _same_tree(a, b):
     assert not diff, f"files differ from the committed fixture: {diff}"
 
 
-def test_tokenizer_retrains_identically(tmp_path):
-    subprocess.run([sys.executable, "-m", "export.tiny.train_tokenizer", str(tmp_path / "tok")], cwd=REPO,
+@pytest.mark.parametrize("module,committed", [("train_tokenizer", "base_tokenizer"),
+                                              ("train_llama_tokenizer", "llama_tokenizer")])
+def test_tokenizer_retrains_identically(module, committed, tmp_path):
+    subprocess.run([sys.executable, "-m", f"export.tiny.{module}", str(tmp_path / "tok")], cwd=REPO,
                    env={**os.environ, **ENV}, check=True, capture_output=True)
-    _same_tree(REPO / "export" / "tiny" / "base_tokenizer", tmp_path / "tok")
+    _same_tree(REPO / "export" / "tiny" / committed, tmp_path / "tok")
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -38,3 +40,11 @@ def test_reexport_is_byte_identical(name, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     _same_tree(FIXTURES / name, tmp_path / name)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary directories left behind"
+
+
+def test_clip_fixture_reexports_identically(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "export.tiny.make_tiny_clip", str(tmp_path / "w"), "--fixture", "--out",
+                        str(tmp_path / "tiny-clip")], cwd=REPO, env={**os.environ, **ENV}, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    _same_tree(REPO / "tests" / "fixtures" / "clip" / "tiny-clip", tmp_path / "tiny-clip")

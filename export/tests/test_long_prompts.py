@@ -56,9 +56,10 @@ def test_32_shot_prompt_parity(name, tmp_path):
     assert np.abs(got - ref).max() <= 1e-4
 
 
-def test_gptneox_max_positions_is_the_limit():
-    m = OrtModel(FIXTURES / "tiny-gptneox")
-    man = yaml.safe_load((FIXTURES / "tiny-gptneox" / "model.yaml").read_text())
+@pytest.mark.parametrize("name", ["tiny-gptneox", "tiny-llama"])  # rotary tables of max_positions rows
+def test_rotary_max_positions_is_the_limit(name):
+    m = OrtModel(FIXTURES / name)
+    man = yaml.safe_load((FIXTURES / name / "model.yaml").read_text())
     n = man["lang"]["max_positions"]
     ids = np.full((1, n), 300, np.int64)
     ids[0, 0] = m.image_token

@@ -84,5 +84,12 @@ def test_wrong_family_for_lang_path(real_style, tmp_path):
     raw["lang"]["family"] = "mpt"
     p = tmp_path / "cfg.yaml"
     p.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ExportError, match=r"config.json: model_type 'gpt_neox' does not match lang.family mpt"):
+    # the checkpoint's keys already say GPT-NeoX
+    with pytest.raises(ExportError, match=r"keys are of a GPT-NeoX model.*lang.family mpt.*--preset"):
         export_model(p, ckpt, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # and the LM folder's config.json says so too
+    from export import families
+    lm_dir = yaml.safe_load(cfg_path.read_text())["lang"]["path"]
+    with pytest.raises(ExportError, match=r"config.json: model_type 'gpt_neox' does not match lang.family mpt"):
+        families.get("mpt").prepare_lm_dir(lm_dir, tmp_path / "w")

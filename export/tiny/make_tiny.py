@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from ..build import build_model, canonical_state_dict
+from ..build import build_model, canonical_state_dict, draw_added_head_rows
 from ..config import load_config
 from ..export_openflamingo import export_model
+from .release_layout import LAYOUTS, save_published
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -43,7 +44,9 @@ def make_eoc_reachable(built, factor: float = 1.05) -> int:
     best = max(counts.values())
     t = next(x for x in out[2:] if counts[x] == best)
     eoc = tok.convert_tokens_to_ids("<|endofchunk|>")
-    head = model.lang_encoder.get_output_embeddings().weight
+    out_emb = model.lang_encoder.get_output_embeddings()
+    # tied heads (MosaicGPT has no output-embedding module at all): the head is the input embedding
+    head = (out_emb if out_emb is not None else model.lang_encoder.get_input_embeddings()).weight
     with torch.no_grad():
         head[eoc] = head[t] * factor
     return t
@@ -53,6 +56,14 @@ def build_tiny(name: str, workdir: Path):
     """The tiny model exactly as exported: factory build with the config's seed, gates 0.5, eoc row."""
     from open_flamingo.src.helpers import GatedCrossAttentionBlock
 
+    import yaml
+
+    raw = yaml.safe_load((HERE / "configs" / f"{name}.yaml").read_text())
+    if "published" in raw:  # the original classes (export/tiny/published.py), gates and eoc row already set
+        from .published import build_original
+
+        built = build_original(name, raw, Path(workdir))
+        return built.cfg, built
     cfg = load_config(HERE / "configs" / f"{name}.yaml")
     built = build_model(cfg, Path(workdir))
     with torch.no_grad():
@@ -60,22 +71,49 @@ def build_tiny(name: str, workdir: Path):
             if isinstance(m, GatedCrossAttentionBlock):
                 m.attn_gate.fill_(GATE)
                 m.ff_gate.fill_(GATE)
-    make_eoc_reachable(built)
+    if name in LAYOUTS and getattr(built.lm_family, "added_head_rows_unpublished", False):
+        # the release holds no LM-head rows for the added tokens: the export draws them from --added-head-seed
+        # (default 0), so the model "as exported" has those rows (and no engineered <|endofchunk|> row)
+        draw_added_head_rows(built.model.lang_encoder, int(cfg["lang"]["config"]["vocab_size"]), 0)
+    else:
+        make_eoc_reachable(built)
     return cfg, built
 
 
-def make(name: str, out_root: Path, goldens: bool = True, log=print) -> dict:
+def make(name: str, out_root: Path, goldens: bool = True, log=print, added_head_seed: int = 0) -> dict:
+    """Configs with a `published:` section: export/tiny/published.py (original remote code). Fixtures listed in
+    release_layout.LAYOUTS are saved as their release is laid out (base LM folder, open_clip weights file,
+    trainable-only checkpoint) and exported from those files through their --preset; the others from one full
+    state dict of the random model through the config path."""
+    import yaml
+
+    raw = yaml.safe_load((HERE / "configs" / f"{name}.yaml").read_text())
+    if "published" in raw:  # a tiny model of a published structure, from the original classes
+        from .published import make as make_published
+
+        return make_published(name, raw, out_root, goldens=goldens, log=log)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         cfg, built = build_tiny(name, work / "build")
-        ckpt = work / "checkpoint.pt"
-        torch.save(canonical_state_dict(built.model), ckpt)
-        del built
         extra = None
         if goldens:
             from ..goldens import write_goldens
 
             extra = write_goldens
+        if name in LAYOUTS:
+            from ..export_openflamingo import export_preset
+
+            lay = LAYOUTS[name]
+            pub = save_published(cfg, built, work / "published", lay)
+            del built
+            label = f"random-init:{cfg['seed']}:published-layout:{lay['checkpoint']}"
+            return export_preset(lay["preset"], Path(out_root) / name, checkpoint=pub["checkpoint"], lm=pub["lm"],
+                                 clip=pub["clip"], clip_model=str(pub["clip_model"]), name=cfg["name"],
+                                 checkpoint_sha=label, overwrite=True, extra=extra, log=log,
+                                 added_head_seed=added_head_seed)
+        ckpt = work / "checkpoint.pt"
+        torch.save(canonical_state_dict(built.model), ckpt)
+        del built
         return export_model(cfg, ckpt, Path(out_root) / name, checkpoint_sha=f"random-init:{cfg['seed']}",
                             overwrite=True, extra=extra, log=log)
 

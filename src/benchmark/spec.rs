@@ -26,7 +26,7 @@
 //! trials: {seeds: [42, 43, 44]}
 //! samples: {count: 5000, subset_seed: 7}   # optional; default all samples, subset seeded by trial seed
 //! query_set_size: 2048                      # default 2048
-//! demo_selection: {method: random | rices, encoder: model | clip_onnx, clip_onnx: path, content_hash: bytes | metadata}
+//! demo_selection: {method: random | rices, encoder: model | clip_onnx, clip_onnx: DIR_or_FILE, content_hash: bytes | metadata}
 //! zero_shot: {policy: text_only_demos | no_demos, demos: 2}
 //! generation: {max_new_tokens: 5, num_beams: 3, length_penalty: 0.0, min_new_tokens: 0}   # task: generate
 //! ranking: {candidates: ["no", "yes"], normalization: sum | mean | per_char, ensemble_permutations: 1}  # task: rank
@@ -197,7 +197,8 @@ pub struct DemoSelectionSpec {
     /// RICES: which encoder gives image embeddings.
     #[serde(default)]
     pub encoder: RicesEncoder,
-    /// RICES with `encoder: clip_onnx`: path to the CLIP image encoder ONNX file.
+    /// RICES with `encoder: clip_onnx`: a folder written by export/export_clip.py (clip.yaml + graph), or a
+    /// single CLIP image encoder ONNX file.
     #[serde(default)]
     pub clip_onnx: Option<String>,
     /// RICES cache key over image files: `bytes` (default; hashes every image, never stale) or `metadata`

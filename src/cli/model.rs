@@ -49,13 +49,20 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     );
     println!(
         "language     {} with {} layers, {} heads x {}, hidden {}, vocab {}, max positions {}, cross-attn every {} layer(s)",
-        m.lang.family.as_str(), m.lang.n_layers, m.lang.n_heads, m.lang.head_dim, m.lang.hidden, m.lang.vocab_size,
+        m.lang.family, m.lang.n_layers, m.lang.n_heads, m.lang.head_dim, m.lang.hidden, m.lang.vocab_size,
         m.lang.max_positions, m.lang.cross_attn_every_n_layers
     );
     println!(
         "tokens       <image>={} <|endofchunk|>={} pad={} eos={}  (tokenizer vocabulary {})",
         m.special_tokens.image, m.special_tokens.endofchunk, m.special_tokens.pad, m.special_tokens.eos,
         model.tokenizer.vocab_size()
+    );
+    println!(
+        "tokenizer    add_bos {} (bos {}), clean_up_tokenization_spaces {}, padding {:?}",
+        m.tokenizer.add_bos,
+        m.special_tokens.bos.map(|b| b.to_string()).unwrap_or_else(|| "none".into()),
+        m.tokenizer.clean_up_tokenization_spaces,
+        m.tokenizer.padding_side
     );
     if let Some(lib) = crate::model::runtime::loaded_library() {
         println!("onnxruntime  {}", lib.display());

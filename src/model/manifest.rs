@@ -2,13 +2,21 @@
 //!
 //! Parsing is strict: unknown keys and missing keys are errors that name the file and the key, so a
 //! manifest written for another contract version can never be half-understood.
+//!
+//! The runtime never looks at `lang.family` (free text for reports): what it does comes only from explicit
+//! fields (`lang.uses_position_ids`, `tokenizer.add_bos` + `special_tokens.bos`,
+//! `tokenizer.clean_up_tokenization_spaces`, ...). Version-1 manifests still load, with their version-1
+//! meaning (see [`upgrade_v1`]).
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The contract versions this runtime implements.
-pub const SUPPORTED_CONTRACT_VERSIONS: &[u32] = &[1];
+pub const SUPPORTED_CONTRACT_VERSIONS: &[u32] = &[1, 2];
+
+/// The version the exporter writes today.
+pub const CURRENT_CONTRACT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +42,10 @@ pub struct Source {
     pub open_flamingo_version: String,
     pub open_clip_version: String,
     pub patch_tokens_ln_post: bool,
+    /// Recorded only: the seed the exporter drew the LM-head rows of OpenFlamingo's added tokens from, when no
+    /// published file holds them (LLaMA-based v1 models); absent when every weight came from the files.
+    #[serde(default)]
+    pub added_head_seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,26 +140,11 @@ pub struct Perceiver {
     pub frame_embeddings: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LmFamily {
-    GptNeox,
-    Mpt,
-}
-
-impl LmFamily {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LmFamily::GptNeox => "gpt_neox",
-            LmFamily::Mpt => "mpt",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lang {
-    pub family: LmFamily,
+    /// Informational (reports, `model inspect`): the runtime never branches on it.
+    pub family: String,
     pub n_layers: usize,
     pub n_heads: usize,
     pub head_dim: usize,
@@ -171,8 +168,13 @@ pub struct SpecialTokens {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizerSettings {
+    /// Every prompt row starts with `special_tokens.bos` (after the left padding, before the text), as a
+    /// Hugging Face tokenizer with `add_bos_token` does; candidate continuations never get it.
     pub add_bos: bool,
     pub padding_side: PaddingSide,
+    /// Apply transformers' `clean_up_tokenization` to decoded text (what `batch_decode` does when the
+    /// tokenizer's `clean_up_tokenization_spaces` is on). Version 2; a version-1 manifest means `false`.
+    pub clean_up_tokenization_spaces: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -192,9 +194,36 @@ impl Manifest {
                 path.display()
             )
         })?;
-        let manifest: Manifest = serde_yaml::from_str(&text)
+        let mut value: serde_yaml::Value = serde_yaml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: invalid manifest: {e}", path.display()))?;
+        let version = value.get("contract_version").and_then(|v| v.as_u64());
+        if let Some(v) = version {
+            // Before the keys: a manifest of another version fails on its version, not on a key it renamed.
+            if !SUPPORTED_CONTRACT_VERSIONS.iter().any(|&s| s as u64 == v) {
+                bail!(
+                    "{}: contract_version {v} is not supported by this flamingo-eval (supported: {:?}); re-export \
+                     the model with the matching exporter or upgrade flamingo-eval",
+                    path.display(),
+                    SUPPORTED_CONTRACT_VERSIONS
+                );
+            }
+        }
+        let parsed = if version == Some(1) {
+            upgrade_v1(&mut value, &path)?;
+            serde_yaml::from_value(value)
+        } else {
+            serde_yaml::from_str(&text) // keeps line numbers in its errors
+        };
+        let manifest: Manifest = parsed.map_err(|e| anyhow::anyhow!("{}: invalid manifest: {e}", path.display()))?;
         manifest.validate(&path)?;
+        if version == Some(1) {
+            eprintln!(
+                "warning: {}: contract_version 1 manifest: generated text is decoded without transformers' \
+                 clean_up_tokenization_spaces (the version-1 meaning), which OpenFlamingo's eval applies; re-export \
+                 with the current exporter (contract version {CURRENT_CONTRACT_VERSION}) to decode as it does",
+                path.display()
+            );
+        }
         Ok(manifest)
     }
 
@@ -265,14 +294,35 @@ impl Manifest {
         if self.preprocess.std.iter().any(|s| *s == 0.0) {
             bail!("{}: preprocess.std must not contain 0", path.display());
         }
-        let uses = self.lang.family == LmFamily::GptNeox;
-        if self.lang.uses_position_ids != uses {
+        if self.lang.family.trim().is_empty() {
+            bail!("{}: lang.family must be a non-empty name (informational; e.g. the LM's model_type)", path.display());
+        }
+        if self.lang.cross_attn_every_n_layers == 0 || self.lang.cross_attn_every_n_layers > self.lang.n_layers {
             bail!(
-                "{}: lang.uses_position_ids is {} but family {} {} position ids",
+                "{}: lang.cross_attn_every_n_layers is {}; it must be between 1 and lang.n_layers ({})",
                 path.display(),
-                self.lang.uses_position_ids,
-                self.lang.family.as_str(),
-                if uses { "needs" } else { "does not use" }
+                self.lang.cross_attn_every_n_layers,
+                self.lang.n_layers
+            );
+        }
+        let v = self.lang.vocab_size;
+        let st = &self.special_tokens;
+        for (key, id) in [("image", Some(st.image)), ("endofchunk", Some(st.endofchunk)), ("pad", Some(st.pad)), ("eos", Some(st.eos)), ("bos", st.bos)] {
+            if let Some(id) = id {
+                if id as usize >= v {
+                    bail!(
+                        "{}: special_tokens.{key} is {id}, outside the LM head's {v} rows (lang.vocab_size); the \
+                         manifest does not belong to this model",
+                        path.display()
+                    );
+                }
+            }
+        }
+        if self.tokenizer.add_bos && st.bos.is_none() {
+            bail!(
+                "{}: tokenizer.add_bos is true but special_tokens.bos is null: the runtime would not know which \
+                 token to prepend; set special_tokens.bos to the tokenizer's BOS id (re-export)",
+                path.display()
             );
         }
         Ok(())
@@ -282,4 +332,56 @@ impl Manifest {
     pub fn component_path(&self, dir: &Path, component: &Component) -> PathBuf {
         dir.join(&component.file)
     }
+}
+
+/// Reads a version-1 manifest with its version-1 meaning, as the version-2 fields it implies:
+/// * `lang.family` was one of `gpt_neox` | `mpt` and had to agree with `lang.uses_position_ids` (GPT-NeoX:
+///   rotary position ids; MPT: ALiBi, none);
+/// * BOS was never prepended: `tokenizer.add_bos` had to be `false` (a v1 manifest saying `true` was never
+///   honoured, so it is refused rather than reinterpreted);
+/// * generated text was decoded without transformers' clean-up: `clean_up_tokenization_spaces: false`
+///   (OpenFlamingo's eval decodes with it on for these tokenizers, so re-export to decode exactly as it does).
+fn upgrade_v1(value: &mut serde_yaml::Value, path: &Path) -> Result<()> {
+    use serde_yaml::Value;
+    let lang = value.get("lang");
+    let family = lang.and_then(|l| l.get("family")).and_then(Value::as_str).map(str::to_string);
+    let uses = lang.and_then(|l| l.get("uses_position_ids")).and_then(Value::as_bool);
+    if let (Some(family), Some(uses)) = (family, uses) {
+        let needs = match family.as_str() {
+            "gpt_neox" => true,
+            "mpt" => false,
+            other => bail!(
+                "{}: lang.family {other:?} is not a version-1 family (gpt_neox | mpt); a contract_version 1 \
+                 manifest cannot describe it: re-export the model with the current exporter (contract version {})",
+                path.display(),
+                CURRENT_CONTRACT_VERSION
+            ),
+        };
+        if uses != needs {
+            bail!(
+                "{}: lang.uses_position_ids is {uses} but family {family} {} position ids (contract version 1)",
+                path.display(),
+                if needs { "needs" } else { "does not use" }
+            );
+        }
+    }
+    if let Some(Value::Mapping(tok)) = value.get_mut("tokenizer") {
+        if tok.get("add_bos").and_then(Value::as_bool) == Some(true) {
+            bail!(
+                "{}: tokenizer.add_bos is true in a contract_version 1 manifest, which version-1 runtimes never \
+                 honoured; re-export the model with the current exporter (contract version {})",
+                path.display(),
+                CURRENT_CONTRACT_VERSION
+            );
+        }
+        let key = Value::from("clean_up_tokenization_spaces");
+        if tok.contains_key(&key) {
+            bail!(
+                "{}: tokenizer.clean_up_tokenization_spaces is a contract version 2 key, but contract_version is 1",
+                path.display()
+            );
+        }
+        tok.insert(key, Value::from(false));
+    }
+    Ok(())
 }

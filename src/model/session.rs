@@ -91,7 +91,7 @@ fn check_io<'a>(
             let names: Vec<&str> = actual.iter().map(|(n, _)| *n).collect();
             bail!(
                 "{}: {kind} tensor '{}' ({} {}) is missing; the graph has {kind}s {:?}. The file does not follow \
-                 flamingo-eval contract v1 (export/CONTRACT.md)",
+                 flamingo-eval model contract (export/CONTRACT.md)",
                 path.display(),
                 spec.name,
                 spec.dtype.name(),
@@ -126,7 +126,7 @@ fn check_io<'a>(
         for (name, _) in &actual {
             if !expected.iter().any(|s| s.name == *name) {
                 bail!(
-                    "{}: unexpected input tensor '{name}' (not in contract v1; expected {:?})",
+                    "{}: unexpected input tensor '{name}' (not in the model contract, export/CONTRACT.md; expected {:?})",
                     path.display(),
                     expected.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
                 );

@@ -1,0 +1,25 @@
+//! The published tables under results/reference match the models the presets export: OpenFlamingo v1's preset
+//! name finds the v1 model card's validation rows and never the v2 paper's OpenFlamingo-9B row.
+
+mod common;
+
+use common::*;
+use flamingo_eval::report::reference::{load_dir, matches};
+
+#[test]
+fn openflamingo_v1_preset_matches_only_the_v1_model_card_rows() {
+    let tables = load_dir(&repo().join("results/reference")).unwrap();
+    for (bench, metric, zero_shot) in [("coco", "cider", 65.52), ("vqav2", "vqa_accuracy", 43.55)] {
+        let m = matches(&tables, bench, metric, "OpenFlamingo-9B-deprecated");
+        assert_eq!(m.len(), 1, "{bench}");
+        assert_eq!(m[0].row.model, "OpenFlamingo-9B (v1)");
+        assert_eq!(m[0].row.split, "val");
+        assert_eq!(m[0].value_at(0), Some(zero_shot));
+        let v2 = matches(&tables, bench, metric, "OpenFlamingo-9B-vitl-mpt7b");
+        assert!(!v2.is_empty() && v2.iter().all(|x| x.row.model == "OpenFlamingo-9B"), "{bench}");
+    }
+    // OF-4B presets find their Table 11 rows
+    let m = matches(&tables, "coco", "cider", "OpenFlamingo-4B-vitl-rpj3b");
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].value_at(0), Some(76.7));
+}
