@@ -195,7 +195,7 @@ def test_checkpoint_forms_load_the_same(of3b, tmp_path):
 def test_checkpoint_of_another_preset(of3b, of9b, tmp_path):
     out = tmp_path / "out"
     files = dict(of3b, checkpoint=of9b["checkpoint"])
-    with pytest.raises(ExportError, match=r"checkpoint\.pt is not a OpenFlamingo-3B-vitl-mpt1b checkpoint: gated "
+    with pytest.raises(ExportError, match=r"checkpoint\.pt does not fit preset OpenFlamingo-3B-vitl-mpt1b: gated "
                                           r"cross-attention every 4 layer\(s\).*this looks like "
                                           r"OpenFlamingo-9B-vitl-mpt7b: use --preset OpenFlamingo-9B-vitl-mpt7b"):
         _export("OpenFlamingo-3B-vitl-mpt1b", files, out)
@@ -385,7 +385,7 @@ def test_openai_torchscript_clip_file(of3b, tmp_path):
 
 def test_gpt_neox_checkpoint_given_to_the_3b_preset_says_4b(of3b, gptneox_checkpoint, tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match=r"not a OpenFlamingo-3B-vitl-mpt1b checkpoint: its decoder layers are "
+    with pytest.raises(ExportError, match=r"does not fit preset OpenFlamingo-3B-vitl-mpt1b: its decoder layers are "
                                           r"lang_encoder.gpt_neox.layers.N \(GPT-NeoX\).*this looks like "
                                           r"OpenFlamingo-4B-vitl-rpj3b or OpenFlamingo-4B-vitl-rpj3b-langinstruct: "
                                           r"use --preset OpenFlamingo-4B-vitl-rpj3b"):
