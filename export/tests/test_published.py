@@ -431,3 +431,18 @@ def test_download_goes_through_huggingface_hub_and_open_clip(tmp_path, monkeypat
         presets.resolve_files(p, cache_dir=tmp_path / "hub")  # offline: cache only
     assert calls == [("file", "openflamingo/OpenFlamingo-9B-vitl-mpt7b", "checkpoint.pt", True),
                      ("snapshot", "anas-awadalla/mpt-7b", True)]
+
+
+def test_lm_folder_weights_that_transformers_would_not_load(of9b, tmp_path):
+    """from_pretrained only LOGS missing weights and initialises them at random: here that is an error."""
+    lm = tmp_path / "mpt-7b"
+    shutil.copytree(of9b["lm"], lm)
+    sd = torch.load(lm / "pytorch_model.bin")
+    sd["transformer.blocks.0.norm_one.weight"] = sd.pop("transformer.blocks.0.norm_1.weight")
+    torch.save(sd, lm / "pytorch_model.bin")
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match=r"LM folder .*mpt-7b: 1 weight\(s\) the model needs are not in it "
+                                          r"\(transformer.blocks.0.norm_1.weight\).*at random; 1 weight\(s\) in it "
+                                          r"belong to no parameter \(transformer.blocks.0.norm_one.weight\)"):
+        _export("OpenFlamingo-9B-vitl-mpt7b", dict(of9b, lm=lm), out)
+    nothing_left(out)
