@@ -184,6 +184,56 @@ def apply_module_sizes(model, cfg: dict) -> None:
         lm.init_flamingo_layers(False)
 
 
+class _LoadReport:
+    """Records what transformers' from_pretrained says it did not load (it only logs it, and then initialises
+    the missing weights at random): the factory's LM load must load every weight of the LM folder."""
+
+    def __init__(self):
+        import logging
+
+        self.unused, self.missing = [], []
+        report = self
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                msg = record.getMessage()
+                if "were not used when initializing" in msg:
+                    report.unused += _listed(msg)
+                elif "were not initialized from the model checkpoint" in msg:
+                    report.missing += _listed(msg) or [msg.splitlines()[0]]
+
+        self.handler = Handler(logging.INFO)
+
+    def __enter__(self):
+        import logging
+
+        self.logger = logging.getLogger("transformers.modeling_utils")
+        self.saved = (self.logger.level, self.logger.propagate)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.saved[0])
+        self.logger.propagate = self.saved[1]
+        return False
+
+
+def _listed(msg: str) -> list:
+    import ast
+
+    start = msg.find("[")
+    end = msg.find("]\n", start)
+    end = end if end >= 0 else msg.rfind("]")
+    try:
+        items = ast.literal_eval(msg[start:end + 1])
+    except (ValueError, SyntaxError):
+        return []
+    return [str(x[0] if isinstance(x, tuple) else x) for x in items]
+
+
 def build_model(cfg: dict, workdir: Path, log=None) -> Built:
     """Build the Flamingo model with open_flamingo.create_model_and_transforms (random init where no
     pretrained weights are named), then apply non-default perceiver / cross-attention sizes using the same
@@ -202,8 +252,9 @@ def build_model(cfg: dict, workdir: Path, log=None) -> Built:
     torch.manual_seed(cfg["seed"])
     pretrained = cfg["vision"]["pretrained"] or None
     openai_file = pretrained if pretrained and is_torchscript(pretrained) else None
+    loading = _LoadReport()
     try:
-      with contextlib.redirect_stdout(sys.stderr):  # the factory prints; keep stdout for reports
+      with contextlib.redirect_stdout(sys.stderr), loading:  # the factory prints; keep stdout for reports
        model, image_processor, tokenizer = create_model_and_transforms(
         clip_vision_encoder_path=clip_name,
         clip_vision_encoder_pretrained=None if openai_file else pretrained,
@@ -225,6 +276,17 @@ def build_model(cfg: dict, workdir: Path, log=None) -> Built:
         raise
     if openai_file:
         model.vision_encoder = _openai_visual(Path(openai_file), clip_name)
+    unused = [k for k in loading.unused if not fam.ignorable_unused_lm_key(k)]
+    if loading.missing or unused:
+        what = []
+        if loading.missing:
+            what.append(f"{len(loading.missing)} weight(s) the model needs are not in it ({_fmt(loading.missing)}); "
+                        "transformers would initialise them at random")
+        if unused:
+            what.append(f"{len(unused)} weight(s) in it belong to no parameter ({_fmt(unused)})")
+        src = cfg["lang"].get("path") or "the random-init LM"
+        raise ExportError(f"LM folder {src}: " + "; ".join(what) + f". Its weights do not match lang.family {family} "
+                          f"({fam.hf_class}); check the family / preset and that the download is complete")
     cls_names = [c.__name__ for c in type(model.lang_encoder).__mro__]
     if fam.hf_class not in cls_names:
         raise ExportError(f"lang.family {family} expects transformers' {fam.hf_class}, but the LM at "

@@ -144,7 +144,7 @@ def check_structure(p: Preset, lay, ckpt, log=None) -> None:
                     and lay.every_n == q.cross_attn_every_n_layers]
         hint = (f"; this looks like {' or '.join(like)}: use --preset {like[0]}" if like else
                 "; it matches no published preset (export it with --config)")
-        raise ExportError(f"checkpoint {ckpt} is not a {p.name} checkpoint: " + "; ".join(problems) + hint)
+        raise ExportError(f"checkpoint {ckpt} does not fit preset {p.name}: " + "; ".join(problems) + hint)
     if lay.lang_dim is not None and lay.lang_dim != p.lang_dim and log:
         log(f"[export] {p.name}: the checkpoint's LM width is {lay.lang_dim} (published {p.lang_dim}); sizes are "
             "taken from the checkpoint and the LM folder (a non-published size, e.g. a tiny test model)")

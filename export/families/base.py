@@ -74,6 +74,11 @@ class Family:
             raise ExportError(f"{where}: `lang.config.model_type` is {mt!r} but lang.family {self.name} "
                               f"needs {self.model_type!r}")
 
+    def ignorable_unused_lm_key(self, key: str) -> bool:
+        """A weight of the LM folder that transformers does not load and that is harmless to drop (e.g. a
+        non-persistent buffer an older transformers saved). Everything else unused is an error."""
+        return False
+
     def after_build(self, lm, lm_dir: Path) -> None:
         """Hook run on the factory-built LM (FlamingoLMMixin applied, vocabulary resized)."""
 

@@ -50,6 +50,12 @@ class GptNeoX(Family):
         weight_files(d)
         return d
 
+    def ignorable_unused_lm_key(self, key: str) -> bool:
+        # causal-mask / rotary buffers (non-persistent since transformers 4.29, saved by 4.28): recomputed anyway
+        import re
+
+        return re.search(r"(^|\.)attention\.(bias|masked_bias)$|rotary_emb\.inv_freq$", key) is not None
+
     def dims(self, lm) -> dict:
         c = lm.config
         return {"n_layers": c.num_hidden_layers, "n_heads": c.num_attention_heads, "hidden": c.hidden_size,

@@ -195,7 +195,7 @@ def test_checkpoint_forms_load_the_same(of3b, tmp_path):
 def test_checkpoint_of_another_preset(of3b, of9b, tmp_path):
     out = tmp_path / "out"
     files = dict(of3b, checkpoint=of9b["checkpoint"])
-    with pytest.raises(ExportError, match=r"checkpoint\.pt is not a OpenFlamingo-3B-vitl-mpt1b checkpoint: gated "
+    with pytest.raises(ExportError, match=r"checkpoint\.pt does not fit preset OpenFlamingo-3B-vitl-mpt1b: gated "
                                           r"cross-attention every 4 layer\(s\).*this looks like "
                                           r"OpenFlamingo-9B-vitl-mpt7b: use --preset OpenFlamingo-9B-vitl-mpt7b"):
         _export("OpenFlamingo-3B-vitl-mpt1b", files, out)
@@ -385,9 +385,64 @@ def test_openai_torchscript_clip_file(of3b, tmp_path):
 
 def test_gpt_neox_checkpoint_given_to_the_3b_preset_says_4b(of3b, gptneox_checkpoint, tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match=r"not a OpenFlamingo-3B-vitl-mpt1b checkpoint: its decoder layers are "
+    with pytest.raises(ExportError, match=r"does not fit preset OpenFlamingo-3B-vitl-mpt1b: its decoder layers are "
                                           r"lang_encoder.gpt_neox.layers.N \(GPT-NeoX\).*this looks like "
                                           r"OpenFlamingo-4B-vitl-rpj3b or OpenFlamingo-4B-vitl-rpj3b-langinstruct: "
                                           r"use --preset OpenFlamingo-4B-vitl-rpj3b"):
         _export("OpenFlamingo-3B-vitl-mpt1b", dict(of3b, checkpoint=gptneox_checkpoint[0]), out)
+    nothing_left(out)
+
+
+def test_download_goes_through_huggingface_hub_and_open_clip(tmp_path, monkeypatch):
+    """--download: the same resolution, allowed to fetch (no network here: the fetchers are stand-ins that
+    record how they were called)."""
+    import huggingface_hub
+    from open_clip import pretrained as ocp
+
+    from export import presets
+
+    calls = []
+    (tmp_path / "ck.pt").write_bytes(b"x")
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "ViT-L-14.pt").write_bytes(b"x")
+
+    def hf_file(repo, filename, cache_dir=None, local_files_only=False):
+        calls.append(("file", repo, filename, local_files_only))
+        return str(tmp_path / "ck.pt")
+
+    def hf_snapshot(repo, cache_dir=None, local_files_only=False):
+        calls.append(("snapshot", repo, local_files_only))
+        return str(tmp_path / "lm")
+
+    def clip_dl(url, cache_dir=None):
+        calls.append(("clip", url.rsplit("/", 1)[-1]))
+        return str(tmp_path / "ViT-L-14.pt")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_file)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hf_snapshot)
+    monkeypatch.setattr(ocp, "download_pretrained_from_url", clip_dl)
+    p = presets.get("OpenFlamingo-9B-vitl-mpt7b")
+    got = presets.resolve_files(p, download=True, cache_dir=tmp_path / "hub")
+    assert got == {"checkpoint": tmp_path / "ck.pt", "lm": tmp_path / "lm", "clip": tmp_path / "ViT-L-14.pt"}
+    assert calls == [("file", "openflamingo/OpenFlamingo-9B-vitl-mpt7b", "checkpoint.pt", False),
+                     ("snapshot", "anas-awadalla/mpt-7b", False), ("clip", "ViT-L-14.pt")]
+    calls.clear()
+    with pytest.raises(ExportError, match=r"open_clip weights ViT-L-14/openai are not at"):
+        presets.resolve_files(p, cache_dir=tmp_path / "hub")  # offline: cache only
+    assert calls == [("file", "openflamingo/OpenFlamingo-9B-vitl-mpt7b", "checkpoint.pt", True),
+                     ("snapshot", "anas-awadalla/mpt-7b", True)]
+
+
+def test_lm_folder_weights_that_transformers_would_not_load(of9b, tmp_path):
+    """from_pretrained only LOGS missing weights and initialises them at random: here that is an error."""
+    lm = tmp_path / "mpt-7b"
+    shutil.copytree(of9b["lm"], lm)
+    sd = torch.load(lm / "pytorch_model.bin")
+    sd["transformer.blocks.0.norm_one.weight"] = sd.pop("transformer.blocks.0.norm_1.weight")
+    torch.save(sd, lm / "pytorch_model.bin")
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match=r"LM folder .*mpt-7b: 1 weight\(s\) the model needs are not in it "
+                                          r"\(transformer.blocks.0.norm_1.weight\).*at random; 1 weight\(s\) in it "
+                                          r"belong to no parameter \(transformer.blocks.0.norm_one.weight\)"):
+        _export("OpenFlamingo-9B-vitl-mpt7b", dict(of9b, lm=lm), out)
     nothing_left(out)
