@@ -10,6 +10,7 @@ pub mod model;
 pub mod score;
 pub mod prompts;
 pub mod run;
+pub mod tokenize;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Test-server submission files (VQAv2 test-dev, VizWiz) from a results folder.
     Export(export::ExportArgs),
+    /// Show what the metrics see: `tokenize ptb` prints captions as the caption metrics tokenize them.
+    #[command(subcommand)]
+    Tokenize(tokenize::TokenizeCommand),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -59,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Export(args) => export::run(args),
+        Command::Tokenize(cmd) => tokenize::run(cmd),
     };
     match result {
         Ok(code) => code,
