@@ -36,6 +36,9 @@ export/setup_venv.sh
 echo "== Rust tests"
 cargo test --locked --all-targets 2>&1
 
+echo "== PTB tokenizer vs pycocoevalcap's Java tokenizer (differential; installs Java and the pycocoevalcap wheel if missing)"
+scripts/ptb_differential/run.sh
+
 echo "== regression gate: demo benchmarks vs results/baseline (flamingo-eval compare)"
 scripts/ci_gate.sh
 

@@ -405,7 +405,7 @@ impl<'a> Lexer<'a> {
         if self.is(j, |c| matches!(c, '-' | '\'' | 'o')) && self.is(j + 1, mouth) {
             j += 1;
         }
-        if !self.is(j, mouth) || self.is(j + 1, is_alnum) {
+        if !self.is(j, mouth) || self.is(j + 1, |c| c.is_ascii_alphanumeric()) {
             return None;
         }
         let t: String = self.c[i..=j]
@@ -460,8 +460,10 @@ impl<'a> Lexer<'a> {
         while self.is(j, |c| !matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>')) {
             j += 1;
         }
-        while j > body && self.c[j - 1] == '.' {
-            j -= 1;
+        if self.at(j) != Some('\u{a0}') {
+            while j > body && matches!(self.c[j - 1], '.' | '-') {
+                j -= 1;
+            }
         }
         if j < body + 2 {
             return None;
@@ -491,8 +493,10 @@ impl<'a> Lexer<'a> {
             j += 1;
         }
         let at = at?;
-        while j > at + 1 && self.c[j - 1] == '.' {
-            j -= 1;
+        if self.at(j) != Some('\u{a0}') {
+            while j > at + 1 && self.c[j - 1] == '.' {
+                j -= 1;
+            }
         }
         let t = self.text(i, j);
         self.push(t);
@@ -781,6 +785,10 @@ impl<'a> Lexer<'a> {
         if j - i == 1 && self.is(j, is_digit) {
             return self.word(i);
         }
+        if j - i == 2 && self.is(j, is_digit) {
+            self.push(".");
+            return self.word(i + 1);
+        }
         // ". . ." spaced dots
         if j - i == 1 && self.starts_with(i, ". . .") {
             let mut k = i + 5;
@@ -821,6 +829,15 @@ impl<'a> Lexer<'a> {
             self.push(t);
             return k;
         }
+        if self.c[i] == '\u{2019}' {
+            // ’re, ’s … split off even before more letters ("’red" → "'re" "d")
+            for cl in ["re", "ve", "ll", "s", "m", "d"] {
+                if letters.starts_with(cl) {
+                    self.push(format!("'{}", self.text(i + 1, i + 1 + cl.len())));
+                    return i + 1 + cl.len();
+                }
+            }
+        }
         if letters.starts_with("em") && !letters.starts_with("emb") {
             let t = format!("{}{}", self.c[i], self.text(i + 1, i + 3));
             self.push(t);
@@ -833,7 +850,7 @@ impl<'a> Lexer<'a> {
                 self.push(t);
                 return j + 1;
             }
-            for w in ["cause", "til", "round"] {
+            for w in ["cause", "til"] {
                 if letters.starts_with(w) {
                     let t = format!("'{}", self.text(i + 1, i + 1 + w.len()));
                     self.push(t);
@@ -919,7 +936,7 @@ impl<'a> Lexer<'a> {
                 continue;
             }
             let prev = if i > 0 { self.c[i - 1] } else { ' ' };
-            if !is_alnum(prev) && !(prev == '@' && ch == '@') {
+            if !is_alnum(prev) {
                 break;
             }
             let nx = self.at(i + 1);
@@ -938,7 +955,6 @@ impl<'a> Lexer<'a> {
                 }
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
-                '@' => nx.is_some_and(|c| is_alnum(c) || c == '@'),
                 '\'' | '\u{2019}' => self.inner_apostrophe(start, i),
                 _ => false,
             };
@@ -1039,12 +1055,15 @@ impl<'a> Lexer<'a> {
         if matches!(prev, 'n' | 'N') && rest.starts_with('t') && i - start > 1 {
             return false;
         }
+        if rest.starts_with("em") && !rest.starts_with("emb") {
+            return false;
+        }
         let single = (i - start == 1 && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n')) || matches!(prev, 'o' | 'O');
         let y_ok = i - start > 1 && self.c[i - 2].is_ascii_alphabetic();
         let vowels = ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
             && nx.is_some_and(|c| "aeiouAEIOU".contains(c));
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
-        single || vowels || cmon || (i - start == 1 && prev.is_ascii_uppercase())
+        single || vowels || cmon || (i - start == 1 && prev.is_ascii_uppercase() && rest.starts_with('s'))
     }
 
     /// Abbreviation with its period at `dot`: pushes it (and a sentence-final "." where the Java tool
