@@ -239,7 +239,7 @@ impl<'a> Lexer<'a> {
             }
         }
         if ch == '<' {
-            if let Some(e) = self.tag(i) {
+            if let Some(e) = self.tag(i, true) {
                 return e;
             }
         }
@@ -327,7 +327,7 @@ impl<'a> Lexer<'a> {
                     }
                     self.push("--");
                     j
-                } else if (next.is_some_and(is_digit) || (next == Some('.') && self.is(i + 2, is_digit))) && self.number_start(i) {
+                } else if next.is_some_and(is_digit) || (next == Some('.') && self.is(i + 2, is_digit)) {
                     self.word(i)
                 } else {
                     self.one(i, "-")
@@ -335,7 +335,7 @@ impl<'a> Lexer<'a> {
             }
             '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{96}' | '\u{97}' => self.one(i, "--"),
             '+' | ',' | ':' if next.is_some_and(is_digit) => self.word(i),
-            '+' if next == Some('.') && self.is(i + 2, is_digit) && self.number_start(i) => self.word(i),
+            '+' if next == Some('.') && self.is(i + 2, is_digit) => self.word(i),
             '#' => {
                 if next.is_some_and(is_letter) {
                     self.word(i)
@@ -699,14 +699,16 @@ impl<'a> Lexer<'a> {
 
     /// SGML-like tags and comments: `<b>`, `</a >`, `<a href="x">`, `<!-- c -->`. Spaces inside become
     /// no-break spaces.
-    fn tag(&mut self, i: usize) -> Option<usize> {
+    fn tag(&mut self, i: usize, emit: bool) -> Option<usize> {
         let n = self.c.len();
         if self.starts_with(i, "<?") {
             let mut j = i + 2;
             while j < n && self.c[j] != '\n' && self.c[j] != '<' {
                 if self.starts_with(j, "?>") {
                     let t = self.text(i, j + 2);
+                    if emit {
                     self.push(t);
+                }
                     return Some(j + 2);
                 }
                 j += 1;
@@ -718,7 +720,9 @@ impl<'a> Lexer<'a> {
             while j < n && self.c[j] != '\n' {
                 if self.starts_with(j, "-->") {
                     let t: String = self.c[i..j + 3].iter().map(|&c| if c == ' ' { '\u{a0}' } else { c }).collect();
+                    if emit {
                     self.push(t);
+                }
                     return Some(j + 3);
                 }
                 j += 1;
@@ -769,7 +773,9 @@ impl<'a> Lexer<'a> {
             }
         }
         let t: String = self.c[i..=j].iter().map(|&c| if c == ' ' { '\u{a0}' } else { c }).collect();
-        self.push(t);
+        if emit {
+                    self.push(t);
+                }
         Some(j + 1)
     }
 
@@ -864,7 +870,7 @@ impl<'a> Lexer<'a> {
             }
             if self.is(i + 1, is_digit) && self.is(i + 2, is_digit) && !self.is(i + 3, is_digit) {
                 let e = if self.is(i + 3, |c| c == 's' || c == 'S') { i + 4 } else { i + 3 };
-                if !self.is(e, is_digit) {
+                if !self.is(e, |c| is_digit(c) || c == '"') {
                     let t = self.text(i, e);
                     self.push(t);
                     return e;
@@ -944,7 +950,7 @@ impl<'a> Lexer<'a> {
                 '-' | '_' => nx.is_some_and(is_alnum) && !(numeric && separated && ch == '-'),
                 '/' => nx.is_some_and(is_alnum) && !separated && text.chars().all(|c| is_alnum(c) || c == '/' || c == '-'),
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
-                '\u{2044}' => is_digit(prev) && nx.is_some_and(is_digit),
+                '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
                 '.' if self.final_abbreviation(&text) && nx.is_some_and(is_letter) && !self.is(i + 2, is_letter) => false,
                 '.' => {
                     (nx.is_some_and(is_letter) && !text.contains('/') && (is_letter(prev) || text.chars().any(is_letter)))
@@ -1105,12 +1111,12 @@ impl<'a> Lexer<'a> {
 
     /// Whether spaces (at most one line break among them) and then a word that typically opens a sentence
     /// follow position `i` (capitalised or all capitals, e.g. `The`, `IT`).
-    fn starter_follows(&self, mut i: usize) -> bool {
+    fn starter_follows(&mut self, mut i: usize) -> bool {
         let s0 = i;
         let mut breaks = 0;
         while let Some(c) = self.at(i) {
             match c {
-                ' ' | '\t' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}' => {}
+                ' ' | '\t' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}' => {}
                 '\n' => {
                     breaks += 1;
                     if breaks > 1 {
@@ -1123,6 +1129,17 @@ impl<'a> Lexer<'a> {
         }
         if i == s0 {
             return false;
+        }
+        // an SGML tag, or Mr. / Ms., also open a sentence here
+        if self.at(i) == Some('<') {
+            if let Some(e) = self.tag(i, false) {
+                return e >= self.c.len() || matches!(self.c[e], ' ' | '\t' | '\n');
+            }
+        }
+        for t in ["Mr.", "Ms.", "MR.", "MS."] {
+            if self.starts_with(i, t) && (i + 3 >= self.c.len() || matches!(self.c[i + 3], ' ' | '\t' | '\n')) {
+                return true;
+            }
         }
         let mut j = i;
         while self.is(j, |c| c.is_ascii_alphabetic()) {
