@@ -401,7 +401,7 @@ impl<'a> Lexer<'a> {
             return None;
         }
         j += 1;
-        let mouth = |c: char| matches!(c, ')' | '(' | 'D' | 'P' | 'p' | 'O' | '\\' | '|' | ']' | '[' | '@' | '3' | '0');
+        let mouth = |c: char| matches!(c, ')' | '(' | 'D' | 'P' | 'p' | 'O' | '\\' | '|' | ']' | '[' | '@' | '{');
         if self.is(j, |c| matches!(c, '-' | '\'' | 'o')) && self.is(j + 1, mouth) {
             j += 1;
         }
@@ -461,7 +461,7 @@ impl<'a> Lexer<'a> {
             j += 1;
         }
         if self.at(j) != Some('\u{a0}') {
-            while j > body && matches!(self.c[j - 1], '.' | '-') {
+            while j > body && matches!(self.c[j - 1], '.' | '-' | ',' | '!' | '?') {
                 j -= 1;
             }
         }
@@ -513,6 +513,9 @@ impl<'a> Lexer<'a> {
             return None;
         }
         let host = self.text(i, j).to_ascii_lowercase();
+        if self.c[i..j].iter().any(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
         if !(host.ends_with(".com") || host.ends_with(".org") || host.ends_with(".net") || host.ends_with(".edu") || host.ends_with(".gov")) {
             return None;
         }
@@ -586,19 +589,16 @@ impl<'a> Lexer<'a> {
 
     /// `12 345 678` with no-break spaces between groups of three digits (at least two groups).
     fn nbsp_number(&mut self, i: usize) -> Option<usize> {
-        if i > 0 && self.is(i - 1, is_alnum) {
-            return None;
-        }
         let mut j = i;
         while self.is(j, is_digit) {
             j += 1;
         }
-        if j - i > 3 {
-            return None;
-        }
         let mut groups = 0;
-        while self.at(j) == Some('\u{a0}') && (j + 1..j + 4).all(|k| self.is(k, is_digit)) && !self.is(j + 4, is_digit) {
-            j += 4;
+        while self.at(j) == Some('\u{a0}') && self.is(j + 1, is_digit) {
+            j += 1;
+            while self.is(j, is_digit) {
+                j += 1;
+            }
             groups += 1;
         }
         if groups < 2 {
@@ -830,7 +830,7 @@ impl<'a> Lexer<'a> {
             k += 1;
         }
         let letters = self.text(i + 1, k).to_lowercase();
-        if !self.is(k, is_letter) && matches!(letters.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
+        if !self.is(k, |c| c.is_ascii_alphabetic()) && matches!(letters.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
             let t = format!("'{}", self.text(i + 1, k));
             self.push(t);
             return k;
@@ -863,7 +863,7 @@ impl<'a> Lexer<'a> {
                     return i + 1 + w.len();
                 }
             }
-            if ends && rest == "n" {
+            if rest == "n" && (j >= self.c.len() || matches!(self.c[j], ' ' | '\t' | '\n' | '\u{a0}')) {
                 let t = format!("'{}", self.text(i + 1, j));
                 self.push(t);
                 return j;
@@ -895,6 +895,20 @@ impl<'a> Lexer<'a> {
         let n = self.c.len();
         let mut i = start;
         let mut text = String::new();
+        // a standalone n't (and letters glued to it)
+        if self.is(i, |c| c == 'n' || c == 'N')
+            && self.is(i + 1, |c| c == '\'' || c == '\u{2019}')
+            && self.is(i + 2, |c| c == 't' || c == 'T')
+            && (i == 0 || !self.is(i - 1, is_alnum))
+        {
+            let mut j = i + 3;
+            while self.is(j, is_alnum) {
+                j += 1;
+            }
+            let t = self.text(i, j);
+            self.push(t);
+            return j;
+        }
         // leading sign / punctuation of a number, hashtag or mention
         if let Some(c) = self.at(i) {
             if matches!(c, '-' | '+' | ',' | ':' | '.' | '#' | '@') {
@@ -937,7 +951,7 @@ impl<'a> Lexer<'a> {
                     continue;
                 }
             }
-            if ch == '\u{ad}' && self.is(i + 1, is_alnum) && i > start {
+            if ch == '\u{ad}' && self.is(i + 1, is_alnum) && i > start && text.chars().all(is_letter) {
                 i += 1;
                 continue;
             }
@@ -952,6 +966,12 @@ impl<'a> Lexer<'a> {
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
                 '.' if self.final_abbreviation(&text) && nx.is_some_and(is_letter) && !self.is(i + 2, is_letter) => false,
+                '.' if nx == Some('-') && is_letter(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
+                    text.push_str(".-");
+                    i += 2;
+                    continue;
+                }
+                '.' if nx.is_some_and(is_letter) && self.c[start..i].iter().find(|c| is_alnum(**c)).is_some_and(|c| is_digit(*c)) => false,
                 '.' => {
                     (nx.is_some_and(is_letter) && !text.contains('/') && (is_letter(prev) || text.chars().any(is_letter)))
                         || ((numeric || text.contains('@')) && is_digit(prev) && nx.is_some_and(is_digit))
@@ -961,7 +981,7 @@ impl<'a> Lexer<'a> {
                 }
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
-                '\'' | '\u{2019}' => self.inner_apostrophe(start, i),
+                '\'' | '\u{2019}' | '\u{2018}' => self.inner_apostrophe(start, i),
                 _ => false,
             };
             if !join {
@@ -970,7 +990,7 @@ impl<'a> Lexer<'a> {
             if matches!(ch, '.' | ',' | ':' | '\u{2044}') && numeric {
                 separated = true;
             }
-            if ch == '-' || ch == '/' {
+            if ch == '-' || ch == '/' || is_word_hyphen(ch) {
                 numeric = false;
             }
             text.push(ch);
@@ -984,6 +1004,7 @@ impl<'a> Lexer<'a> {
         }
         // n't, and whatever letters follow it ("don'tsit" → "do" "n'tsit")
         if text.chars().count() > 1
+            && text.chars().all(|c| c.is_ascii_alphabetic())
             && (text.ends_with('n') || text.ends_with('N'))
             && self.is(i, |c| c == '\'' || c == '\u{2019}')
             && self.is(i + 1, |c| c == 't' || c == 'T')
@@ -1043,9 +1064,7 @@ impl<'a> Lexer<'a> {
         if !nx.is_some_and(|c| c.is_ascii_alphabetic()) {
             return false;
         }
-        if self.c[i] != '\'' && !(i - start == 1 && matches!(prev, 'o' | 'O' | 'd' | 'D' | 'l' | 'L' | 'n' | 'N')) {
-            return false;
-        }
+
         if i - start == 1 && matches!(prev, 'y' | 'Y' | 'j' | 'J') {
             return false;
         }
@@ -1055,19 +1074,27 @@ impl<'a> Lexer<'a> {
             j += 1;
         }
         let rest = self.text(i + 1, j).to_lowercase();
-        if !self.is(j, is_letter) && matches!(rest.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
+        if !self.is(j, |c| c.is_ascii_alphabetic()) && matches!(rest.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
             return false;
         }
         if matches!(prev, 'n' | 'N') && rest.starts_with('t') && i - start > 1 {
             return false;
         }
-        if rest.starts_with("em") && !rest.starts_with("emb") {
+        if rest.starts_with("em") && rest.len() > 2 && !rest.starts_with("emb") {
             return false;
         }
-        let single = (i - start == 1 && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n')) || matches!(prev, 'o' | 'O');
+        let first = i - start == 1;
+        let ascii = self.c[i] == '\'';
+        let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
+        if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
+            return false;
+        }
+        if first && prev.is_ascii_uppercase() && prev != 'I' && ascii {
+            return true;
+        }
         let y_ok = i - start > 1 && self.c[i - 2].is_ascii_alphabetic();
-        let vowels = ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
-            && nx.is_some_and(|c| "aeiouAEIOU".contains(c));
+        let vowels = i - start >= 2 && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
+            && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || (ascii && c.is_ascii_uppercase()));
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
         single || vowels || cmon || (i - start == 1 && prev.is_ascii_uppercase() && rest.starts_with('s'))
     }
