@@ -60,3 +60,33 @@ fn next_line_context_and_bad_utf8() {
     assert!(err.contains("<stdin>: line 2 is not valid UTF-8"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn score_caption_warns_about_line_break_characters() {
+    let dir = std::env::temp_dir().join(format!("fe-linebreak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ann = dir.join("ann.json");
+    let res = dir.join("res.json");
+    std::fs::write(
+        &ann,
+        r#"{"images": [{"id": 1}, {"id": 2}, {"id": 3}],
+            "annotations": [{"image_id": 1, "id": 10, "caption": "a dog on a bed"},
+                            {"image_id": 2, "id": 11, "caption": "a cat\u2028on a mat"},
+                            {"image_id": 3, "id": 12, "caption": "two birds"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &res,
+        r#"[{"image_id": 1, "caption": "a dog\ron a bed"}, {"image_id": 2, "caption": "a cat"}, {"image_id": 3, "caption": "two birds"}]"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flamingo-eval"))
+        .args(["score", "caption", "--annotations", ann.to_str().unwrap(), "--results", res.to_str().unwrap(), "--bootstrap", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("2 sample(s) have a caption"), "{err}");
+    assert!(err.contains(": 1, 2."), "ids named: {err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -83,3 +83,20 @@ fn all_24k_coco_captions_match_java() {
     }
     assert!(bad.is_empty(), "{} of {} captions differ from Java: {:#?}", bad.len(), caps.len(), &bad[..bad.len().min(20)]);
 }
+
+#[test]
+fn corpus_tokenization_follows_pycocoevalcaps_calls() {
+    use flamingo_eval::metrics::caption::{line_terminator_samples, samples_from_raw};
+    // references are one tokenizer call across images, candidates another: the initial at the end of
+    // image 1's last reference sees image 2's first reference ("The ..."), not image 1's candidate
+    let r1 = ["A photo by Michael L."];
+    let r2 = ["The man waves.", "A man\u{2029}waves."];
+    let items: Vec<(String, &str, &[&str])> =
+        vec![("1".into(), "Photo by J. Smith", &r1[..]), ("2".into(), "A man waves\r", &r2[..])];
+    let s = samples_from_raw(&items);
+    assert_eq!(s[0].references, vec!["a photo by michael l"]);
+    assert_eq!(s[0].candidate, "photo by j. smith");
+    assert_eq!(s[1].references, vec!["the man waves", "a man waves"]);
+    assert_eq!(s[1].candidate, "a man waves");
+    assert_eq!(line_terminator_samples(&items), vec!["2".to_string()]);
+}

@@ -172,26 +172,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn starts_with(&self, i: usize, s: &str) -> bool {
-        let mut k = i;
-        for ch in s.chars() {
-            if self.at(k) != Some(ch) {
-                return false;
-            }
-            k += 1;
-        }
-        true
+        (i..).zip(s.chars()).all(|(k, ch)| self.at(k) == Some(ch))
     }
 
+    /// Case-insensitive (ASCII) prefix test; `s` is lower-case.
     fn starts_with_nocase(&self, i: usize, s: &str) -> bool {
-        let mut k = i;
-        for ch in s.chars() {
-            match self.at(k) {
-                Some(x) if x.to_ascii_lowercase() == ch => {}
-                _ => return false,
-            }
-            k += 1;
-        }
-        true
+        (i..).zip(s.chars()).all(|(k, ch)| self.at(k).is_some_and(|x| x.to_ascii_lowercase() == ch))
     }
 
     /// The first character after `i` that is not a space (spaces on this line and one line break).
@@ -383,11 +369,6 @@ impl<'a> Lexer<'a> {
         let t = self.text(i, j);
         self.push(t);
         j
-    }
-
-    /// A sign or leading punctuation may start a number only where no word precedes it directly.
-    fn number_start(&self, i: usize) -> bool {
-        i == 0 || !self.is(i - 1, is_alnum)
     }
 
     /// Emoticons such as `:)`, `;-(`, `:D`, `>:(`, `:'(`: one token, with round brackets written as
@@ -812,7 +793,6 @@ impl<'a> Lexer<'a> {
 
     fn apostrophe(&mut self, i: usize) -> usize {
         let next = self.at(i + 1);
-        let prev_word = i > 0 && self.is(i - 1, is_alnum);
         if next.is_some_and(|c| c == '\'' || c == '\u{2019}') {
             self.push("''");
             return i + 2;
@@ -823,8 +803,6 @@ impl<'a> Lexer<'a> {
             j += 1;
         }
         let rest = self.text(i + 1, j).to_lowercase();
-        let after = self.at(j);
-        let ends = !after.is_some_and(is_alnum);
         let mut k = i + 1;
         while self.is(k, |c| c.is_ascii_alphabetic()) {
             k += 1;
@@ -849,7 +827,6 @@ impl<'a> Lexer<'a> {
             self.push(t);
             return i + 3;
         }
-        let _ = prev_word;
         {
             if rest == "n" && self.is(j, |c| c == '\'' || c == '\u{2019}') {
                 let t = format!("'{}'", self.text(i + 1, j));
