@@ -338,6 +338,10 @@ impl<'a> Lexer<'a> {
                     self.one(i, "@")
                 }
             }
+            '\\' if next == Some('*') => {
+                self.push("\\*");
+                i + 2
+            }
             '*' | '<' | '>' | '_' => self.run_of(i, move |c| c == ch),
             '\u{a3}' => self.one(i, "#"),
             '\u{20ac}' | '\u{80}' | '\u{a4}' | '\u{20a0}' => self.one(i, "$"),
@@ -549,9 +553,6 @@ impl<'a> Lexer<'a> {
 
     /// `AT&T`, `Q&A`, `R&D`: upper-case letters joined by `&`, one token, split from what follows.
     fn amp_compound(&mut self, i: usize) -> Option<usize> {
-        if i > 0 && self.is(i - 1, |c| is_alnum(c) || c == '.' || c == '-') {
-            return None;
-        }
         let mut j = i;
         while self.is(j, is_upper) {
             j += 1;
@@ -732,7 +733,7 @@ impl<'a> Lexer<'a> {
                     break;
                 }
                 Some(c) if c.is_ascii_alphabetic() => {
-                    while self.is(j, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':')) {
+                    while self.is(j, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.')) {
                         j += 1;
                     }
                     if self.at(j) == Some('=') {
@@ -900,6 +901,14 @@ impl<'a> Lexer<'a> {
         // a number with a decimal point, thousands separator or colon ends before letters (3.5x, 12:00am)
         let mut numeric = text.chars().all(|c| !c.is_alphanumeric()) && self.is(i, is_digit);
         let mut separated = text.contains(['.', ',', ':', '-', '+']);
+        if text == "@" {
+            while self.is(i, |c| c.is_ascii_alphanumeric()) {
+                text.push(self.c[i]);
+                i += 1;
+            }
+            self.push(text);
+            return i;
+        }
         if text == "#" {
             while self.is(i, is_letter) {
                 text.push(self.c[i]);
@@ -990,7 +999,7 @@ impl<'a> Lexer<'a> {
             let n_char = self.c[i - 1];
             self.emit_word(text);
             let mut j = i + 2;
-            while self.is(j, is_alnum) {
+            while self.is(j, is_letter) {
                 j += 1;
             }
             let apos = if j == i + 2 { '\'' } else { self.c[i] };
