@@ -229,7 +229,7 @@ impl<'a> Lexer<'a> {
                 return e;
             }
         }
-        if matches!(ch, ':' | ';' | '=' | '>') {
+        if matches!(ch, ':' | ';' | '=' | '>' | '<') {
             if let Some(e) = self.emoticon(i) {
                 return e;
             }
@@ -323,7 +323,7 @@ impl<'a> Lexer<'a> {
             '+' | ',' | ':' if next.is_some_and(is_digit) => self.word(i),
             '+' if next == Some('.') && self.is(i + 2, is_digit) => self.word(i),
             '#' => {
-                if next.is_some_and(is_letter) {
+                if next.is_some_and(|c| c.is_ascii_alphabetic()) {
                     self.word(i)
                 } else {
                     self.run_of(i, |c| c == '#')
@@ -379,7 +379,7 @@ impl<'a> Lexer<'a> {
     /// -LRB- / -RRB-.
     fn emoticon(&mut self, i: usize) -> Option<usize> {
         let mut j = i;
-        if self.at(j) == Some('>') {
+        if self.at(j) == Some('>') || self.at(j) == Some('<') {
             j += 1;
         }
         if !self.is(j, |c| matches!(c, ':' | ';' | '=')) {
@@ -562,6 +562,9 @@ impl<'a> Lexer<'a> {
         }
         j += 1;
         while self.is(j, is_upper) {
+            j += 1;
+        }
+        if self.at(j) == Some('.') && self.is(j + 1, |c| matches!(c, ',' | ':' | ';')) {
             j += 1;
         }
         let t = self.text(i, j);
@@ -814,7 +817,7 @@ impl<'a> Lexer<'a> {
             self.push(t);
             return k;
         }
-        if self.c[i] == '\u{2019}' {
+        if self.c[i] == '\u{2019}' || self.c[i] == '\u{92}' {
             // ’re, ’s … split off even before more letters ("’red" → "'re" "d")
             for cl in ["re", "ve", "ll", "s", "m", "d"] {
                 if letters.starts_with(cl) {
@@ -847,8 +850,9 @@ impl<'a> Lexer<'a> {
                 return j;
             }
             if self.is(i + 1, is_digit) && self.is(i + 2, is_digit) && !self.is(i + 3, is_digit) {
-                let e = if self.is(i + 3, |c| c == 's' || c == 'S') { i + 4 } else { i + 3 };
-                if !self.is(e, |c| is_digit(c) || c == '"') {
+                let with_s = self.is(i + 3, |c| c == 's' || c == 'S');
+                let e = if with_s { i + 4 } else { i + 3 };
+                if with_s || !self.is(e, |c| is_digit(c) || c == '"') {
                     let t = self.text(i, e);
                     self.push(t);
                     return e;
@@ -910,7 +914,7 @@ impl<'a> Lexer<'a> {
             return i;
         }
         if text == "#" {
-            while self.is(i, is_letter) {
+            while self.is(i, |c| c.is_ascii_alphabetic()) {
                 text.push(self.c[i]);
                 i += 1;
             }
@@ -947,7 +951,8 @@ impl<'a> Lexer<'a> {
             }
             let nx = self.at(i + 1);
             let join = match ch {
-                '-' | '_' => nx.is_some_and(is_alnum) && !(numeric && separated && ch == '-'),
+                '-' => nx.is_some_and(is_alnum) && !(numeric && separated),
+                '_' => nx.is_some_and(is_alnum) && text.chars().all(|c| is_alnum(c) || c == '_' || c == '-' || is_word_hyphen(c)),
                 '/' => nx.is_some_and(is_alnum) && !separated && text.chars().all(|c| is_alnum(c) || c == '/' || c == '-'),
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
@@ -967,7 +972,7 @@ impl<'a> Lexer<'a> {
                 }
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
-                '\'' | '\u{2019}' | '\u{2018}' => self.inner_apostrophe(start, i),
+                '\'' | '\u{2019}' | '\u{2018}' | '`' => self.inner_apostrophe(start, i),
                 _ => false,
             };
             if !join {
@@ -1006,6 +1011,11 @@ impl<'a> Lexer<'a> {
             let nt = format!("{n_char}{apos}{}", self.text(i + 1, j));
             self.push(nt);
             return j;
+        }
+        // c'mon glued to more letters: "c'mon" and the rest
+        if text == "c" && self.at(i) == Some('\'') && self.starts_with(i + 1, "mon") && self.is(i + 4, is_letter) {
+            self.push("c'mon");
+            return i + 4;
         }
         // y'all, j'ai, ol': the letters and the apostrophe
         if (matches!(text.as_str(), "y" | "Y" | "j" | "J") && self.is(i + 1, |c| c.is_ascii_alphabetic())
@@ -1070,7 +1080,7 @@ impl<'a> Lexer<'a> {
             return false;
         }
         let first = i - start == 1;
-        let ascii = self.c[i] == '\'';
+        let ascii = self.c[i] == '\'' || self.c[i] == '`';
         let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
         if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
             return false;
@@ -1098,7 +1108,7 @@ impl<'a> Lexer<'a> {
         let single_letter = w.len() == 1 && w[0].is_ascii_alphabetic();
 
         let capitalised = w[0].is_uppercase();
-        let no_number = low == "no" && self.next_nonspace(dot + 1).is_some_and(is_digit);
+        let no_number = matches!(low.as_str(), "no" | "fig" | "ca") && self.next_nonspace(dot + 1).is_some_and(is_digit);
         let plain = ABBREV_PLAIN.contains(&low.as_str()) || dotted_acronym || single_letter || no_number;
         let final_kind = (dotted_acronym && w.len() == 3)
             || low == "ph.d"
