@@ -256,6 +256,9 @@ impl<'a> Lexer<'a> {
                 return e;
             }
         }
+        if let Some(e) = self.domain(i) {
+            return e;
+        }
         if is_alnum(ch) {
             if let Some(e) = self.at_sign_token(i).or_else(|| self.url(i)).or_else(|| self.email(i)).or_else(|| self.nbsp_number(i)).or_else(|| self.amp_compound(i)).or_else(|| self.spaced_fraction(i)) {
                 return e;
@@ -482,6 +485,67 @@ impl<'a> Lexer<'a> {
             while j > at + 1 && self.c[j - 1] == '.' {
                 j -= 1;
             }
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
+    }
+
+    /// A lower-case domain under .com/.net/.org/.edu with whatever non-space characters are glued before it
+    /// (`«foo.com`, `\u{80}www.foo.org`, `x«www.foo.org`), and a path of two or more characters after it.
+    fn domain(&mut self, i: usize) -> Option<usize> {
+        let is_space = |c: char| {
+            matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+        };
+        let prefix_ok = |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&');
+        let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        // the run of characters that may belong to such a token
+        let mut end = i;
+        while self.is(end, |c| prefix_ok(c) || c == '.') {
+            end += 1;
+        }
+        if end == i || !self.c[i..end].contains(&'.') {
+            return None;
+        }
+        // the last ".com" etc. in the run whose labels before it are lower-case letters or digits
+        let mut best = None;
+        for k in i..end {
+            if self.c[k] != '.' {
+                continue;
+            }
+            let tld_ok = ["com", "net", "org", "edu"].iter().any(|t| self.starts_with(k + 1, t));
+            if !tld_ok || k == i || !self.is(k - 1, label) {
+                continue;
+            }
+            best = Some(k + 4);
+        }
+        let mut j = best?;
+        // the domain proper: labels and dots back from the TLD; nothing but prefix characters before it
+        let mut d = j - 4;
+        while d > i && self.is(d - 1, |c| label(c) || c == '.') {
+            d -= 1;
+        }
+        let prefixed = d > i;
+        let path = self.at(j) == Some('/');
+        if path {
+            let path_char = |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_alphanumeric() || "-._~:/?#@!$&*+=%,;'".contains(c));
+            let mut k = j + 1;
+            while self.is(k, path_char) {
+                k += 1;
+            }
+            while k > j + 1 && self.c[k - 1] == '.' {
+                k -= 1;
+            }
+            if k >= j + 3 {
+                j = k;
+            } else if !prefixed {
+                return None;
+            }
+        } else if !prefixed && self.is(j, is_alnum) {
+            return None;
+        }
+        if !prefixed && !path {
+            return None;
         }
         let t = self.text(i, j);
         self.push(t);
@@ -964,7 +1028,10 @@ impl<'a> Lexer<'a> {
                 }
                 '.' if nx.is_some_and(is_letter) && self.c[start..i].iter().find(|c| is_alnum(**c)).is_some_and(|c| is_digit(*c)) => false,
                 '.' => {
-                    (nx.is_some_and(is_letter) && !text.contains('/') && (is_letter(prev) || text.chars().any(is_letter)))
+                    (nx.is_some_and(is_letter)
+                        && (text.chars().all(|c| is_alnum(c) || matches!(c, '.' | '?' | '!'))
+                            || text.rsplit('-').next().is_some_and(|seg| seg.chars().count() == 1))
+                        && (is_letter(prev) || text.chars().any(is_letter)))
                         || ((numeric || text.contains('@')) && is_digit(prev) && nx.is_some_and(is_digit))
                 }
                 '!' | '?' => {
