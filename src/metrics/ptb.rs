@@ -208,6 +208,13 @@ impl<'a> Lexer<'a> {
                 continue;
             }
             if is_gap(ch) {
+                // a domain token may begin with characters that are otherwise deleted (`\u{200b}www.x.org`)
+                if !matches!(ch, ' ' | '\t') && (ch as u32) <= 0xFFFF {
+                    if let Some(e) = self.domain(i) {
+                        i = e;
+                        continue;
+                    }
+                }
                 i += 1;
                 continue;
             }
@@ -494,9 +501,10 @@ impl<'a> Lexer<'a> {
     /// A lower-case domain under .com/.net/.org/.edu with whatever non-space characters are glued before it
     /// (`«foo.com`, `\u{80}www.foo.org`, `x«www.foo.org`), and a path of two or more characters after it.
     fn domain(&mut self, i: usize) -> Option<usize> {
-        let is_space = |c: char| {
-            matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
-        };
+        let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{205f}' | '\u{3000}');
+        if self.at(i) == Some('.') {
+            return None;
+        }
         let prefix_ok = |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&');
         let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
         // the run of characters that may belong to such a token
@@ -948,7 +956,7 @@ impl<'a> Lexer<'a> {
             && (i == 0 || !self.is(i - 1, is_alnum))
         {
             let mut j = i + 3;
-            while self.is(j, is_alnum) {
+            while self.is(j, is_letter) {
                 j += 1;
             }
             let t = self.text(i, j);
@@ -1017,7 +1025,7 @@ impl<'a> Lexer<'a> {
             let join = match ch {
                 '-' => nx.is_some_and(is_alnum) && !(numeric && separated),
                 '_' => nx.is_some_and(is_alnum) && text.chars().all(|c| is_alnum(c) || c == '_' || c == '-' || is_word_hyphen(c)),
-                '/' => nx.is_some_and(is_alnum) && !separated && text.chars().all(|c| is_alnum(c) || c == '/' || c == '-'),
+                '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && text.chars().all(|c| is_alnum(c) || c == '/' || c == '-'),
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
                 '.' if self.final_abbreviation(&text) && nx.is_some_and(is_letter) && !self.is(i + 2, is_letter) => false,
@@ -1159,7 +1167,7 @@ impl<'a> Lexer<'a> {
         let vowels = i - start >= 2 && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
             && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || (ascii && c.is_ascii_uppercase()));
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
-        single || vowels || cmon || (i - start == 1 && prev.is_ascii_uppercase() && rest.starts_with('s'))
+        single || vowels || cmon || (i - start == 1 && prev.is_ascii_uppercase() && prev != 'I' && rest.starts_with('s'))
     }
 
     /// Abbreviation with its period at `dot`: pushes it (and a sentence-final "." where the Java tool
@@ -1175,7 +1183,7 @@ impl<'a> Lexer<'a> {
         let single_letter = w.len() == 1 && w[0].is_ascii_alphabetic();
 
         let capitalised = w[0].is_uppercase();
-        let no_number = matches!(low.as_str(), "no" | "fig" | "ca") && self.next_nonspace(dot + 1).is_some_and(is_digit);
+        let no_number = matches!(low.as_str(), "no" | "fig" | "ca" | "pp" | "op") && self.next_nonspace(dot + 1).is_some_and(is_digit);
         let plain = ABBREV_PLAIN.contains(&low.as_str()) || dotted_acronym || single_letter || no_number;
         let final_kind = (dotted_acronym && w.len() == 3)
             || low == "ph.d"
