@@ -342,7 +342,7 @@ impl<'a> Lexer<'a> {
             '@' => {
                 if next == Some('@') {
                     self.run_of(i, |c| c == '@')
-                } else if next.is_some_and(is_alnum) {
+                } else if next.is_some_and(|c| c.is_ascii_alphabetic()) {
                     self.word(i)
                 } else {
                     self.one(i, "@")
@@ -426,12 +426,16 @@ impl<'a> Lexer<'a> {
         if spaced {
             j += 1;
         }
-        if !(digits(j, 3) && self.at(j + 3) == Some('-') && digits(j + 4, 4)) {
+        let mut e = j + 4;
+        while self.is(e, is_digit) {
+            e += 1;
+        }
+        if !(digits(j, 3) && self.at(j + 3) == Some('-') && e >= j + 8) {
             return None;
         }
-        let t = format!("-LRB-{}-RRB-{}{}", self.text(i + 1, i + 4), if spaced { "\u{a0}" } else { "" }, self.text(j, j + 8));
+        let t = format!("-LRB-{}-RRB-{}{}", self.text(i + 1, i + 4), if spaced { "\u{a0}" } else { "" }, self.text(j, e));
         self.push(t);
-        Some(j + 8)
+        Some(e)
     }
 
     /// `http://…`, `https://…`, `mailto:…` starting a word.
@@ -479,7 +483,7 @@ impl<'a> Lexer<'a> {
         let mut j = i;
         let mut at = None;
         while let Some(c) = self.at(j) {
-            if stop(c) {
+            if stop(c) && !(c == '>' && at.is_some()) {
                 break;
             }
             if c == '@' && at.is_none() && j > i && !self.is(j + 1, |x| x == '.' || stop(x)) {
@@ -501,7 +505,7 @@ impl<'a> Lexer<'a> {
     /// A lower-case domain under .com/.net/.org/.edu with whatever non-space characters are glued before it
     /// (`«foo.com`, `\u{80}www.foo.org`, `x«www.foo.org`), and a path of two or more characters after it.
     fn domain(&mut self, i: usize) -> Option<usize> {
-        let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{205f}' | '\u{3000}');
+        let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{205f}');
         if self.at(i) == Some('.') {
             return None;
         }
@@ -635,6 +639,12 @@ impl<'a> Lexer<'a> {
         j += 1;
         while self.is(j, is_upper) {
             j += 1;
+        }
+        while self.at(j) == Some('&') && self.is(j + 1, is_upper) {
+            j += 1;
+            while self.is(j, is_upper) {
+                j += 1;
+            }
         }
         if self.at(j) == Some('.') && self.is(j + 1, |c| matches!(c, ',' | ':' | ';')) {
             j += 1;
@@ -811,12 +821,20 @@ impl<'a> Lexer<'a> {
                     while self.is(j, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.')) {
                         j += 1;
                     }
-                    if self.at(j) == Some('=') {
-                        let q = self.at(j + 1)?;
+                    let mut e = j;
+                    while self.at(e) == Some(' ') {
+                        e += 1;
+                    }
+                    if self.at(e) == Some('=') {
+                        j = e + 1;
+                        while self.at(j) == Some(' ') {
+                            j += 1;
+                        }
+                        let q = self.at(j)?;
                         if q != '"' && q != '\'' {
                             return None;
                         }
-                        j += 2;
+                        j += 1;
                         while j < n && self.c[j] != q && self.c[j] != '\n' {
                             j += 1;
                         }
@@ -976,6 +994,7 @@ impl<'a> Lexer<'a> {
         }
         // a number with a decimal point, thousands separator or colon ends before letters (3.5x, 12:00am)
         let mut numeric = text.chars().all(|c| !c.is_alphanumeric()) && self.is(i, is_digit);
+        let mut slashed = false;
         let mut separated = text.contains(['.', ',', ':', '-', '+']);
         if text == "@" {
             while self.is(i, |c| c.is_ascii_alphanumeric()) {
@@ -997,7 +1016,7 @@ impl<'a> Lexer<'a> {
             let ch = self.c[i];
             if is_alnum(ch) {
                 if is_letter(ch) {
-                    if numeric && separated {
+                    if (numeric && separated) || (slashed && !ch.is_ascii()) {
                         break;
                     }
                     numeric = false;
@@ -1025,11 +1044,15 @@ impl<'a> Lexer<'a> {
             let join = match ch {
                 '-' => nx.is_some_and(is_alnum) && !(numeric && separated),
                 '_' => nx.is_some_and(is_alnum) && text.chars().all(|c| is_alnum(c) || c == '_' || c == '-' || is_word_hyphen(c)),
-                '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && text.chars().all(|c| is_alnum(c) || c == '/' || c == '-'),
+                '/' => {
+                    nx.is_some_and(|c| c.is_ascii_alphanumeric())
+                        && !separated
+                        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '-')
+                }
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
                 '.' if self.final_abbreviation(&text) && nx.is_some_and(is_letter) && !self.is(i + 2, is_letter) => false,
-                '.' if nx == Some('-') && is_letter(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
+                '.' if nx == Some('-') && is_alnum(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
                     text.push_str(".-");
                     i += 2;
                     continue;
@@ -1058,6 +1081,9 @@ impl<'a> Lexer<'a> {
             }
             if ch == '-' || ch == '/' || is_word_hyphen(ch) {
                 numeric = false;
+            }
+            if ch == '/' {
+                slashed = true;
             }
             text.push(ch);
             i += 1;
@@ -1124,7 +1150,8 @@ impl<'a> Lexer<'a> {
     /// An abbreviation that may end a sentence (`Oct`, `Inc`, `Pa`): its period never joins a following word.
     fn final_abbreviation(&self, text: &str) -> bool {
         let low = text.to_lowercase();
-        ABBREV_FINAL.contains(&low.as_str())
+        low == "ph.d"
+            || ABBREV_FINAL.contains(&low.as_str())
             || (text.chars().next().is_some_and(char::is_uppercase) && ABBREV_FINAL_CAPITALISED.contains(&low.as_str()))
     }
 
