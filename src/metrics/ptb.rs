@@ -333,7 +333,7 @@ impl<'a> Lexer<'a> {
             '+' | ',' | ':' if next.is_some_and(is_digit) => self.word(i),
             '+' if next == Some('.') && self.is(i + 2, is_digit) => self.word(i),
             '#' => {
-                if next.is_some_and(|c| c.is_ascii_alphabetic()) {
+                if next.is_some_and(is_hashtag_letter) {
                     self.word(i)
                 } else {
                     self.run_of(i, |c| c == '#')
@@ -397,7 +397,7 @@ impl<'a> Lexer<'a> {
         }
         j += 1;
         let mouth = |c: char| matches!(c, ')' | '(' | 'D' | 'P' | 'p' | 'O' | '\\' | '|' | ']' | '[' | '@' | '{');
-        if self.is(j, |c| matches!(c, '-' | '\'' | 'o')) && self.is(j + 1, mouth) {
+        if self.is(j, |c| matches!(c, '-' | '\'' | 'o' | '*')) && self.is(j + 1, mouth) {
             j += 1;
         }
         if !self.is(j, mouth) || self.is(j + 1, |c| c.is_ascii_alphanumeric()) {
@@ -442,9 +442,6 @@ impl<'a> Lexer<'a> {
     fn url(&mut self, i: usize) -> Option<usize> {
         if let Some(e) = self.domain_path(i) {
             return Some(e);
-        }
-        if i > 0 && self.is(i - 1, |c| is_alnum(c) || c == '.') {
-            return None;
         }
         let body = if self.starts_with_nocase(i, "http://") {
             i + 7
@@ -505,7 +502,7 @@ impl<'a> Lexer<'a> {
     /// A lower-case domain under .com/.net/.org/.edu with whatever non-space characters are glued before it
     /// (`«foo.com`, `\u{80}www.foo.org`, `x«www.foo.org`), and a path of two or more characters after it.
     fn domain(&mut self, i: usize) -> Option<usize> {
-        let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{205f}');
+        let is_space = |c: char| matches!(c, ' ' | '\t' | '\n');
         if self.at(i) == Some('.') {
             return None;
         }
@@ -540,13 +537,22 @@ impl<'a> Lexer<'a> {
         let prefixed = d > i;
         let path = self.at(j) == Some('/');
         if path {
-            let path_char = |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_alphanumeric() || "-._~:/?#@!$&*+=%,;'".contains(c));
+            let path_char = |c: char| {
+                !is_space(c)
+                    && (!c.is_ascii() || c.is_ascii_alphanumeric() || c.is_ascii_control() || "-._~:/?#@!$&*+=%,;'".contains(c))
+            };
             let mut k = j + 1;
             while self.is(k, path_char) {
                 k += 1;
             }
-            while k > j + 1 && self.c[k - 1] == '.' {
+            let k0 = k;
+            while k > j + 1 && matches!(self.c[k - 1], '?' | '!' | ',') {
                 k -= 1;
+            }
+            if k < k0 || k >= self.c.len() || matches!(self.c[k], ' ' | '\t' | '\n') {
+                while k > j + 1 && self.c[k - 1] == '.' {
+                    k -= 1;
+                }
             }
             if k >= j + 3 {
                 j = k;
@@ -1005,7 +1011,7 @@ impl<'a> Lexer<'a> {
             return i;
         }
         if text == "#" {
-            while self.is(i, |c| c.is_ascii_alphabetic()) {
+            while self.is(i, is_hashtag_letter) {
                 text.push(self.c[i]);
                 i += 1;
             }
@@ -1181,6 +1187,9 @@ impl<'a> Lexer<'a> {
         if rest.starts_with("em") && rest.len() > 2 && !rest.starts_with("emb") {
             return false;
         }
+        if rest == "n" && self.is(j, |c| c == '\'' || c == '\u{2019}') {
+            return false;
+        }
         let first = i - start == 1;
         let ascii = self.c[i] == '\'' || self.c[i] == '`';
         let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
@@ -1300,6 +1309,11 @@ impl<'a> Lexer<'a> {
             _ => self.push(text),
         }
     }
+}
+
+/// Letters of a hashtag: letters of any script, no digits.
+fn is_hashtag_letter(c: char) -> bool {
+    c.is_ascii_alphabetic() || (!c.is_ascii() && is_letter(c) && !c.is_numeric())
 }
 
 fn is_superscript_digit(c: char) -> bool {
