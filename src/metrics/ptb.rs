@@ -128,19 +128,19 @@ struct Lexer<'a> {
 
 /// Abbreviations that keep their period and never end a sentence (titles and the like), any case.
 const ABBREV_PLAIN: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "st", "ave", "vs", "mt", "ft", "gov", "sen", "prof", "capt", "gen", "col", "lt",
-    "sgt", "rev", "dept", "cie", "jos", "messrs", "mme", "sens", "ste", "supt", "rep", "reps", "hon", "adm",
-    "maj", "cmdr", "pvt", "cpl", "mfg", "assoc", "cf", "est", "mlle",
+    "mr", "mrs", "ms", "dr", "st", "ave", "vs", "mt", "ft", "gov", "sen", "prof", "capt", "gen", "col", "lt", "sgt",
+    "rev", "dept", "cie", "jos", "messrs", "mme", "sens", "ste", "supt", "rep", "reps", "hon", "adm", "maj", "cmdr",
+    "pvt", "cpl", "mfg", "assoc", "cf", "est", "mlle",
 ];
 
 /// Abbreviations that keep their period and may end a sentence: when the next token starts with an
 /// upper-case letter (or the input ends) the Java lexer emits an extra "." token. Any case.
 const ABBREV_FINAL: &[&str] = &[
-    "blvd", "ky", "jr", "sr", "inc", "co", "corp", "ltd", "etc", "rd", "bros", "univ", "assn", "bldg", "cos",
-    "esq", "intl", "pte", "sq", "ct", "ext", "bhd", "plc", "pty", "jan", "feb", "mar", "apr", "jun", "jul",
-    "aug", "sept", "oct", "nov", "dec", "mon", "tues", "fri", "calif", "ariz", "fla", "ind", "va", "vt", "mo",
-    "ga", "md", "mich", "minn", "mont", "neb", "nev", "okla", "tenn", "wis", "wyo", "conn", "colo", "ala",
-    "kan", "kans", "dak", "penn", "al",
+    "blvd", "ky", "jr", "sr", "inc", "co", "corp", "ltd", "etc", "rd", "bros", "univ", "assn", "bldg", "cos", "esq",
+    "intl", "pte", "sq", "ct", "ext", "bhd", "plc", "pty", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept",
+    "oct", "nov", "dec", "mon", "tues", "fri", "calif", "ariz", "fla", "ind", "va", "vt", "mo", "ga", "md", "mich",
+    "minn", "mont", "neb", "nev", "okla", "tenn", "wis", "wyo", "conn", "colo", "ala", "kan", "kans", "dak", "penn",
+    "al",
 ];
 
 /// Like [`ABBREV_FINAL`] but only when capitalised (lower-case `wash.` is a word and a period).
@@ -148,10 +148,50 @@ const ABBREV_FINAL_CAPITALISED: &[&str] = &["mass", "wash", "pa", "tex", "ill", 
 
 /// Words after which the Java lexer reads an initial's period (`E.`) as the end of a sentence (observed).
 const SENTENCE_STARTERS: &[&str] = &[
-    "A", "About", "According", "Additionally", "After", "An", "As", "At", "But", "Earlier", "He", "Her", "Here",
-    "However", "If", "In", "It", "Last", "Many", "More", "Now", "Once", "One", "Other", "Our", "She", "Since",
-    "So", "Some", "Such", "That", "The", "Their", "Then", "There", "These", "They", "This", "We", "What",
-    "When", "While", "Yet", "You",
+    "A",
+    "About",
+    "According",
+    "Additionally",
+    "After",
+    "An",
+    "As",
+    "At",
+    "But",
+    "Earlier",
+    "He",
+    "Her",
+    "Here",
+    "However",
+    "If",
+    "In",
+    "It",
+    "Last",
+    "Many",
+    "More",
+    "Now",
+    "Once",
+    "One",
+    "Other",
+    "Our",
+    "She",
+    "Since",
+    "So",
+    "Some",
+    "Such",
+    "That",
+    "The",
+    "Their",
+    "Then",
+    "There",
+    "These",
+    "They",
+    "This",
+    "We",
+    "What",
+    "When",
+    "While",
+    "Yet",
+    "You",
 ];
 
 impl<'a> Lexer<'a> {
@@ -267,7 +307,14 @@ impl<'a> Lexer<'a> {
             return e;
         }
         if is_alnum(ch) {
-            if let Some(e) = self.at_sign_token(i).or_else(|| self.url(i)).or_else(|| self.email(i)).or_else(|| self.nbsp_number(i)).or_else(|| self.amp_compound(i)).or_else(|| self.spaced_fraction(i)) {
+            if let Some(e) = self
+                .at_sign_token(i)
+                .or_else(|| self.url(i))
+                .or_else(|| self.email(i))
+                .or_else(|| self.nbsp_number(i))
+                .or_else(|| self.amp_compound(i))
+                .or_else(|| self.spaced_fraction(i))
+            {
                 return e;
             }
         }
@@ -433,7 +480,8 @@ impl<'a> Lexer<'a> {
         if !(digits(j, 3) && self.at(j + 3) == Some('-') && e >= j + 8) {
             return None;
         }
-        let t = format!("-LRB-{}-RRB-{}{}", self.text(i + 1, i + 4), if spaced { "\u{a0}" } else { "" }, self.text(j, e));
+        let t =
+            format!("-LRB-{}-RRB-{}{}", self.text(i + 1, i + 4), if spaced { "\u{a0}" } else { "" }, self.text(j, e));
         self.push(t);
         Some(e)
     }
@@ -506,7 +554,8 @@ impl<'a> Lexer<'a> {
         if self.at(i) == Some('.') {
             return None;
         }
-        let prefix_ok = |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&');
+        let prefix_ok =
+            |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&');
         let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
         // the run of characters that may belong to such a token
         let mut end = i;
@@ -539,7 +588,10 @@ impl<'a> Lexer<'a> {
         if path {
             let path_char = |c: char| {
                 !is_space(c)
-                    && (!c.is_ascii() || c.is_ascii_alphanumeric() || c.is_ascii_control() || "-._~:/?#@!$&*+=%,;'".contains(c))
+                    && (!c.is_ascii()
+                        || c.is_ascii_alphanumeric()
+                        || c.is_ascii_control()
+                        || "-._~:/?#@!$&*+=%,;'".contains(c))
             };
             let mut k = j + 1;
             while self.is(k, path_char) {
@@ -583,7 +635,12 @@ impl<'a> Lexer<'a> {
         if self.c[i..j].iter().any(|c| c.is_ascii_uppercase()) {
             return None;
         }
-        if !(host.ends_with(".com") || host.ends_with(".org") || host.ends_with(".net") || host.ends_with(".edu") || host.ends_with(".gov")) {
+        if !(host.ends_with(".com")
+            || host.ends_with(".org")
+            || host.ends_with(".net")
+            || host.ends_with(".edu")
+            || host.ends_with(".gov"))
+        {
             return None;
         }
         let url_char = |c: char| c.is_ascii_alphanumeric() || "-._~/?#@!$&*+=%".contains(c);
@@ -780,8 +837,8 @@ impl<'a> Lexer<'a> {
                 if self.starts_with(j, "?>") {
                     let t = self.text(i, j + 2);
                     if emit {
-                    self.push(t);
-                }
+                        self.push(t);
+                    }
                     return Some(j + 2);
                 }
                 j += 1;
@@ -794,8 +851,8 @@ impl<'a> Lexer<'a> {
                 if self.starts_with(j, "-->") {
                     let t: String = self.c[i..j + 3].iter().map(|&c| if c == ' ' { '\u{a0}' } else { c }).collect();
                     if emit {
-                    self.push(t);
-                }
+                        self.push(t);
+                    }
                     return Some(j + 3);
                 }
                 j += 1;
@@ -855,8 +912,8 @@ impl<'a> Lexer<'a> {
         }
         let t: String = self.c[i..=j].iter().map(|&c| if c == ' ' { '\u{a0}' } else { c }).collect();
         if emit {
-                    self.push(t);
-                }
+            self.push(t);
+        }
         Some(j + 1)
     }
 
@@ -908,7 +965,8 @@ impl<'a> Lexer<'a> {
             k += 1;
         }
         let letters = self.text(i + 1, k).to_lowercase();
-        if !self.is(k, |c| c.is_ascii_alphabetic()) && matches!(letters.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
+        if !self.is(k, |c| c.is_ascii_alphabetic()) && matches!(letters.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll")
+        {
             let t = format!("'{}", self.text(i + 1, k));
             self.push(t);
             return k;
@@ -1049,7 +1107,10 @@ impl<'a> Lexer<'a> {
             let nx = self.at(i + 1);
             let join = match ch {
                 '-' => nx.is_some_and(is_alnum) && !(numeric && separated),
-                '_' => nx.is_some_and(is_alnum) && text.chars().all(|c| is_alnum(c) || c == '_' || c == '-' || is_word_hyphen(c)),
+                '_' => {
+                    nx.is_some_and(is_alnum)
+                        && text.chars().all(|c| is_alnum(c) || c == '_' || c == '-' || is_word_hyphen(c))
+                }
                 '/' => {
                     nx.is_some_and(|c| c.is_ascii_alphanumeric())
                         && !separated
@@ -1057,13 +1118,19 @@ impl<'a> Lexer<'a> {
                 }
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
-                '.' if self.final_abbreviation(&text) && nx.is_some_and(is_letter) && !self.is(i + 2, is_letter) => false,
+                '.' if self.final_abbreviation(&text) && nx.is_some_and(is_letter) && !self.is(i + 2, is_letter) => {
+                    false
+                }
                 '.' if nx == Some('-') && is_alnum(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
                     text.push_str(".-");
                     i += 2;
                     continue;
                 }
-                '.' if nx.is_some_and(is_letter) && self.c[start..i].iter().find(|c| is_alnum(**c)).is_some_and(|c| is_digit(*c)) => false,
+                '.' if nx.is_some_and(is_letter)
+                    && self.c[start..i].iter().find(|c| is_alnum(**c)).is_some_and(|c| is_digit(*c)) =>
+                {
+                    false
+                }
                 '.' => {
                     (nx.is_some_and(is_letter)
                         && (text.chars().all(|c| is_alnum(c) || matches!(c, '.' | '?' | '!'))
@@ -1072,7 +1139,9 @@ impl<'a> Lexer<'a> {
                         || ((numeric || text.contains('@')) && is_digit(prev) && nx.is_some_and(is_digit))
                 }
                 '!' | '?' => {
-                    is_letter(prev) && nx.is_some_and(is_letter) && text.chars().all(|c| is_letter(c) || c == '?' || c == '!' || c == '.')
+                    is_letter(prev)
+                        && nx.is_some_and(is_letter)
+                        && text.chars().all(|c| is_letter(c) || c == '?' || c == '!' || c == '.')
                 }
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
@@ -1200,10 +1269,14 @@ impl<'a> Lexer<'a> {
             return true;
         }
         let y_ok = i - start > 1 && self.c[i - 2].is_ascii_alphabetic();
-        let vowels = i - start >= 2 && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
+        let vowels = i - start >= 2
+            && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
             && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || (ascii && c.is_ascii_uppercase()));
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
-        single || vowels || cmon || (i - start == 1 && prev.is_ascii_uppercase() && prev != 'I' && rest.starts_with('s'))
+        single
+            || vowels
+            || cmon
+            || (i - start == 1 && prev.is_ascii_uppercase() && prev != 'I' && rest.starts_with('s'))
     }
 
     /// Abbreviation with its period at `dot`: pushes it (and a sentence-final "." where the Java tool
@@ -1219,7 +1292,8 @@ impl<'a> Lexer<'a> {
         let single_letter = w.len() == 1 && w[0].is_ascii_alphabetic();
 
         let capitalised = w[0].is_uppercase();
-        let no_number = matches!(low.as_str(), "no" | "fig" | "ca" | "pp" | "op") && self.next_nonspace(dot + 1).is_some_and(is_digit);
+        let no_number = matches!(low.as_str(), "no" | "fig" | "ca" | "pp" | "op")
+            && self.next_nonspace(dot + 1).is_some_and(is_digit);
         let plain = ABBREV_PLAIN.contains(&low.as_str()) || dotted_acronym || single_letter || no_number;
         let final_kind = (dotted_acronym && w.len() == 3)
             || low == "ph.d"
