@@ -321,6 +321,17 @@ impl<'a> Lexer<'a> {
         if is_alnum(ch) || (ch == '&' && self.letter_entity(i).is_some()) {
             return self.word(i);
         }
+        // a run of typographic quotes is one token: "«“" → "````"
+        if fancy_quote(ch).is_some() && next.and_then(fancy_quote).is_some() {
+            let mut j = i;
+            let mut t = String::new();
+            while let Some(q) = self.at(j).and_then(fancy_quote) {
+                t.push_str(q);
+                j += 1;
+            }
+            self.push(t);
+            return j;
+        }
         match ch {
             '"' => {
                 let open = next.is_some_and(|x| x.is_ascii_alphanumeric() || x == '$');
@@ -1382,6 +1393,17 @@ impl<'a> Lexer<'a> {
             }
             _ => self.push(text),
         }
+    }
+}
+
+/// The ASCII form of a typographic quote (and its Windows-1252 code points read as C1 characters).
+fn fancy_quote(c: char) -> Option<&'static str> {
+    match c {
+        '\u{201c}' | '\u{ab}' | '\u{93}' => Some("``"),
+        '\u{201d}' | '\u{bb}' | '\u{94}' => Some("''"),
+        '\u{2018}' | '\u{201b}' | '\u{2039}' | '\u{91}' => Some("`"),
+        '\u{2019}' | '\u{203a}' | '\u{92}' => Some("'"),
+        _ => None,
     }
 }
 
