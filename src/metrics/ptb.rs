@@ -454,7 +454,7 @@ impl<'a> Lexer<'a> {
             return None;
         }
         j += 1;
-        let mouth = |c: char| matches!(c, ')' | '(' | 'D' | 'P' | 'p' | 'O' | '\\' | '|' | ']' | '[' | '@' | '{');
+        let mouth = |c: char| matches!(c, ')' | '(' | 'D' | 'd' | 'P' | 'p' | 'O' | '\\' | '|' | ']' | '[' | '@' | '{');
         if self.is(j, |c| matches!(c, '-' | '\'' | 'o' | '*')) && self.is(j + 1, mouth) {
             j += 1;
         }
@@ -548,10 +548,8 @@ impl<'a> Lexer<'a> {
             j += 1;
         }
         let at = at?;
-        if self.at(j) != Some('\u{a0}') {
-            while j > at + 1 && self.c[j - 1] == '.' {
-                j -= 1;
-            }
+        while j > at + 1 && self.c[j - 1] == '.' {
+            j -= 1;
         }
         let t = self.text(i, j);
         self.push(t);
@@ -612,7 +610,7 @@ impl<'a> Lexer<'a> {
             while k > j + 1 && matches!(self.c[k - 1], '?' | '!' | ',') {
                 k -= 1;
             }
-            if k < k0 || k >= self.c.len() || matches!(self.c[k], ' ' | '\t' | '\n') {
+            if k < k0 || k >= self.c.len() || self.c[k].is_ascii() {
                 while k > j + 1 && self.c[k - 1] == '.' {
                     k -= 1;
                 }
@@ -1017,7 +1015,7 @@ impl<'a> Lexer<'a> {
             if self.is(i + 1, is_digit) && self.is(i + 2, is_digit) && !self.is(i + 3, is_digit) {
                 let with_s = self.is(i + 3, |c| c == 's' || c == 'S');
                 let e = if with_s { i + 4 } else { i + 3 };
-                if with_s || !self.is(e, |c| is_digit(c) || c == '"') {
+                if with_s || !self.is(e, |c| is_digit(c) || c == '"' || c == '/') {
                     let t = self.text(i, e);
                     self.push(t);
                     return e;
@@ -1184,7 +1182,7 @@ impl<'a> Lexer<'a> {
         if text.chars().count() > 1
             && text.chars().all(|c| c.is_ascii_alphabetic())
             && (text.ends_with('n') || text.ends_with('N'))
-            && self.is(i, |c| c == '\'' || c == '\u{2019}')
+            && self.is(i, |c| c == '\'' || c == '\u{2019}' || c == '\u{2018}')
             && self.is(i + 1, |c| c == 't' || c == 'T')
         {
             text.pop();
