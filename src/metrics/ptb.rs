@@ -512,7 +512,7 @@ impl<'a> Lexer<'a> {
             return None;
         };
         let mut j = body;
-        while self.is(j, |c| !matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>')) {
+        while self.is(j, |c| !matches!(c, ' ' | '\t' | '\n' | '(' | ')' | '"' | '<' | '>' | '{' | '}')) {
             j += 1;
         }
         if self.at(j) != Some('\u{a0}') {
@@ -600,7 +600,7 @@ impl<'a> Lexer<'a> {
                     && (!c.is_ascii()
                         || c.is_ascii_alphanumeric()
                         || c.is_ascii_control()
-                        || "-._~:/?#@!$&*+=%,;'".contains(c))
+                        || "-._~:/?#@!$&*+=%,;'{".contains(c))
             };
             let mut k = j + 1;
             while self.is(k, path_char) {
