@@ -75,7 +75,15 @@ pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
         chars.extend(line.chars().map(|c| if LINE_TERMINATORS.contains(&c) || c == '\n' { ' ' } else { c }));
     }
     let mut out: Vec<Vec<String>> = vec![Vec::new(); lines.len()];
-    let mut lx = Lexer { c: &chars, line: 0, toks: Vec::new() };
+    let mut next_at = vec![usize::MAX; chars.len() + 1];
+    for k in (0..chars.len()).rev() {
+        next_at[k] = match chars[k] {
+            '@' => k,
+            ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>' => usize::MAX,
+            _ => next_at[k + 1],
+        };
+    }
+    let mut lx = Lexer { c: &chars, line: 0, toks: Vec::new(), dom_run: (0, 0, None), next_at, comment_fail_until: 0 };
     lx.run();
     for (line, t) in lx.toks {
         out[line].push(t.to_lowercase());
@@ -124,6 +132,12 @@ struct Lexer<'a> {
     c: &'a [char],
     line: usize,
     toks: Vec<(usize, String)>,
+    /// [`Lexer::domain`]'s last scan: (start, end, last ".com"-like dot) of a run, reused inside it
+    dom_run: (usize, usize, Option<usize>),
+    /// for each position, the next `@` before a character that ends an `@` token (or usize::MAX)
+    next_at: Vec<usize>,
+    /// an unterminated `<!--` was found before this position on its line: later ones fail as well
+    comment_fail_until: usize,
 }
 
 /// Abbreviations that keep their period and never end a sentence (titles and the like), any case.
@@ -532,7 +546,7 @@ impl<'a> Lexer<'a> {
     /// everything up to a space, tab, no-break space, round bracket or double quote (control and
     /// untokenizable characters included), less a final period.
     fn at_sign_token(&mut self, i: usize) -> Option<usize> {
-        if !self.is(i, |c| c.is_ascii_alphanumeric()) {
+        if !self.is(i, |c| c.is_ascii_alphanumeric()) || self.next_at[i] == usize::MAX {
             return None;
         }
         let stop = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>');
@@ -566,27 +580,29 @@ impl<'a> Lexer<'a> {
         let prefix_ok =
             |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&');
         let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-        // the run of characters that may belong to such a token
-        let mut end = i;
-        while self.is(end, |c| prefix_ok(c) || c == '.') {
-            end += 1;
-        }
-        if end == i || !self.c[i..end].contains(&'.') {
-            return None;
-        }
-        // the last ".com" etc. in the run whose labels before it are lower-case letters or digits
-        let mut best = None;
-        for k in i..end {
-            if self.c[k] != '.' {
-                continue;
+        // the run of characters that may belong to such a token, and the last ".com" etc. in it whose
+        // labels before it are lower-case letters or digits (a position inside the last run reuses it)
+        let (s0, e0, last0) = self.dom_run;
+        let last = if s0 <= i && i < e0 {
+            last0
+        } else {
+            let mut end = i;
+            while self.is(end, |c| prefix_ok(c) || c == '.') {
+                end += 1;
             }
-            let tld_ok = ["com", "net", "org", "edu"].iter().any(|t| self.starts_with(k + 1, t));
-            if !tld_ok || k == i || !self.is(k - 1, label) {
-                continue;
+            let mut last = None;
+            for k in i + 1..end {
+                if self.c[k] == '.'
+                    && self.is(k - 1, label)
+                    && ["com", "net", "org", "edu"].iter().any(|t| self.starts_with(k + 1, t))
+                {
+                    last = Some(k);
+                }
             }
-            best = Some(k + 4);
-        }
-        let mut j = best?;
+            self.dom_run = (i, end, last);
+            last
+        };
+        let mut j = last.filter(|&k| k > i)? + 4;
         // the domain proper: labels and dots back from the TLD; nothing but prefix characters before it
         let mut d = j - 4;
         while d > i && self.is(d - 1, |c| label(c) || c == '.') {
@@ -670,6 +686,9 @@ impl<'a> Lexer<'a> {
 
     /// E-mail addresses whose local part holds characters a word would not keep (`a.b+c@d.org`).
     fn email(&mut self, i: usize) -> Option<usize> {
+        if self.next_at[i] == usize::MAX {
+            return None;
+        }
         let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
         let mut j = i;
         while self.is(j, local) {
@@ -855,6 +874,9 @@ impl<'a> Lexer<'a> {
             return None;
         }
         if self.starts_with(i, "<!--") {
+            if i < self.comment_fail_until {
+                return None;
+            }
             let mut j = i + 4;
             while j < n && self.c[j] != '\n' {
                 if self.starts_with(j, "-->") {
@@ -866,6 +888,7 @@ impl<'a> Lexer<'a> {
                 }
                 j += 1;
             }
+            self.comment_fail_until = j;
             return None;
         }
         let mut j = i + 1;
@@ -1085,6 +1108,11 @@ impl<'a> Lexer<'a> {
             self.push(text);
             return i;
         }
+        // what the word holds so far, kept up to date so that each join decision is O(1)
+        let mut f = WordShape::default();
+        for c in text.chars() {
+            f.add(c);
+        }
         while i < n {
             let ch = self.c[i];
             if is_alnum(ch) {
@@ -1095,17 +1123,21 @@ impl<'a> Lexer<'a> {
                     numeric = false;
                 }
                 text.push(ch);
+                f.add(ch);
                 i += 1;
                 continue;
             }
             if ch == '&' {
                 if let Some(e) = self.letter_entity(i) {
-                    text.push_str(&self.text(i, e));
+                    for k in i..e {
+                        text.push(self.c[k]);
+                        f.add(self.c[k]);
+                    }
                     i = e;
                     continue;
                 }
             }
-            if ch == '\u{ad}' && self.is(i + 1, is_alnum) && i > start && text.chars().all(is_letter) {
+            if ch == '\u{ad}' && self.is(i + 1, is_alnum) && i > start && f.all_letters {
                 i += 1;
                 continue;
             }
@@ -1116,22 +1148,21 @@ impl<'a> Lexer<'a> {
             let nx = self.at(i + 1);
             let join = match ch {
                 '-' => nx.is_some_and(is_alnum) && !(numeric && separated),
-                '_' => {
-                    nx.is_some_and(is_alnum)
-                        && text.chars().all(|c| is_alnum(c) || c == '_' || c == '-' || is_word_hyphen(c))
-                }
-                '/' => {
-                    nx.is_some_and(|c| c.is_ascii_alphanumeric())
-                        && !separated
-                        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '-')
-                }
+                '_' => nx.is_some_and(is_alnum) && f.underscore_ok,
+                '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok,
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
-                '.' if self.final_abbreviation(&text) && nx.is_some_and(is_letter) && !self.is(i + 2, is_letter) => {
+                '.' if text.len() <= 8
+                    && self.final_abbreviation(&text)
+                    && nx.is_some_and(is_letter)
+                    && !self.is(i + 2, is_letter) =>
+                {
                     false
                 }
                 '.' if nx == Some('-') && is_alnum(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
                     text.push_str(".-");
+                    f.add('.');
+                    f.add('-');
                     i += 2;
                     continue;
                 }
@@ -1142,16 +1173,11 @@ impl<'a> Lexer<'a> {
                 }
                 '.' => {
                     (nx.is_some_and(is_letter)
-                        && (text.chars().all(|c| is_alnum(c) || matches!(c, '.' | '?' | '!'))
-                            || text.rsplit('-').next().is_some_and(|seg| seg.chars().count() == 1))
-                        && (is_letter(prev) || text.chars().any(is_letter)))
-                        || ((numeric || text.contains('@')) && is_digit(prev) && nx.is_some_and(is_digit))
+                        && (f.dot_ok || (f.hyphens > 0 && f.since_hyphen == 1))
+                        && (is_letter(prev) || f.any_letter))
+                        || (numeric && is_digit(prev) && nx.is_some_and(is_digit))
                 }
-                '!' | '?' => {
-                    is_letter(prev)
-                        && nx.is_some_and(is_letter)
-                        && text.chars().all(|c| is_letter(c) || c == '?' || c == '!' || c == '.')
-                }
+                '!' | '?' => is_letter(prev) && nx.is_some_and(is_letter) && f.question_ok,
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
                 '\'' | '\u{2019}' | '\u{2018}' | '`' => self.inner_apostrophe(start, i),
@@ -1170,6 +1196,7 @@ impl<'a> Lexer<'a> {
                 slashed = true;
             }
             text.push(ch);
+            f.add(ch);
             i += 1;
         }
         // currency prefixes such as US$ / NZ$ stay on an upper-case word
@@ -1390,6 +1417,57 @@ impl<'a> Lexer<'a> {
                 self.push(b);
             }
             _ => self.push(text),
+        }
+    }
+}
+
+/// Running facts about the characters of a word being lexed (see [`Lexer::word`]).
+struct WordShape {
+    all_letters: bool,
+    any_letter: bool,
+    /// only letters, digits, `_` and hyphens: a `_` may join
+    underscore_ok: bool,
+    /// only ASCII letters and digits, `/` and `-`: a `/` may join
+    slash_ok: bool,
+    /// only letters, digits, `.`, `?`, `!`: a `.` may join a letter
+    dot_ok: bool,
+    /// only letters, `?`, `!`, `.`: a `?` or `!` may join
+    question_ok: bool,
+    hyphens: usize,
+    /// characters since the last `-`
+    since_hyphen: usize,
+}
+
+impl Default for WordShape {
+    fn default() -> Self {
+        WordShape {
+            all_letters: true,
+            any_letter: false,
+            underscore_ok: true,
+            slash_ok: true,
+            dot_ok: true,
+            question_ok: true,
+            hyphens: 0,
+            since_hyphen: 0,
+        }
+    }
+}
+
+impl WordShape {
+    fn add(&mut self, c: char) {
+        let letter = is_letter(c);
+        let alnum = is_alnum(c);
+        self.all_letters &= letter;
+        self.any_letter |= letter;
+        self.underscore_ok &= alnum || c == '_' || c == '-' || is_word_hyphen(c);
+        self.slash_ok &= c.is_ascii_alphanumeric() || c == '/' || c == '-';
+        self.dot_ok &= alnum || matches!(c, '.' | '?' | '!');
+        self.question_ok &= letter || matches!(c, '?' | '!' | '.');
+        if c == '-' {
+            self.hyphens += 1;
+            self.since_hyphen = 0;
+        } else {
+            self.since_hyphen += 1;
         }
     }
 }
