@@ -332,6 +332,11 @@ impl<'a> Lexer<'a> {
                 return e;
             }
         }
+        if is_alnum(ch) {
+            if let Some(e) = self.dotted_compound(i) {
+                return e;
+            }
+        }
         if is_alnum(ch) || (ch == '&' && self.letter_entity(i).is_some()) {
             return self.word(i);
         }
@@ -761,6 +766,43 @@ impl<'a> Lexer<'a> {
         }
         if groups < 2 {
             return None;
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
+    }
+
+    /// A hyphenated compound whose first part holds runs of periods or commas: `ab...cd-ef`, `ab..-cd`,
+    /// `tennis,.ona-b-c` (one token). After the hyphens no more periods join.
+    fn dotted_compound(&mut self, i: usize) -> Option<usize> {
+        let ascii = |c: char| c.is_ascii_alphanumeric();
+        let run = |k: usize| {
+            let mut e = k;
+            while self.is(e, ascii) {
+                e += 1;
+            }
+            e
+        };
+        let mut j = run(i);
+        let mut dotted = false;
+        loop {
+            if self.is(j, |c| c == '.' || c == ',') {
+                while self.is(j, |c| c == '.' || c == ',') {
+                    j += 1;
+                }
+                dotted = true;
+                if self.is(j, ascii) {
+                    j = run(j);
+                    continue;
+                }
+            }
+            break;
+        }
+        if !dotted || self.at(j) != Some('-') || !self.is(j + 1, ascii) {
+            return None;
+        }
+        while self.at(j) == Some('-') && self.is(j + 1, ascii) {
+            j = run(j + 1);
         }
         let t = self.text(i, j);
         self.push(t);
