@@ -83,7 +83,16 @@ pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
             _ => next_at[k + 1],
         };
     }
-    let mut lx = Lexer { c: &chars, line: 0, toks: Vec::new(), dom_run: (0, 0, None), next_at, comment_fail_until: 0 };
+    let mut lx = Lexer {
+        c: &chars,
+        line: 0,
+        toks: Vec::new(),
+        dom_run: (0, 0, None),
+        next_at,
+        comment_fail_until: 0,
+        compound_fail: (0, 0),
+        host_fail: (0, 0),
+    };
     lx.run();
     for (line, t) in lx.toks {
         out[line].push(t.to_lowercase());
@@ -138,6 +147,10 @@ struct Lexer<'a> {
     next_at: Vec<usize>,
     /// an unterminated `<!--` was found before this position on its line: later ones fail as well
     comment_fail_until: usize,
+    /// [`Lexer::dotted_compound`] failed on this span: starts inside it fail too
+    compound_fail: (usize, usize),
+    /// [`Lexer::domain_path`]'s host run ended without a `/` here: starts inside it fail too
+    host_fail: (usize, usize),
 }
 
 /// Abbreviations that keep their period and never end a sentence (titles and the like), any case.
@@ -654,11 +667,15 @@ impl<'a> Lexer<'a> {
 
     /// `example.com/path`: a domain under a common top-level domain and a path of two or more characters.
     fn domain_path(&mut self, i: usize) -> Option<usize> {
+        if self.host_fail.0 < i && i < self.host_fail.1 {
+            return None;
+        }
         let mut j = i;
         while self.is(j, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
             j += 1;
         }
         if self.at(j) != Some('/') {
+            self.host_fail = (i, j);
             return None;
         }
         let host = self.text(i, j).to_ascii_lowercase();
@@ -775,6 +792,9 @@ impl<'a> Lexer<'a> {
     /// A hyphenated compound whose first part holds runs of periods or commas: `ab...cd-ef`, `ab..-cd`,
     /// `tennis,.ona-b-c` (one token). After the hyphens no more periods join.
     fn dotted_compound(&mut self, i: usize) -> Option<usize> {
+        if self.compound_fail.0 < i && i < self.compound_fail.1 {
+            return None;
+        }
         let ascii = |c: char| c.is_ascii_alphanumeric();
         let run = |k: usize| {
             let mut e = k;
@@ -799,6 +819,7 @@ impl<'a> Lexer<'a> {
             break;
         }
         if !dotted || self.at(j) != Some('-') || !self.is(j + 1, ascii) {
+            self.compound_fail = (i, j);
             return None;
         }
         while self.at(j) == Some('-') && self.is(j + 1, ascii) {
