@@ -11,11 +11,13 @@
 //! used. The whole input is one character stream, as for the Java tool, so a caption's tokens can depend
 //! on the first characters of the next caption (an initial or abbreviation at the end of a line).
 //! `scripts/ptb_differential/run.sh` compares it with the Java tool on generated stress strings and the
-//! real COCO captions.
+//! real COCO captions; the strings that still differ are listed in
+//! `scripts/ptb_differential/known_differences.txt`.
 //!
 //! Deliberate deviation: the Java tool treats `\r`, `\u{b}`, `\u{c}`, `\u{2028}` and `\u{2029}` inside a
 //! caption as line breaks, which shifts every later caption onto the wrong image in pycocoevalcap; here
-//! they are plain spaces ([`has_line_terminator`] finds such captions so callers can warn).
+//! they are plain spaces ([`has_line_terminator`] finds such captions so callers can warn). U+0085 is no
+//! line break for the Java tool (it reads it as the Windows-1252 ellipsis), nor here.
 
 use super::ptb_chars::{kind, CharKind};
 
