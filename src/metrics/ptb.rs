@@ -117,11 +117,12 @@ fn is_gap(c: char) -> bool {
 }
 
 fn is_letter(c: char) -> bool {
-    c.is_ascii_alphabetic() || (!c.is_ascii() && kind(c) == CharKind::Word && !is_word_hyphen(c))
+    c.is_ascii_alphabetic() || (!c.is_ascii() && kind(c) == CharKind::Word && !is_word_hyphen(c) && !c.is_numeric())
 }
 
+/// Digits of any script (the Java lexer's number rules take Arabic-Indic, Devanagari, full-width ... digits).
 fn is_digit(c: char) -> bool {
-    c.is_ascii_digit()
+    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric() && kind(c) == CharKind::Word)
 }
 
 fn is_alnum(c: char) -> bool {
