@@ -78,6 +78,29 @@ def main():
         f.write("/// The kind of a character above ASCII.\npub fn kind(c: char) -> CharKind {\n    let u = c as u32;\n")
         f.write("    match RANGES.binary_search_by(|&(a, b, _)| if b < u { std::cmp::Ordering::Less } else if a > u { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Equal }) {\n")
         f.write("        Ok(k) => RANGES[k].2,\n        Err(_) => Del,\n    }\n}\n")
+    # combining marks among the Word characters (Unicode general category M*, from Python's unicodedata):
+    # the lexer needs them apart from letters (a mark after a digit, or after `-`/`_`, starts no word)
+    import unicodedata
+    marks = []
+    for c in cps:
+        if kind[c] == "Word" and unicodedata.category(chr(c)).startswith("M"):
+            if marks and marks[-1][1] + 1 == c:
+                marks[-1][1] = c
+            else:
+                marks.append([c, c])
+    with open(sys.argv[1], "a") as f:
+        f.write(f"\n/// Combining marks (general category M*, Unicode {unicodedata.unidata_version}) among the Word characters.\n")
+        f.write(f"pub const MARKS: [(u32, u32); {len(marks)}] = [\n")
+        line = "   "
+        for a, b in marks:
+            item = f" (0x{a:04X}, 0x{b:04X}),"
+            if len(line) + len(item) > 116:
+                f.write(line + "\n")
+                line = "   "
+            line += item
+        f.write(line + "\n];\n\n")
+        f.write("/// Whether a character above ASCII is a combining mark that lexes like a letter.\npub fn is_mark(c: char) -> bool {\n    let u = c as u32;\n")
+        f.write("    MARKS.binary_search_by(|&(a, b)| if b < u { std::cmp::Ordering::Less } else if a > u { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Equal }).is_ok()\n}\n")
     print(f"{len(ranges)} ranges; " + ", ".join(f"{k} {sum(1 for v in kind.values() if v == k)}" for k in ("Word", "Sym", "Del", "Special")))
 
 

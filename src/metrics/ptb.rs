@@ -19,7 +19,7 @@
 //! they are plain spaces ([`has_line_terminator`] finds such captions so callers can warn). U+0085 is no
 //! line break for the Java tool (it reads it as the Windows-1252 ellipsis), nor here.
 
-use super::ptb_chars::{kind, CharKind};
+use super::ptb_chars::{is_mark, kind, CharKind};
 
 /// Tokens pycocoevalcap removes after tokenisation (exact, case-sensitive match).
 pub const PUNCTUATIONS: [&str; 17] =
@@ -1182,6 +1182,10 @@ impl<'a> Lexer<'a> {
         while i < n {
             let ch = self.c[i];
             if is_alnum(ch) {
+                // a combining mark continues letters, not digits or joiners
+                if !ch.is_ascii() && is_mark(ch) && i > start && !is_letter(self.c[i - 1]) && !is_mark(self.c[i - 1]) {
+                    break;
+                }
                 if is_letter(ch) {
                     if (numeric && separated) || (slashed && !ch.is_ascii()) {
                         break;
@@ -1213,8 +1217,8 @@ impl<'a> Lexer<'a> {
             }
             let nx = self.at(i + 1);
             let join = match ch {
-                '-' => nx.is_some_and(is_alnum) && !(numeric && separated),
-                '_' => nx.is_some_and(is_alnum) && f.underscore_ok,
+                '-' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && !(numeric && separated),
+                '_' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok,
                 '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok,
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
