@@ -53,6 +53,9 @@ scripts/test_slurm.sh
 echo "== Kubernetes examples: schema validation (kubernetes-validate, PyPI) and stage ordering"
 scripts/test_k8s_manifests.sh
 
+echo "== PTB tokenizer vs pycocoevalcap's Java tokenizer (differential; installs Java and the pycocoevalcap wheel if missing)"
+scripts/ptb_differential/run.sh
+
 echo "== regression gate: demo benchmarks vs results/baseline (flamingo-eval compare)"
 scripts/ci_gate.sh
 

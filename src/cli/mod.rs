@@ -13,6 +13,7 @@ pub mod prompts;
 pub mod prepare;
 pub mod run;
 pub mod slurm;
+pub mod tokenize;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -52,6 +53,9 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     /// Write (and with --submit, submit) Slurm jobs for a sharded run: prepare → shard array → merge.
     Slurm(slurm::SlurmArgs),
+    /// Show what the metrics see: `tokenize ptb` prints captions as the caption metrics tokenize them.
+    #[command(subcommand)]
+    Tokenize(tokenize::TokenizeCommand),
 }
 
 /// Entry point used by the binary: parses flags, runs, and maps errors to a readable message
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Normalize(args) => normalize::run(args),
         Command::Prepare(args) => prepare::run(args),
         Command::Slurm(args) => slurm::run(args),
+        Command::Tokenize(cmd) => tokenize::run(cmd),
     };
     match result {
         Ok(code) => code,

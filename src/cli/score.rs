@@ -172,6 +172,11 @@ fn caption(a: &CaptionArgs) -> anyhow::Result<Output> {
             a.results.display()
         );
     }
+    let odd = raw.line_terminator_samples();
+    if !odd.is_empty() {
+        let what = format!("{} / {}", a.annotations.display(), a.results.display());
+        eprintln!("{}", crate::metrics::caption::line_terminator_warning(&what, &odd));
+    }
     let samples = formats::tokenize_captions(&raw);
     let n = samples.len();
     let cider_prep = CiderPrepared::new(&samples);

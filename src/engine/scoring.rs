@@ -8,6 +8,7 @@ use crate::engine::records::SampleRecord;
 use crate::metrics::caption::CiderPrepared;
 use crate::metrics::vqa::{vqa_accuracy, VqaMode};
 use crate::metrics::bootstrap::bootstrap_ci_skip_undefined;
+use crate::metrics::caption::{line_terminator_samples, line_terminator_warning, samples_from_raw};
 use crate::metrics::{roc_auc, BootstrapConfig, CaptionSample, ConfidenceInterval};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
@@ -133,14 +134,24 @@ pub(crate) enum Prepared {
 pub(crate) fn prepare(metric: MetricName, recs: &[&SampleRecord]) -> Result<Prepared> {
     Ok(match metric {
         MetricName::Cider => {
-            let samples: Vec<CaptionSample> = recs
+            let refs: Vec<Vec<String>> = recs
                 .iter()
                 .map(|r| {
-                    let refs: Vec<String> = serde_json::from_value(r.target["references"].clone())
-                        .map_err(|_| anyhow!("sample {}: target has no references", r.sample_id))?;
-                    Ok(CaptionSample::from_raw(r.sample_id.clone(), r.prediction.as_deref().unwrap_or(""), &refs))
+                    serde_json::from_value(r.target["references"].clone())
+                        .map_err(|_| anyhow!("sample {}: target has no references", r.sample_id))
                 })
                 .collect::<Result<_>>()?;
+            // one tokenizer call for the predictions and one for the references, in record order
+            let items: Vec<(String, &str, &[String])> = recs
+                .iter()
+                .zip(&refs)
+                .map(|(r, x)| (r.sample_id.clone(), r.prediction.as_deref().unwrap_or(""), x.as_slice()))
+                .collect();
+            let odd = line_terminator_samples(&items);
+            if !odd.is_empty() {
+                eprintln!("{}", line_terminator_warning("CIDEr", &odd));
+            }
+            let samples: Vec<CaptionSample> = samples_from_raw(&items);
             Prepared::Cider(CiderPrepared::new(&samples))
         }
         MetricName::RocAuc => {

@@ -9,7 +9,7 @@
 //! Not here: METEOR and SPICE (not computed), reading files ([`super::formats`]).
 
 use super::numeric::{numpy_mean, py_split};
-use super::ptb::ptb_tokenize_joined;
+use super::ptb::{has_line_terminator, ptb_tokenize_joined, ptb_tokenize_joined_lines};
 use std::collections::HashMap;
 
 /// One image: a candidate caption and its references, all PTB-tokenized (tokens joined by spaces).
@@ -21,7 +21,9 @@ pub struct CaptionSample {
 }
 
 impl CaptionSample {
-    /// Build a sample from raw (untokenized) captions, tokenizing them as pycocoevalcap does.
+    /// Build one sample from raw (untokenized) captions, tokenizing each caption as if it were alone in
+    /// its tokenizer call. Scoring a corpus should use [`samples_from_raw`], which reproduces
+    /// pycocoevalcap's calls exactly (the Java tokenizer's output for a caption can depend on the next).
     pub fn from_raw(id: impl Into<String>, candidate: &str, references: &[impl AsRef<str>]) -> Self {
         CaptionSample {
             id: id.into(),
@@ -29,6 +31,47 @@ impl CaptionSample {
             references: references.iter().map(|r| ptb_tokenize_joined(r.as_ref())).collect(),
         }
     }
+}
+
+/// Tokenize a corpus of raw captions exactly as the COCO caption evaluation does: all references in one
+/// PTB tokenizer call (images in the given order, each image's references in order) and all candidates
+/// in another, so that a caption is tokenized with the same following text as in the Java run.
+/// `items`: (sample id, candidate, references), in the evaluation's image order.
+pub fn samples_from_raw<S: AsRef<str>>(items: &[(String, &str, &[S])]) -> Vec<CaptionSample> {
+    let candidates: Vec<&str> = items.iter().map(|(_, c, _)| *c).collect();
+    let references: Vec<&str> = items.iter().flat_map(|(_, _, r)| r.iter().map(|x| x.as_ref())).collect();
+    let (cand, refs) = rayon::join(|| ptb_tokenize_joined_lines(&candidates), || ptb_tokenize_joined_lines(&references));
+    let mut refs = refs.into_iter();
+    items
+        .iter()
+        .zip(cand)
+        .map(|((id, _, r), candidate)| CaptionSample { id: id.clone(), candidate, references: refs.by_ref().take(r.len()).collect() })
+        .collect()
+}
+
+/// Ids of the samples whose candidate or references hold a character the Java tokenizer reads as a line
+/// break (\r \v \f U+2028 U+2029): pycocoevalcap would shift every later caption onto the wrong image; we
+/// read those characters as spaces.
+pub fn line_terminator_samples<S: AsRef<str>>(items: &[(String, &str, &[S])]) -> Vec<String> {
+    items
+        .iter()
+        .filter(|(_, c, r)| has_line_terminator(c) || r.iter().any(|x| has_line_terminator(x.as_ref())))
+        .map(|(id, _, _)| id.clone())
+        .collect()
+}
+
+/// The warning printed when [`line_terminator_samples`] finds any (`what` names the input).
+pub fn line_terminator_warning(what: &str, ids: &[String]) -> String {
+    let shown: Vec<&str> = ids.iter().take(20).map(String::as_str).collect();
+    let more = if ids.len() > shown.len() { format!(" and {} more", ids.len() - shown.len()) } else { String::new() };
+    format!(
+        "warning: {what}: {} sample(s) have a caption (prediction or reference) containing a line break character \
+         (\\r, \\v, \\f, U+2028 or U+2029): {}{more}. pycocoevalcap's Java tokenizer would split such a caption into \
+         several lines and score every later caption against the wrong image; these scores read the characters \
+         as spaces instead (remove them from the captions to match a pycocoevalcap run exactly)",
+        ids.len(),
+        shown.join(", ")
+    )
 }
 
 /// A corpus score and the per-sample scores it was computed from (same order as the input).

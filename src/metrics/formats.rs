@@ -159,10 +159,22 @@ pub fn caption_inputs(ann_path: &Path, ann: &Value, res_path: &Path, res: &Value
     Ok(RawCaptions { samples, empty_candidates: empty })
 }
 
-/// Tokenize raw caption inputs into scorer samples (in parallel).
+impl RawCaptions {
+    fn items(&self) -> Vec<(String, &str, &[String])> {
+        self.samples.iter().map(|(id, c, r)| (id.clone(), c.as_str(), r.as_slice())).collect()
+    }
+
+    /// Ids of the images whose candidate or references hold a line break character (see
+    /// [`super::caption::line_terminator_samples`]).
+    pub fn line_terminator_samples(&self) -> Vec<String> {
+        super::caption::line_terminator_samples(&self.items())
+    }
+}
+
+/// Tokenize raw caption inputs into scorer samples, as pycocoevalcap's COCO evaluation does (references
+/// in one tokenizer call, candidates in another, images in the evaluation's order).
 pub fn tokenize_captions(raw: &RawCaptions) -> Vec<CaptionSample> {
-    use rayon::prelude::*;
-    raw.samples.par_iter().map(|(id, c, r)| CaptionSample::from_raw(id.clone(), c, r)).collect()
+    super::caption::samples_from_raw(&raw.items())
 }
 
 /// Read VQA questions, annotations and results into items in results order.

@@ -17,6 +17,7 @@ pub mod classification;
 pub mod formats;
 pub mod numeric;
 pub mod ptb;
+pub mod ptb_chars;
 pub mod videoqa;
 pub mod vqa;
 

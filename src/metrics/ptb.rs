@@ -1,520 +1,1569 @@
 //! PTB tokenisation as pycocoevalcap does it, without Java.
 //!
-//! pycocoevalcap runs Stanford CoreNLP 3.4.1's `PTBTokenizer -preserveLines -lowerCase` on one caption
-//! per line, splits each output line on single spaces and drops tokens that are exactly one of
-//! `'' ' `` ` -LRB- -RRB- -LCB- -RCB- . ? ! , : - -- ... ;`. Because lower-casing comes first, the
-//! bracket tokens `-lrb- -rrb- -lcb- -rcb- -lsb- -rsb-` survive the filter; we reproduce that.
+//! pycocoevalcap writes all captions of one `tokenize` call to a file, one per line, runs Stanford CoreNLP
+//! 3.4.1's `PTBTokenizer -preserveLines -lowerCase` over it, splits each output line on single spaces and
+//! drops tokens that are exactly one of `'' ' `` ` -LRB- -RRB- -LCB- -RCB- . ? ! , : - -- ... ;`. Because
+//! lower-casing comes first, the bracket tokens `-lrb- -rrb- -lcb- -rcb- -lsb- -rsb-` survive the filter;
+//! we reproduce that.
 //!
-//! This is a hand-written reimplementation of the lexer rules that matter for caption text: quotes
-//! (`"` → `` `` `` / `''` by position), brackets, clitics (`'s 'm 'd 're 've 'll n't`), the special
-//! splits (`cannot gonna gotta wanna gimme lemme`), sentence-final periods versus abbreviations
-//! (`u.s.a.`, `mr.`, `etc.`, an extra `.` after a line-final abbreviation), `...`, `--` for dashes,
-//! number punctuation (`1,000`, `3.14`, `10:30`), currency (`$ 5`, `£` → `#`, `€` → `$`, `¢` → `cents`),
-//! fractions (`½` → `1/2`), and characters the Java lexer drops (astral-plane characters such as emoji,
-//! variation selectors, soft hyphens). Known differences from Java are listed in
-//! `tests/fixtures/metrics/ptb/README.md`.
+//! This is a hand-written lexer reimplementing the Java tool's *observed* behaviour (probed with the jar:
+//! `scripts/ptb_differential/`, `scripts/metrics_reference/ptb_char_table.py`); CoreNLP's source was not
+//! used. The whole input is one character stream, as for the Java tool, so a caption's tokens can depend
+//! on the first characters of the next caption (an initial or abbreviation at the end of a line).
+//! `scripts/ptb_differential/run.sh` compares it with the Java tool on generated stress strings and the
+//! real COCO captions; the strings that still differ are listed in
+//! `scripts/ptb_differential/known_differences.txt`.
 //!
-//! Deliberate deviation: the Java tool treats `\r`, `\u{b}`, `\u{c}`, `\u{85}`, `\u{2028}` and `\u{2029}`
-//! inside a caption as line breaks, which shifts every later caption onto the wrong image in
-//! pycocoevalcap; here they are plain spaces.
+//! Deliberate deviation: the Java tool treats `\r`, `\u{b}`, `\u{c}`, `\u{2028}` and `\u{2029}` inside a
+//! caption as line breaks, which shifts every later caption onto the wrong image in pycocoevalcap; here
+//! they are plain spaces ([`has_line_terminator`] finds such captions so callers can warn). U+0085 is no
+//! line break for the Java tool (it reads it as the Windows-1252 ellipsis), nor here.
+
+use super::ptb_chars::{is_mark, kind, CharKind};
 
 /// Tokens pycocoevalcap removes after tokenisation (exact, case-sensitive match).
 pub const PUNCTUATIONS: [&str; 17] =
     ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"];
 
-/// Tokenize one caption as pycocoevalcap does (PTB tokenizer, lower-cased, punctuation tokens removed).
+/// Characters the Java tool reads as line breaks inside a caption (we read them as spaces).
+pub const LINE_TERMINATORS: [char; 5] = ['\r', '\u{b}', '\u{c}', '\u{2028}', '\u{2029}'];
+
+/// Whether a caption holds a character that pycocoevalcap's Java tokenizer would treat as a line break,
+/// misaligning every later caption of the same call (see the module documentation).
+pub fn has_line_terminator(caption: &str) -> bool {
+    caption.contains(LINE_TERMINATORS)
+}
+
+/// Tokenize one caption as pycocoevalcap does (PTB tokenizer, lower-cased, punctuation tokens removed),
+/// as if it were the only caption of its file.
 pub fn ptb_tokenize(caption: &str) -> Vec<String> {
     ptb_tokenize_joined(caption).split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect()
 }
 
-/// The string pycocoevalcap hands to the scorers: filtered tokens joined by single spaces.
+/// The string pycocoevalcap hands to the scorers for one caption alone: filtered tokens joined by spaces.
 pub fn ptb_tokenize_joined(caption: &str) -> String {
-    let raw = ptb_tokens_unfiltered(caption);
-    let kept: Vec<&str> = raw.iter().map(String::as_str).filter(|t| !PUNCTUATIONS.contains(t)).collect();
+    filter_punctuation(&ptb_tokens_unfiltered(caption))
+}
+
+/// The strings pycocoevalcap hands to the scorers for captions tokenized in one call (one Java run over
+/// a file of these lines, in this order).
+pub fn ptb_tokenize_joined_lines(captions: &[&str]) -> Vec<String> {
+    ptb_tokenize_lines(captions).iter().map(|t| filter_punctuation(t)).collect()
+}
+
+/// pycocoevalcap's filter over one output line of the Java tool: the tokens joined by spaces, trailing
+/// whitespace stripped (Python's `str.rstrip`), split on single spaces, punctuation tokens dropped, joined.
+pub fn filter_punctuation(raw: &[String]) -> String {
+    let line = raw.join(" ");
+    let line = line.trim_end_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+    let kept: Vec<&str> = line.split(' ').filter(|t| !PUNCTUATIONS.contains(t)).collect();
     kept.join(" ")
 }
 
 /// The Java tokenizer's output tokens for one line (lower-cased, before pycocoevalcap's filter), as if
-/// the line were the last of its file.
+/// the line were the only one of its file.
 pub fn ptb_tokens_unfiltered(line: &str) -> Vec<String> {
-    ptb_tokens_in_context(line, None)
+    ptb_tokenize_lines(&[line]).pop().unwrap_or_default()
 }
 
-/// Tokenize lines the way one Java run over a file of these lines does. The only cross-line effect is
-/// the extra "." after a sentence-final abbreviation, which depends on the next line's first character;
-/// pycocoevalcap's filter removes that "." again, so filtered output never depends on context.
+/// Tokenize lines the way one Java run over a file of these lines (joined by "\n") does: the raw,
+/// lower-cased tokens of each line.
 pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
-    let mut following: Option<char> = None;
+    let mut chars: Vec<char> = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for (k, line) in lines.iter().enumerate() {
+        if k > 0 {
+            chars.push('\n');
+        }
+        chars.extend(line.chars().map(|c| if LINE_TERMINATORS.contains(&c) || c == '\n' { ' ' } else { c }));
+    }
     let mut out: Vec<Vec<String>> = vec![Vec::new(); lines.len()];
-    for (k, line) in lines.iter().enumerate().rev() {
-        out[k] = ptb_tokens_in_context(line, following);
-        if let Some(c) = line.chars().find(|c| !c.is_whitespace()) {
-            following = Some(c);
-        }
+    let mut next_at = vec![usize::MAX; chars.len() + 1];
+    for k in (0..chars.len()).rev() {
+        next_at[k] = match chars[k] {
+            '@' => k,
+            ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>' => usize::MAX,
+            _ => next_at[k + 1],
+        };
+    }
+    let mut lx = Lexer {
+        c: &chars,
+        line: 0,
+        toks: Vec::new(),
+        dom_run: (0, 0, None),
+        next_at,
+        comment_fail_until: 0,
+        compound_fail: (0, 0),
+        host_fail: (0, 0),
+    };
+    lx.run();
+    for (line, t) in lx.toks {
+        out[line].push(t.to_lowercase());
     }
     out
 }
 
-/// Tokenize one line; `following` is the first non-space character after it (None: end of input).
-pub fn ptb_tokens_in_context(line: &str, following: Option<char>) -> Vec<String> {
-    let chars = preprocess(line);
-    let mut toks: Vec<Tok> = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == ' ' {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < chars.len() && chars[i] != ' ' {
-            i += 1;
-        }
-        let last_chunk = chars[i..].iter().all(|&c| c == ' ');
-        lex_chunk(&chars[start..i], last_chunk, &mut toks);
-    }
-    // "." after an abbreviation that ends a sentence (`... Inc. The` → `inc. . the`)
-    let mut k = 0;
-    while k < toks.len() {
-        if toks[k].abbrev_final {
-            let next = match toks.get(k + 1) {
-                Some(t) => t.text.chars().next(),
-                None => following,
-            };
-            if next.is_none_or(|c| c.is_uppercase()) {
-                toks.insert(k + 1, Tok::plain("."));
-                k += 1;
-            }
-        }
-        k += 1;
-    }
-    // ". . ." spaced dots collapse into one "..."
-    let mut out: Vec<String> = Vec::with_capacity(toks.len());
-    let mut k = 0;
-    while k < toks.len() {
-        let dot = |t: &Tok| t.text == "." && t.spaced_dot;
-        if dot(&toks[k]) && k + 2 < toks.len() && dot(&toks[k + 1]) && dot(&toks[k + 2]) {
-            out.push("...".to_string());
-            k += 3;
-            while k < toks.len() && dot(&toks[k]) {
-                k += 1;
-            }
-            continue;
-        }
-        out.push(toks[k].text.to_lowercase());
-        k += 1;
-    }
-    out
-}
+// ------------------------------------------------------------------------------------------ characters
 
-struct Tok {
-    text: String,
-    abbrev_final: bool,
-    /// A "." that formed a whole whitespace-separated chunk.
-    spaced_dot: bool,
-}
-
-impl Tok {
-    fn plain(s: &str) -> Tok {
-        Tok { text: s.to_string(), abbrev_final: false, spaced_dot: false }
+/// Deleted by the Java tool and separating its neighbours (spaces, controls, untokenizable characters).
+fn is_gap(c: char) -> bool {
+    match c {
+        '\n' => true,
+        '\0'..='\u{20}' | '\u{7f}' => true,
+        '\u{21}'..='\u{7e}' => false,
+        '\u{80}' | '\u{85}' | '\u{91}'..='\u{94}' | '\u{96}' | '\u{97}' | '\u{ad}' => false,
+        c if (c as u32) > 0xFFFF => true,
+        c => kind(c) == CharKind::Del,
     }
 }
 
-fn preprocess(line: &str) -> Vec<char> {
-    let mut out = Vec::with_capacity(line.len());
-    for c in line.chars() {
-        match c {
-            // dropped by the Java lexer (untokenizable / invisible)
-            '\u{ad}' | '\u{fe00}'..='\u{fe0f}' | '\u{200c}' | '\u{200d}' => {}
-            c if (c as u32) > 0xFFFF => {}
-            c if c.is_whitespace() || matches!(c, '\u{200b}' | '\u{feff}' | '\u{1c}'..='\u{1f}') => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+fn is_letter(c: char) -> bool {
+    c.is_ascii_alphabetic() || (!c.is_ascii() && kind(c) == CharKind::Word && !is_word_hyphen(c) && !c.is_numeric())
 }
 
-fn is_word_char(c: char) -> bool {
-    (c.is_alphanumeric() && !matches!(c, '\u{bc}'..='\u{be}')) || is_mark(c)
+/// Digits of any script (the Java lexer's number rules take Arabic-Indic, Devanagari, full-width ... digits).
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric() && kind(c) == CharKind::Word)
 }
 
-fn is_mark(c: char) -> bool {
-    matches!(c as u32, 0x300..=0x36F | 0x483..=0x489 | 0x591..=0x5C7 | 0x610..=0x61A | 0x64B..=0x65F
-        | 0x900..=0x903 | 0x93A..=0x94F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF)
+fn is_alnum(c: char) -> bool {
+    is_letter(c) || is_digit(c)
+}
+
+/// Unicode hyphens that join two word characters and vanish elsewhere.
+fn is_word_hyphen(c: char) -> bool {
+    matches!(c, '\u{2010}' | '\u{2011}' | '\u{58a}')
+}
+
+fn is_upper(c: char) -> bool {
+    c.is_ascii_uppercase()
+}
+
+// ------------------------------------------------------------------------------------------ the lexer
+
+struct Lexer<'a> {
+    c: &'a [char],
+    line: usize,
+    toks: Vec<(usize, String)>,
+    /// [`Lexer::domain`]'s last scan: (start, end, last ".com"-like dot) of a run, reused inside it
+    dom_run: (usize, usize, Option<usize>),
+    /// for each position, the next `@` before a character that ends an `@` token (or usize::MAX)
+    next_at: Vec<usize>,
+    /// an unterminated `<!--` was found before this position on its line: later ones fail as well
+    comment_fail_until: usize,
+    /// [`Lexer::dotted_compound`] failed on this span: starts inside it fail too
+    compound_fail: (usize, usize),
+    /// [`Lexer::domain_path`]'s host run ended without a `/` here: starts inside it fail too
+    host_fail: (usize, usize),
 }
 
 /// Abbreviations that keep their period and never end a sentence (titles and the like), any case.
 const ABBREV_PLAIN: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "st", "ave", "vs", "mt", "ft", "gov", "sen", "prof", "capt", "gen", "col", "lt",
-    "sgt", "rev", "dept", "cie", "jos", "messrs", "mme", "sens", "ste", "supt", "rep", "reps", "hon", "adm",
-    "maj", "cmdr", "pvt", "cpl", "mfg", "assoc",
+    "mr", "mrs", "ms", "dr", "st", "ave", "vs", "mt", "ft", "gov", "sen", "prof", "capt", "gen", "col", "lt", "sgt",
+    "rev", "dept", "cie", "jos", "messrs", "mme", "sens", "ste", "supt", "rep", "reps", "hon", "adm", "maj", "cmdr",
+    "pvt", "cpl", "mfg", "assoc", "cf", "est", "mlle",
 ];
 
-/// Abbreviations that keep their period and may end a sentence: when the next non-space character is an
+/// Abbreviations that keep their period and may end a sentence: when the next token starts with an
 /// upper-case letter (or the input ends) the Java lexer emits an extra "." token. Any case.
 const ABBREV_FINAL: &[&str] = &[
-    "blvd", "ky", "jr", "sr", "inc", "co", "corp", "ltd", "etc", "rd", "bros", "univ", "assn", "bldg", "cos",
-    "esq", "intl", "pte", "sq", "ct", "ext", "bhd", "plc", "pty", "jan", "feb", "mar", "apr", "jun", "jul",
-    "aug", "sept", "oct", "nov", "dec", "mon", "tues", "fri", "calif", "ariz", "fla", "ind", "va", "vt", "mo",
-    "ga", "md", "mich", "minn", "mont", "neb", "nev", "okla", "tenn", "wis", "wyo", "conn", "colo", "ala",
-    "kan", "kans", "dak", "penn",
+    "blvd", "ky", "jr", "sr", "inc", "co", "corp", "ltd", "etc", "rd", "bros", "univ", "assn", "bldg", "cos", "esq",
+    "intl", "pte", "sq", "ct", "ext", "bhd", "plc", "pty", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept",
+    "oct", "nov", "dec", "mon", "tues", "fri", "calif", "ariz", "fla", "ind", "va", "vt", "mo", "ga", "md", "mich",
+    "minn", "mont", "neb", "nev", "okla", "tenn", "wis", "wyo", "conn", "colo", "ala", "kan", "kans", "dak", "penn",
+    "al",
 ];
 
 /// Like [`ABBREV_FINAL`] but only when capitalised (lower-case `wash.` is a word and a period).
 const ABBREV_FINAL_CAPITALISED: &[&str] = &["mass", "wash", "pa", "tex", "ill", "ore", "la", "miss", "ark", "del"];
 
-fn lower(s: &[char]) -> String {
-    s.iter().collect::<String>().to_lowercase()
-}
+/// Words after which the Java lexer reads an initial's period (`E.`) as the end of a sentence (observed).
+const SENTENCE_STARTERS: &[&str] = &[
+    "A",
+    "About",
+    "According",
+    "Additionally",
+    "After",
+    "An",
+    "As",
+    "At",
+    "But",
+    "Earlier",
+    "He",
+    "Her",
+    "Here",
+    "However",
+    "If",
+    "In",
+    "It",
+    "Last",
+    "Many",
+    "More",
+    "Now",
+    "Once",
+    "One",
+    "Other",
+    "Our",
+    "She",
+    "Since",
+    "So",
+    "Some",
+    "Such",
+    "That",
+    "The",
+    "Their",
+    "Then",
+    "There",
+    "These",
+    "They",
+    "This",
+    "We",
+    "What",
+    "When",
+    "While",
+    "Yet",
+    "You",
+];
 
-fn is_clitic_at(c: &[char], i: usize) -> Option<usize> {
-    // c[i] is an apostrophe; returns the clitic's length (apostrophe included) if one ends the word here
-    let rest: String = c[i + 1..].iter().take_while(|ch| ch.is_alphabetic()).collect::<String>().to_lowercase();
-    if matches!(rest.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
-        Some(1 + rest.chars().count())
-    } else {
+impl<'a> Lexer<'a> {
+    fn at(&self, i: usize) -> Option<char> {
+        self.c.get(i).copied()
+    }
+
+    fn is(&self, i: usize, f: impl Fn(char) -> bool) -> bool {
+        self.at(i).is_some_and(f)
+    }
+
+    fn push(&mut self, s: impl Into<String>) {
+        self.toks.push((self.line, s.into()));
+    }
+
+    fn text(&self, a: usize, b: usize) -> String {
+        self.c[a..b].iter().collect()
+    }
+
+    fn starts_with(&self, i: usize, s: &str) -> bool {
+        (i..).zip(s.chars()).all(|(k, ch)| self.at(k) == Some(ch))
+    }
+
+    /// Case-insensitive (ASCII) prefix test; `s` is lower-case.
+    fn starts_with_nocase(&self, i: usize, s: &str) -> bool {
+        (i..).zip(s.chars()).all(|(k, ch)| self.at(k).is_some_and(|x| x.to_ascii_lowercase() == ch))
+    }
+
+    /// The first character after `i` that is not a space (spaces on this line and one line break).
+    fn next_nonspace(&self, mut i: usize) -> Option<char> {
+        let mut breaks = 0;
+        while let Some(c) = self.at(i) {
+            if c == '\n' {
+                breaks += 1;
+                if breaks > 1 {
+                    return None;
+                }
+            } else if !is_gap(c) {
+                return Some(c);
+            }
+            i += 1;
+        }
         None
     }
-}
 
-fn is_apostrophe(c: char) -> bool {
-    c == '\'' || c == '\u{2019}'
-}
-
-fn is_opening(c: Option<char>) -> bool {
-    matches!(c, None | Some('(' | '[' | '{' | '"' | '\u{201c}' | '`' | '\u{2018}' | '<'))
-}
-
-fn lex_chunk(c: &[char], last_chunk: bool, toks: &mut Vec<Tok>) {
-    let mut i = 0;
-    let n = c.len();
-    let push = |toks: &mut Vec<Tok>, s: &str| toks.push(Tok::plain(s));
-    if n == 1 && c[0] == '.' {
-        toks.push(Tok { text: ".".into(), abbrev_final: false, spaced_dot: true });
-        return;
+    fn run(&mut self) {
+        let n = self.c.len();
+        let mut i = 0;
+        while i < n {
+            let ch = self.c[i];
+            if ch == '\n' {
+                self.line += 1;
+                i += 1;
+                continue;
+            }
+            if is_gap(ch) {
+                // a domain token may begin with characters that are otherwise deleted (`\u{200b}www.x.org`)
+                if !matches!(ch, ' ' | '\t') && (ch as u32) <= 0xFFFF {
+                    if let Some(e) = self.domain(i) {
+                        i = e;
+                        continue;
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            i = self.token(i);
+        }
     }
-    while i < n {
-        let ch = c[i];
-        let prev = if i == 0 { None } else { Some(c[i - 1]) };
+
+    /// Lex one token (or a few, for splits) at `i`, which is not a gap; returns the index after it.
+    fn token(&mut self, i: usize) -> usize {
+        let ch = self.c[i];
+        let next = self.at(i + 1);
+        if ch == '&' {
+            if let Some(e) = self.entity(i) {
+                return e;
+            }
+        }
+        if ch == '<' {
+            if let Some(e) = self.tag(i, true) {
+                return e;
+            }
+        }
+        if matches!(ch, ':' | ';' | '=' | '>' | '<') {
+            if let Some(e) = self.emoticon(i) {
+                return e;
+            }
+        }
+        if matches!(ch, '^' | '-' | '=' | '>') && next == Some('_') {
+            let close = if ch == '>' { '<' } else { ch };
+            if self.at(i + 2) == Some(close) {
+                let t = self.text(i, i + 3);
+                self.push(t);
+                return i + 3;
+            }
+        }
+        if ch == '-' {
+            for lit in ["-lrb-", "-rrb-", "-lcb-", "-rcb-", "-lsb-", "-rsb-"] {
+                if self.starts_with_nocase(i, lit) {
+                    let t = self.text(i, i + lit.len());
+                    self.push(t);
+                    return i + lit.len();
+                }
+            }
+        }
+        if ch == '(' {
+            if let Some(e) = self.phone(i) {
+                return e;
+            }
+        }
+        if let Some(e) = self.domain(i) {
+            return e;
+        }
+        if is_alnum(ch) {
+            if let Some(e) = self
+                .at_sign_token(i)
+                .or_else(|| self.url(i))
+                .or_else(|| self.email(i))
+                .or_else(|| self.nbsp_number(i))
+                .or_else(|| self.amp_compound(i))
+                .or_else(|| self.spaced_fraction(i))
+            {
+                return e;
+            }
+        }
+        if is_alnum(ch) {
+            if let Some(e) = self.dotted_compound(i) {
+                return e;
+            }
+        }
+        if is_alnum(ch) || (ch == '&' && self.letter_entity(i).is_some()) {
+            return self.word(i);
+        }
+        // a run of typographic quotes is one token: "«“" → "````"
+        if fancy_quote(ch).is_some() && next.and_then(fancy_quote).is_some() {
+            let mut j = i;
+            let mut t = String::new();
+            while let Some(q) = self.at(j).and_then(fancy_quote) {
+                t.push_str(q);
+                j += 1;
+            }
+            self.push(t);
+            return j;
+        }
         match ch {
             '"' => {
-                let next_opens = c.get(i + 1).is_some_and(|&x| {
-                    x.is_alphanumeric() || matches!(x, '(' | '[' | '{' | '\'' | '`' | '$' | '#' | '\u{2018}' | '\u{201c}')
-                });
-                push(toks, if is_opening(prev) && next_opens { "``" } else { "''" });
-                i += 1;
+                let open = next.is_some_and(|x| x.is_ascii_alphanumeric() || x == '$');
+                self.push(if open { "``" } else { "''" });
+                i + 1
             }
-            '\u{201c}' | '\u{201e}' => {
-                push(toks, "``");
-                i += 1;
-            }
-            '\u{201d}' => {
-                push(toks, "''");
-                i += 1;
-            }
+            '\'' | '\u{2019}' | '\u{92}' => self.apostrophe(i),
             '`' => {
-                if c.get(i + 1) == Some(&'`') {
-                    push(toks, "``");
-                    i += 2;
+                if next == Some('`') {
+                    self.push("``");
+                    i + 2
                 } else {
-                    push(toks, "`");
-                    i += 1;
+                    self.push("`");
+                    i + 1
                 }
             }
-            '\u{2018}' => {
-                push(toks, "`");
-                i += 1;
+            '\u{201c}' | '\u{93}' | '\u{ab}' => {
+                self.push("``");
+                i + 1
             }
-            '\'' | '\u{2019}' => {
-                let rest: String = c[i + 1..].iter().take_while(|x| x.is_alphanumeric()).collect();
-                let rl = rest.chars().count();
-                let low = rest.to_lowercase();
-                let after_rest = c.get(i + 1 + rl).copied();
-                if c.get(i + 1).is_some_and(|&x| is_apostrophe(x)) {
-                    push(toks, "''");
-                    i += 2;
-                } else if let Some(len) =
-                    is_clitic_at(c, i).filter(|_| prev.is_some_and(is_word_char) || (prev.is_none() && after_rest.is_none()))
-                {
-                    let mut s: String = "'".into();
-                    s.extend(&c[i + 1..i + len]);
-                    push(toks, &s);
-                    i += len;
-                } else if rl >= 2
-                    && is_opening(prev)
-                    && rest.chars().take(2).all(|x| x.is_ascii_digit())
-                    && rest.chars().skip(2).all(|x| x == 's' || x == 'S')
-                {
-                    // '90s
-                    push(toks, &format!("'{rest}"));
-                    i += 1 + rl;
-                } else if low == "n" && after_rest.is_some_and(is_apostrophe) {
-                    // rock 'n' roll
-                    push(toks, &format!("'{rest}'"));
-                    i += 3;
-                } else if is_opening(prev) && low == "em" {
-                    push(toks, &format!("'{rest}"));
-                    i += 1 + rl;
-                } else if is_opening(prev) && (low == "tis" || low == "twas") {
-                    push(toks, &format!("'{}", &rest[..1]));
-                    push(toks, &rest[1..]);
-                    i += 1 + rl;
-                } else if c.get(i + 1).is_some_and(|x| x.is_alphabetic()) && c.get(i + 2).is_some_and(|x| x.is_alphabetic()) {
-                    push(toks, "`");
-                    i += 1;
-                } else {
-                    push(toks, "'");
-                    i += 1;
-                }
+            '\u{201d}' | '\u{94}' | '\u{bb}' => {
+                self.push("''");
+                i + 1
             }
-            '(' => {
-                push(toks, "-LRB-");
-                i += 1;
+            '\u{2018}' | '\u{91}' | '\u{201b}' | '\u{2039}' => {
+                self.push("`");
+                i + 1
             }
-            ')' => {
-                push(toks, "-RRB-");
-                i += 1;
+            '\u{203a}' => {
+                self.push("'");
+                i + 1
             }
-            '[' => {
-                push(toks, "-LSB-");
-                i += 1;
-            }
-            ']' => {
-                push(toks, "-RSB-");
-                i += 1;
-            }
-            '{' => {
-                push(toks, "-LCB-");
-                i += 1;
-            }
-            '}' => {
-                push(toks, "-RCB-");
-                i += 1;
-            }
-            '.' => {
-                let mut j = i;
-                while j < n && c[j] == '.' {
-                    j += 1;
-                }
-                if j - i >= 3 {
-                    push(toks, "...");
-                } else if j < n && c[j].is_ascii_digit() && j - i == 1 && is_opening(prev) {
-                    // .5
-                    let mut k = j;
-                    while k < n && (c[k].is_ascii_digit()) {
-                        k += 1;
+            '(' => self.one(i, "-LRB-"),
+            ')' => self.one(i, "-RRB-"),
+            '[' => self.one(i, "-LSB-"),
+            ']' => self.one(i, "-RSB-"),
+            '{' => self.one(i, "-LCB-"),
+            '}' => self.one(i, "-RCB-"),
+            '.' => self.period(i),
+            '\u{2026}' | '\u{85}' => self.one(i, "..."),
+            '?' | '!' => self.run_of(i, |c| c == '?' || c == '!'),
+            '-' => {
+                if next == Some('-') {
+                    let mut j = i;
+                    while self.at(j) == Some('-') {
+                        j += 1;
                     }
-                    push(toks, &c[i..k].iter().collect::<String>());
-                    j = k;
+                    self.push("--");
+                    j
+                } else if next.is_some_and(is_digit) || (next == Some('.') && self.is(i + 2, is_digit)) {
+                    self.word(i)
                 } else {
-                    for _ in i..j {
-                        push(toks, ".");
-                    }
+                    self.one(i, "-")
                 }
-                i = j;
             }
-            '\u{2026}' => {
-                push(toks, "...");
-                i += 1;
-            }
-            '?' | '!' => {
-                let mut j = i;
-                while j < n && matches!(c[j], '?' | '!') {
-                    j += 1;
-                }
-                push(toks, &c[i..j].iter().collect::<String>());
-                i = j;
-            }
-            '-' | '\u{2013}' | '\u{2014}' => {
-                let mut j = i;
-                while j < n && c[j] == '-' {
-                    j += 1;
-                }
-                if ch != '-' {
-                    push(toks, "--");
-                    i += 1;
-                } else if j - i >= 2 {
-                    push(toks, "--");
-                    i = j;
-                } else if is_opening(prev) && c.get(i + 1).is_some_and(|x| x.is_ascii_digit()) {
-                    i = lex_word(c, i, last_chunk, toks);
+            '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{96}' | '\u{97}' => self.one(i, "--"),
+            '+' | ',' | ':' if next.is_some_and(is_digit) => self.word(i),
+            '+' if next == Some('.') && self.is(i + 2, is_digit) => self.word(i),
+            '#' => {
+                if next.is_some_and(is_hashtag_letter) {
+                    self.word(i)
                 } else {
-                    push(toks, "-");
-                    i += 1;
+                    self.run_of(i, |c| c == '#')
                 }
             }
-            '+' if is_opening(prev) && c.get(i + 1).is_some_and(|x| x.is_ascii_digit()) => {
-                i = lex_word(c, i, last_chunk, toks);
-            }
-            '$' | '%' | ',' | ';' | ':' | '=' | '+' | '<' | '>' | '^' | '~' | '|' | '\\' | '&' => {
-                push(toks, &ch.to_string());
-                i += 1;
-            }
-            '*' => {
-                let mut j = i;
-                while j < n && c[j] == '*' {
-                    j += 1;
+            '@' => {
+                if next == Some('@') {
+                    self.run_of(i, |c| c == '@')
+                } else if next.is_some_and(|c| c.is_ascii_alphabetic()) {
+                    self.word(i)
+                } else {
+                    self.one(i, "@")
                 }
-                push(toks, &c[i..j].iter().collect::<String>());
-                i = j;
             }
-            '\u{a3}' => {
-                push(toks, "#");
-                i += 1;
+            '\\' if next == Some('*') => {
+                self.push("\\*");
+                i + 2
             }
-            '\u{20ac}' => {
-                push(toks, "$");
-                i += 1;
-            }
-            '\u{a2}' => {
-                push(toks, "cents");
-                i += 1;
-            }
-            '\u{bd}' => {
-                push(toks, "1/2");
-                i += 1;
-            }
-            '\u{bc}' => {
-                push(toks, "1/4");
-                i += 1;
-            }
-            '\u{be}' => {
-                push(toks, "3/4");
-                i += 1;
-            }
-            '#' if c.get(i + 1).is_some_and(|x| x.is_ascii_digit()) || i + 1 == n => {
-                push(toks, "#");
-                i += 1;
-            }
-            '#' | '@' | '_' => {
-                i = lex_word(c, i, last_chunk, toks);
-            }
-            c0 if is_word_char(c0) => {
-                i = lex_word(c, i, last_chunk, toks);
-            }
-            _ => {
-                push(toks, &ch.to_string());
-                i += 1;
-            }
+            '*' | '<' | '>' | '_' => self.run_of(i, move |c| c == ch),
+            '\u{a3}' => self.one(i, "#"),
+            '\u{20ac}' | '\u{80}' | '\u{a4}' | '\u{20a0}' => self.one(i, "$"),
+            '\u{a2}' => self.one(i, "cents"),
+            '\u{bd}' => self.one(i, "1/2"),
+            '\u{bc}' => self.one(i, "1/4"),
+            '\u{be}' => self.one(i, "3/4"),
+            '\u{2153}' => self.one(i, "1/3"),
+            '\u{2154}' => self.one(i, "2/3"),
+            '\u{ad}' => self.one(i, "-"),
+            c if is_word_hyphen(c) => i + 1,
+            c if is_superscript_digit(c) => self.run_of(i, is_superscript_digit),
+            c if is_subscript_digit(c) => self.run_of(i, is_subscript_digit),
+            '\u{201a}' | '\u{201e}' | '\u{201f}' => self.run_of(i, move |c| c == ch),
+            _ => self.one(i, ch.to_string()),
         }
     }
-}
 
-fn is_numberish(w: &[char]) -> bool {
-    !w.is_empty()
-        && w.iter().any(|c| c.is_ascii_digit())
-        && w.iter().all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | ':' | '-' | '+' | '/'))
-}
+    fn one(&mut self, i: usize, s: impl Into<String>) -> usize {
+        self.push(s);
+        i + 1
+    }
 
-/// Lex one word starting at `start`; returns the index after it (and any attached abbreviation period).
-fn lex_word(c: &[char], start: usize, last_chunk: bool, toks: &mut Vec<Tok>) -> usize {
-    let n = c.len();
-    let mut i = start + 1;
-    while i < n {
-        let ch = c[i];
-        let prev = c[i - 1];
-        let next = c.get(i + 1).copied();
-        let word_so_far = &c[start..i];
-        if is_word_char(ch) || ch == '_' || ch == '@' || ch == '#' {
-            // a decimal/time number followed by letters splits (1.5x, 3:45pm)
-            if ch.is_alphabetic() && prev.is_ascii_digit() && is_numberish(word_so_far)
-                && word_so_far.iter().any(|x| matches!(x, '.' | ':' | ','))
-            {
+    fn run_of(&mut self, i: usize, f: impl Fn(char) -> bool) -> usize {
+        let mut j = i;
+        while self.is(j, &f) {
+            j += 1;
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        j
+    }
+
+    /// Emoticons such as `:)`, `;-(`, `:D`, `>:(`, `:'(`: one token, with round brackets written as
+    /// -LRB- / -RRB-.
+    fn emoticon(&mut self, i: usize) -> Option<usize> {
+        let mut j = i;
+        if self.at(j) == Some('>') || self.at(j) == Some('<') {
+            j += 1;
+        }
+        if !self.is(j, |c| matches!(c, ':' | ';' | '=')) {
+            return None;
+        }
+        j += 1;
+        let mouth = |c: char| matches!(c, ')' | '(' | 'D' | 'd' | 'P' | 'p' | 'O' | '\\' | '|' | ']' | '[' | '@' | '{');
+        if self.is(j, |c| matches!(c, '-' | '\'' | 'o' | '*')) && self.is(j + 1, mouth) {
+            j += 1;
+        }
+        if !self.is(j, mouth) || self.is(j + 1, |c| c.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let t: String = self.c[i..=j]
+            .iter()
+            .map(|&c| match c {
+                '(' => "-LRB-".to_string(),
+                ')' => "-RRB-".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        self.push(t);
+        Some(j + 1)
+    }
+
+    /// `(555) 123-4567`: one token, the space written as a no-break space.
+    fn phone(&mut self, i: usize) -> Option<usize> {
+        let digits = |k: usize, n: usize| (k..k + n).all(|x| self.is(x, is_digit)) && !self.is(k + n, is_digit);
+        if !(digits(i + 1, 3) && self.at(i + 4) == Some(')')) {
+            return None;
+        }
+        let mut j = i + 5;
+        let spaced = self.at(j) == Some(' ');
+        if spaced {
+            j += 1;
+        }
+        let mut e = j + 4;
+        while self.is(e, is_digit) {
+            e += 1;
+        }
+        if !(digits(j, 3) && self.at(j + 3) == Some('-') && e >= j + 8) {
+            return None;
+        }
+        let t =
+            format!("-LRB-{}-RRB-{}{}", self.text(i + 1, i + 4), if spaced { "\u{a0}" } else { "" }, self.text(j, e));
+        self.push(t);
+        Some(e)
+    }
+
+    /// `http://…`, `https://…`, `mailto:…` starting a word.
+    fn url(&mut self, i: usize) -> Option<usize> {
+        if let Some(e) = self.domain_path(i) {
+            return Some(e);
+        }
+        let body = if self.starts_with_nocase(i, "http://") {
+            i + 7
+        } else if self.starts_with_nocase(i, "https://") {
+            i + 8
+        } else if self.starts_with_nocase(i, "mailto:") {
+            i + 7
+        } else {
+            return None;
+        };
+        let mut j = body;
+        while self.is(j, |c| !matches!(c, ' ' | '\t' | '\n' | '(' | ')' | '"' | '<' | '>' | '{' | '}')) {
+            j += 1;
+        }
+        if self.at(j) != Some('\u{a0}') {
+            while j > body && matches!(self.c[j - 1], '.' | '-' | ',' | '!' | '?') {
+                j -= 1;
+            }
+        }
+        if j < body + 2 {
+            return None;
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
+    }
+
+    /// A token holding `@` (e-mail addresses, handles glued to words): from an ASCII letter or digit over
+    /// everything up to a space, tab, no-break space, round bracket or double quote (control and
+    /// untokenizable characters included), less a final period.
+    fn at_sign_token(&mut self, i: usize) -> Option<usize> {
+        if !self.is(i, |c| c.is_ascii_alphanumeric()) || self.next_at[i] == usize::MAX {
+            return None;
+        }
+        let stop = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>');
+        let mut j = i;
+        let mut at = None;
+        while let Some(c) = self.at(j) {
+            if stop(c) && !(c == '>' && at.is_some()) {
                 break;
             }
-            i += 1;
-            continue;
-        }
-        // currency prefixes such as US$ / A$ stay on the word: "US$10" → "us$ 10"
-        if ch == '$' && word_so_far.len() <= 3 && word_so_far.iter().all(|x| x.is_ascii_uppercase() || x.is_ascii_lowercase())
-            && next.is_some_and(|x| x.is_ascii_digit())
-        {
-            i += 1;
-            break;
-        }
-        let next_word = next.is_some_and(is_word_char);
-        let ok = match ch {
-            '-' => next_word && is_word_char(prev),
-            '.' => next_word && is_word_char(prev) && !(prev.is_alphabetic() && next.is_some_and(|x| x.is_ascii_digit()) && false),
-            ',' | ':' => prev.is_ascii_digit() && next.is_some_and(|x| x.is_ascii_digit()),
-            '/' => next_word && is_word_char(prev),
-            '&' => next.is_some_and(char::is_alphabetic) && prev.is_alphabetic(),
-            '\'' | '\u{2019}' => {
-                // n't and clitics end the word; o'clock / d'Artagnan / ma'am stay whole
-                let single = word_so_far.len() == 1
-                    && matches!(prev.to_ascii_lowercase(), 'a'..='h' | 'j'..='x' | 'z')
-                    && c.get(i + 1).is_some_and(|x| x.is_alphabetic())
-                    && c.get(i + 2).is_some_and(|x| x.is_alphabetic());
-                let vowels = matches!(prev, 'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'A' | 'E' | 'I' | 'O' | 'U' | 'Y')
-                    && next.is_some_and(|x| matches!(x, 'a' | 'e' | 'i' | 'o' | 'u') || x.is_ascii_uppercase());
-                is_clitic_at(c, i).is_none()
-                    && (single || vowels)
-                    && !(matches!(prev, 'n' | 'N') && matches!(next, Some('t' | 'T'))
-                        && !c.get(i + 2).is_some_and(|x| x.is_alphabetic()))
+            if c == '@' && at.is_none() && j > i && !self.is(j + 1, |x| x == '.' || stop(x)) {
+                at = Some(j);
             }
-            _ => false,
+            j += 1;
+        }
+        let at = at?;
+        while j > at + 1 && self.c[j - 1] == '.' {
+            j -= 1;
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
+    }
+
+    /// A lower-case domain under .com/.net/.org/.edu with whatever non-space characters are glued before it
+    /// (`«foo.com`, `\u{80}www.foo.org`, `x«www.foo.org`), and a path of two or more characters after it.
+    fn domain(&mut self, i: usize) -> Option<usize> {
+        let is_space = |c: char| matches!(c, ' ' | '\t' | '\n');
+        if self.at(i) == Some('.') {
+            return None;
+        }
+        let prefix_ok =
+            |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&');
+        let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        // the run of characters that may belong to such a token, and the last ".com" etc. in it whose
+        // labels before it are lower-case letters or digits (a position inside the last run reuses it)
+        let (s0, e0, last0) = self.dom_run;
+        let last = if s0 <= i && i < e0 {
+            last0
+        } else {
+            let mut end = i;
+            while self.is(end, |c| prefix_ok(c) || c == '.') {
+                end += 1;
+            }
+            let mut last = None;
+            for k in i + 1..end {
+                if self.c[k] == '.'
+                    && self.is(k - 1, label)
+                    && ["com", "net", "org", "edu"].iter().any(|t| self.starts_with(k + 1, t))
+                {
+                    last = Some(k);
+                }
+            }
+            self.dom_run = (i, end, last);
+            last
         };
-        if !ok {
+        let mut j = last.filter(|&k| k > i)? + 4;
+        // the domain proper: labels and dots back from the TLD; nothing but prefix characters before it
+        let mut d = j - 4;
+        while d > i && self.is(d - 1, |c| label(c) || c == '.') {
+            d -= 1;
+        }
+        let prefixed = d > i;
+        let path = self.at(j) == Some('/');
+        if path {
+            let path_char = |c: char| {
+                !is_space(c)
+                    && (!c.is_ascii()
+                        || c.is_ascii_alphanumeric()
+                        || c.is_ascii_control()
+                        || "-._~:/?#@!$&*+=%,;'{".contains(c))
+            };
+            let mut k = j + 1;
+            while self.is(k, path_char) {
+                k += 1;
+            }
+            let k0 = k;
+            while k > j + 1 && matches!(self.c[k - 1], '?' | '!' | ',') {
+                k -= 1;
+            }
+            if k < k0 || k >= self.c.len() || self.c[k].is_ascii() {
+                while k > j + 1 && self.c[k - 1] == '.' {
+                    k -= 1;
+                }
+            }
+            if k >= j + 3 {
+                j = k;
+            } else if !prefixed {
+                return None;
+            }
+        } else if !prefixed && self.is(j, is_alnum) {
+            return None;
+        }
+        if !prefixed && !path {
+            return None;
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
+    }
+
+    /// `example.com/path`: a domain under a common top-level domain and a path of two or more characters.
+    fn domain_path(&mut self, i: usize) -> Option<usize> {
+        if self.host_fail.0 < i && i < self.host_fail.1 {
+            return None;
+        }
+        let mut j = i;
+        while self.is(j, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+            j += 1;
+        }
+        if self.at(j) != Some('/') {
+            self.host_fail = (i, j);
+            return None;
+        }
+        let host = self.text(i, j).to_ascii_lowercase();
+        if self.c[i..j].iter().any(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        if !(host.ends_with(".com")
+            || host.ends_with(".org")
+            || host.ends_with(".net")
+            || host.ends_with(".edu")
+            || host.ends_with(".gov"))
+        {
+            return None;
+        }
+        let url_char = |c: char| c.is_ascii_alphanumeric() || "-._~/?#@!$&*+=%".contains(c);
+        let mut k = j + 1;
+        while self.is(k, url_char) {
+            k += 1;
+        }
+        while k > j + 1 && self.is(k - 1, |c| ".,;:!?".contains(c)) {
+            k -= 1;
+        }
+        if k < j + 3 {
+            return None;
+        }
+        let t = self.text(i, k);
+        self.push(t);
+        Some(k)
+    }
+
+    /// E-mail addresses whose local part holds characters a word would not keep (`a.b+c@d.org`).
+    fn email(&mut self, i: usize) -> Option<usize> {
+        if self.next_at[i] == usize::MAX {
+            return None;
+        }
+        let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+        let mut j = i;
+        while self.is(j, local) {
+            j += 1;
+        }
+        if self.at(j) != Some('@') || !self.c[i..j].contains(&'+') {
+            return None;
+        }
+        let d0 = j + 1;
+        let mut k = d0;
+        let mut dots = 0;
+        while self.is(k, |c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            if self.c[k] == '.' {
+                dots += 1;
+            }
+            k += 1;
+        }
+        while k > d0 && self.c[k - 1] == '.' {
+            k -= 1;
+            dots -= 1;
+        }
+        if dots == 0 {
+            return None;
+        }
+        let t = self.text(i, k);
+        self.push(t);
+        Some(k)
+    }
+
+    /// `AT&T`, `Q&A`, `R&D`: upper-case letters joined by `&`, one token, split from what follows.
+    fn amp_compound(&mut self, i: usize) -> Option<usize> {
+        let mut j = i;
+        while self.is(j, is_upper) {
+            j += 1;
+        }
+        if j == i || self.at(j) != Some('&') || !self.is(j + 1, is_upper) {
+            return None;
+        }
+        j += 1;
+        while self.is(j, is_upper) {
+            j += 1;
+        }
+        while self.at(j) == Some('&') && self.is(j + 1, is_upper) {
+            j += 1;
+            while self.is(j, is_upper) {
+                j += 1;
+            }
+        }
+        if self.at(j) == Some('.') && self.is(j + 1, |c| matches!(c, ',' | ':' | ';')) {
+            j += 1;
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
+    }
+
+    /// `12 345 678` with no-break spaces between groups of three digits (at least two groups).
+    fn nbsp_number(&mut self, i: usize) -> Option<usize> {
+        let mut j = i;
+        while self.is(j, is_digit) {
+            j += 1;
+        }
+        let mut groups = 0;
+        while self.at(j) == Some('\u{a0}') && self.is(j + 1, is_digit) {
+            j += 1;
+            while self.is(j, is_digit) {
+                j += 1;
+            }
+            groups += 1;
+        }
+        if groups < 2 {
+            return None;
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
+    }
+
+    /// A hyphenated compound whose first part holds runs of periods or commas: `ab...cd-ef`, `ab..-cd`,
+    /// `tennis,.ona-b-c` (one token). After the hyphens no more periods join.
+    fn dotted_compound(&mut self, i: usize) -> Option<usize> {
+        if self.compound_fail.0 < i && i < self.compound_fail.1 {
+            return None;
+        }
+        let ascii = |c: char| c.is_ascii_alphanumeric();
+        let run = |k: usize| {
+            let mut e = k;
+            while self.is(e, ascii) {
+                e += 1;
+            }
+            e
+        };
+        let mut j = run(i);
+        let mut dotted = false;
+        loop {
+            if self.is(j, |c| c == '.' || c == ',') {
+                while self.is(j, |c| c == '.' || c == ',') {
+                    j += 1;
+                }
+                dotted = true;
+                if self.is(j, ascii) {
+                    j = run(j);
+                    continue;
+                }
+            }
             break;
         }
-        i += 1;
+        if !dotted || self.at(j) != Some('-') || !self.is(j + 1, ascii) {
+            self.compound_fail = (i, j);
+            return None;
+        }
+        while self.at(j) == Some('-') && self.is(j + 1, ascii) {
+            j = run(j + 1);
+        }
+        let t = self.text(i, j);
+        self.push(t);
+        Some(j)
     }
-    let mut word: Vec<char> = c[start..i].to_vec();
-    // n't: "don't" → "do" + "n't"
-    if i + 2 < n + 1
-        && i < n
-        && is_apostrophe(c[i])
-        && matches!(word.last(), Some('n' | 'N'))
-        && c.get(i + 1).is_some_and(|x| matches!(x, 't' | 'T'))
-        && !c.get(i + 2).is_some_and(|x| x.is_alphabetic())
-        && word.len() > 1
-    {
-        word.pop();
-        emit_word(&word, toks);
-        let nt: String = ['n', '\'', c[i + 1]].iter().collect();
-        toks.push(Tok::plain(&nt));
-        return i + 2;
+
+    /// `1 1/2`: a whole number and a fraction, one token with a no-break space.
+    fn spaced_fraction(&mut self, i: usize) -> Option<usize> {
+        if i > 0 && self.is(i - 1, |c| is_alnum(c) || c == ',') {
+            return None;
+        }
+        let run = |k: usize| {
+            let mut e = k;
+            while self.is(e, is_digit) {
+                e += 1;
+            }
+            e
+        };
+        let a = run(i);
+        if a == i || self.at(a) != Some(' ') {
+            return None;
+        }
+        let b = run(a + 1);
+        if b == a + 1 || self.at(b) != Some('/') {
+            return None;
+        }
+        let c = run(b + 1);
+        if c == b + 1 {
+            return None;
+        }
+        let t = format!("{}\u{a0}{}", self.text(i, a), self.text(a + 1, c));
+        self.push(t);
+        Some(c)
     }
-    // attached abbreviation period
-    if i < n && c[i] == '.' && !c.get(i + 1).is_some_and(|&x| x == '.') {
-        let low = lower(&word);
-        let dotted_acronym = word.len() >= 3
-            && word.iter().enumerate().all(|(k, x)| if k % 2 == 1 { *x == '.' } else { x.is_alphabetic() });
-        // an initial ("J. Smith") keeps its period, but not at the end of the line ("Michael L.")
-        let single_letter = word.len() == 1 && word[0].is_alphabetic() && !(last_chunk && i + 1 == n);
-        let capitalised = word[0].is_uppercase();
-        let plain = ABBREV_PLAIN.contains(&low.as_str()) || single_letter || dotted_acronym;
-        // dotted acronyms (u.s., t.v.) keep the period; the extra "." Java sometimes adds after them
-        // depends on lookahead we do not model (it is filtered out by pycocoevalcap anyway)
-        let final_kind = (dotted_acronym && word.len() == 3)
+
+    /// `&gt;` and friends. Returns None when `&` starts no entity token.
+    fn entity(&mut self, i: usize) -> Option<usize> {
+        let mut j = i + 1;
+        if self.at(j) == Some('#') {
+            j += 1;
+            let d0 = j;
+            while self.is(j, is_digit) {
+                j += 1;
+            }
+            if j > d0 && self.at(j) == Some(';') {
+                let t = self.text(i, j + 1);
+                self.push(t);
+                return Some(j + 1);
+            }
+            return None;
+        }
+        let n0 = j;
+        while self.is(j, |c| c.is_ascii_alphabetic()) {
+            j += 1;
+        }
+        if j == n0 || self.at(j) != Some(';') {
+            return None;
+        }
+        let name = self.text(n0, j);
+        let low = name.to_ascii_lowercase();
+        let end = j + 1;
+        match low.as_str() {
+            "gt" => self.push(">"),
+            "lt" => self.push("<"),
+            "amp" => self.push("&"),
+            "nbsp" => {}
+            "mdash" | "ndash" => self.push("--"),
+            "quot" if name == "quot" => {
+                let open = self.is(end, |x| x.is_ascii_alphanumeric() || x == '$');
+                self.push(if open { "``" } else { "''" });
+            }
+            "apos" if name == "apos" => self.push("'"),
+            "quot" | "apos" => {
+                let t = self.text(i, end);
+                self.push(t);
+            }
+            _ => return None,
+        }
+        Some(end)
+    }
+
+    /// `&eacute;`-style entities, which lex as letters: returns the index after one.
+    fn letter_entity(&self, i: usize) -> Option<usize> {
+        if self.at(i) != Some('&') || !self.is(i + 1, |c| "aeiouAEIOU".contains(c)) {
+            return None;
+        }
+        for suf in ["acute;", "grave;", "uml;"] {
+            if self.starts_with_nocase(i + 2, suf) {
+                return Some(i + 2 + suf.len());
+            }
+        }
+        None
+    }
+
+    /// SGML-like tags and comments: `<b>`, `</a >`, `<a href="x">`, `<!-- c -->`. Spaces inside become
+    /// no-break spaces.
+    fn tag(&mut self, i: usize, emit: bool) -> Option<usize> {
+        let n = self.c.len();
+        if self.starts_with(i, "<?") {
+            let mut j = i + 2;
+            while j < n && self.c[j] != '\n' && self.c[j] != '<' {
+                if self.starts_with(j, "?>") {
+                    let t = self.text(i, j + 2);
+                    if emit {
+                        self.push(t);
+                    }
+                    return Some(j + 2);
+                }
+                j += 1;
+            }
+            return None;
+        }
+        if self.starts_with(i, "<!--") {
+            if i < self.comment_fail_until {
+                return None;
+            }
+            let mut j = i + 4;
+            while j < n && self.c[j] != '\n' {
+                if self.starts_with(j, "-->") {
+                    let t: String = self.c[i..j + 3].iter().map(|&c| if c == ' ' { '\u{a0}' } else { c }).collect();
+                    if emit {
+                        self.push(t);
+                    }
+                    return Some(j + 3);
+                }
+                j += 1;
+            }
+            self.comment_fail_until = j;
+            return None;
+        }
+        let mut j = i + 1;
+        if self.at(j) == Some('/') || self.at(j) == Some('!') {
+            j += 1;
+        }
+        if !self.is(j, |c| c.is_ascii_alphabetic()) {
+            return None;
+        }
+        while self.is(j, |c| c.is_ascii_alphanumeric()) {
+            j += 1;
+        }
+        // attributes: names, optionally `="…"` or `='…'`
+        loop {
+            while self.at(j) == Some(' ') {
+                j += 1;
+            }
+            match self.at(j) {
+                Some('>') => break,
+                Some('/') if self.at(j + 1) == Some('>') => {
+                    j += 1;
+                    break;
+                }
+                Some(c) if c.is_ascii_alphabetic() => {
+                    while self.is(j, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.')) {
+                        j += 1;
+                    }
+                    let mut e = j;
+                    while self.at(e) == Some(' ') {
+                        e += 1;
+                    }
+                    if self.at(e) == Some('=') {
+                        j = e + 1;
+                        while self.at(j) == Some(' ') {
+                            j += 1;
+                        }
+                        let q = self.at(j)?;
+                        if q != '"' && q != '\'' {
+                            return None;
+                        }
+                        j += 1;
+                        while j < n && self.c[j] != q && self.c[j] != '\n' {
+                            j += 1;
+                        }
+                        if self.at(j) != Some(q) {
+                            return None;
+                        }
+                        j += 1;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        let t: String = self.c[i..=j].iter().map(|&c| if c == ' ' { '\u{a0}' } else { c }).collect();
+        if emit {
+            self.push(t);
+        }
+        Some(j + 1)
+    }
+
+    fn period(&mut self, i: usize) -> usize {
+        let mut j = i;
+        while self.at(j) == Some('.') {
+            j += 1;
+        }
+        if j - i >= 3 {
+            self.push("...");
+            return j;
+        }
+        if j - i == 1 && self.is(j, is_digit) {
+            return self.word(i);
+        }
+        if j - i == 2 && self.is(j, is_digit) {
+            self.push(".");
+            return self.word(i + 1);
+        }
+        // ". . ." spaced dots
+        if j - i == 1 && self.starts_with(i, ". . .") {
+            let mut k = i + 5;
+            while self.starts_with(k, " .") {
+                k += 2;
+            }
+            self.push("...");
+            return k;
+        }
+        for _ in i..j {
+            self.push(".");
+        }
+        j
+    }
+
+    fn apostrophe(&mut self, i: usize) -> usize {
+        let next = self.at(i + 1);
+        if next.is_some_and(|c| c == '\'' || c == '\u{2019}') {
+            self.push("''");
+            return i + 2;
+        }
+        // letters after the apostrophe
+        let mut j = i + 1;
+        while self.is(j, |c| c.is_ascii_alphanumeric()) {
+            j += 1;
+        }
+        let rest = self.text(i + 1, j).to_lowercase();
+        let mut k = i + 1;
+        while self.is(k, |c| c.is_ascii_alphabetic()) {
+            k += 1;
+        }
+        let letters = self.text(i + 1, k).to_lowercase();
+        if !self.is(k, |c| c.is_ascii_alphabetic()) && matches!(letters.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll")
+        {
+            let t = format!("'{}", self.text(i + 1, k));
+            self.push(t);
+            return k;
+        }
+        if self.c[i] == '\u{2019}' || self.c[i] == '\u{92}' {
+            // ’re, ’s … split off even before more letters ("’red" → "'re" "d")
+            for cl in ["re", "ve", "ll", "s", "m", "d"] {
+                if letters.starts_with(cl) {
+                    self.push(format!("'{}", self.text(i + 1, i + 1 + cl.len())));
+                    return i + 1 + cl.len();
+                }
+            }
+        }
+        if letters.starts_with("em") && !letters.starts_with("emb") {
+            let t = format!("{}{}", self.c[i], self.text(i + 1, i + 3));
+            self.push(t);
+            return i + 3;
+        }
+        {
+            if rest == "n" && self.is(j, |c| c == '\'' || c == '\u{2019}') {
+                let t = format!("'{}'", self.text(i + 1, j));
+                self.push(t);
+                return j + 1;
+            }
+            for w in ["cause", "til"] {
+                if letters.starts_with(w) {
+                    let t = format!("'{}", self.text(i + 1, i + 1 + w.len()));
+                    self.push(t);
+                    return i + 1 + w.len();
+                }
+            }
+            if rest == "n" && (j >= self.c.len() || matches!(self.c[j], ' ' | '\t' | '\n' | '\u{a0}')) {
+                let t = format!("'{}", self.text(i + 1, j));
+                self.push(t);
+                return j;
+            }
+            if self.is(i + 1, is_digit) && self.is(i + 2, is_digit) && !self.is(i + 3, is_digit) {
+                let with_s = self.is(i + 3, |c| c == 's' || c == 'S');
+                let e = if with_s { i + 4 } else { i + 3 };
+                if with_s || !self.is(e, |c| is_digit(c) || c == '"' || c == '/') {
+                    let t = self.text(i, e);
+                    self.push(t);
+                    return e;
+                }
+            }
+            if rest.starts_with("tis") || rest.starts_with("twas") {
+                let t = format!("'{}", self.text(i + 1, i + 2));
+                self.push(t);
+                return self.word(i + 2);
+            }
+        }
+        if next.is_some_and(|c| c.is_ascii_alphabetic()) {
+            self.push("`");
+        } else {
+            self.push("'");
+        }
+        i + 1
+    }
+
+    /// A word, number or compound at `i`, with its splits (clitics, n't, cannot, abbreviation periods).
+    fn word(&mut self, start: usize) -> usize {
+        let n = self.c.len();
+        let mut i = start;
+        let mut text = String::new();
+        // a standalone n't (and letters glued to it)
+        if self.is(i, |c| c == 'n' || c == 'N')
+            && self.is(i + 1, |c| c == '\'' || c == '\u{2019}')
+            && self.is(i + 2, |c| c == 't' || c == 'T')
+            && (i == 0 || !self.is(i - 1, is_alnum))
+        {
+            let mut j = i + 3;
+            while self.is(j, is_letter) {
+                j += 1;
+            }
+            let t = self.text(i, j);
+            self.push(t);
+            return j;
+        }
+        // leading sign / punctuation of a number, hashtag or mention
+        if let Some(c) = self.at(i) {
+            if matches!(c, '-' | '+' | ',' | ':' | '.' | '#' | '@') {
+                text.push(c);
+                i += 1;
+                if matches!(c, '-' | '+') && self.at(i) == Some('.') && self.is(i + 1, is_digit) {
+                    text.push('.');
+                    i += 1;
+                }
+            }
+        }
+        // a number with a decimal point, thousands separator or colon ends before letters (3.5x, 12:00am)
+        let mut numeric = text.chars().all(|c| !c.is_alphanumeric()) && self.is(i, is_digit);
+        let mut slashed = false;
+        let mut separated = text.contains(['.', ',', ':', '-', '+']);
+        if text == "@" {
+            while self.is(i, |c| c.is_ascii_alphanumeric()) {
+                text.push(self.c[i]);
+                i += 1;
+            }
+            self.push(text);
+            return i;
+        }
+        if text == "#" {
+            while self.is(i, is_hashtag_letter) {
+                text.push(self.c[i]);
+                i += 1;
+            }
+            self.push(text);
+            return i;
+        }
+        // what the word holds so far, kept up to date so that each join decision is O(1)
+        let mut f = WordShape::default();
+        for c in text.chars() {
+            f.add(c);
+        }
+        while i < n {
+            let ch = self.c[i];
+            if is_alnum(ch) {
+                // a combining mark continues letters, not digits or joiners
+                if !ch.is_ascii() && is_mark(ch) && i > start && !is_letter(self.c[i - 1]) && !is_mark(self.c[i - 1]) {
+                    break;
+                }
+                if is_letter(ch) {
+                    if (numeric && separated) || (slashed && !ch.is_ascii()) {
+                        break;
+                    }
+                    numeric = false;
+                }
+                text.push(ch);
+                f.add(ch);
+                i += 1;
+                continue;
+            }
+            if ch == '&' {
+                if let Some(e) = self.letter_entity(i) {
+                    for k in i..e {
+                        text.push(self.c[k]);
+                        f.add(self.c[k]);
+                    }
+                    i = e;
+                    continue;
+                }
+            }
+            if ch == '\u{ad}' && self.is(i + 1, is_alnum) && i > start && f.all_letters {
+                i += 1;
+                continue;
+            }
+            let prev = if i > 0 { self.c[i - 1] } else { ' ' };
+            if !is_alnum(prev) {
+                break;
+            }
+            let nx = self.at(i + 1);
+            let join = match ch {
+                '-' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && !(numeric && separated),
+                '_' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok,
+                '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok,
+                c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
+                '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
+                '.' if text.len() <= 8
+                    && self.final_abbreviation(&text)
+                    && nx.is_some_and(is_letter)
+                    && !self.is(i + 2, is_letter) =>
+                {
+                    false
+                }
+                '.' if nx == Some('-') && is_alnum(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
+                    text.push_str(".-");
+                    f.add('.');
+                    f.add('-');
+                    i += 2;
+                    continue;
+                }
+                '.' if nx.is_some_and(is_letter)
+                    && self.c[start..i].iter().find(|c| is_alnum(**c)).is_some_and(|c| is_digit(*c)) =>
+                {
+                    false
+                }
+                '.' => {
+                    (nx.is_some_and(is_letter)
+                        && (f.dot_ok || (f.hyphens > 0 && f.since_hyphen == 1))
+                        && (is_letter(prev) || f.any_letter))
+                        || (numeric && is_digit(prev) && nx.is_some_and(is_digit))
+                }
+                '!' | '?' => is_letter(prev) && nx.is_some_and(is_letter) && f.question_ok,
+                '+' => is_upper(prev) && nx.is_some_and(is_upper),
+                ',' | ':' => numeric && nx.is_some_and(is_digit),
+                '\'' | '\u{2019}' | '\u{2018}' | '`' => self.inner_apostrophe(start, i),
+                _ => false,
+            };
+            if !join {
+                break;
+            }
+            if matches!(ch, '.' | ',' | ':' | '\u{2044}') && numeric {
+                separated = true;
+            }
+            if ch == '-' || ch == '/' || is_word_hyphen(ch) {
+                numeric = false;
+            }
+            if ch == '/' {
+                slashed = true;
+            }
+            text.push(ch);
+            f.add(ch);
+            i += 1;
+        }
+        // currency prefixes such as US$ / NZ$ stay on an upper-case word
+        if self.at(i) == Some('$') && !text.is_empty() && text.chars().all(is_upper) {
+            text.push('$');
+            self.push(text);
+            return i + 1;
+        }
+        // n't, and whatever letters follow it ("don'tsit" → "do" "n'tsit")
+        if text.chars().count() > 1
+            && text.chars().all(|c| c.is_ascii_alphabetic())
+            && (text.ends_with('n') || text.ends_with('N'))
+            && self.is(i, |c| c == '\'' || c == '\u{2019}' || c == '\u{2018}')
+            && self.is(i + 1, |c| c == 't' || c == 'T')
+        {
+            text.pop();
+            let n_char = self.c[i - 1];
+            self.emit_word(text);
+            let mut j = i + 2;
+            while self.is(j, is_letter) {
+                j += 1;
+            }
+            let apos = if j == i + 2 { '\'' } else { self.c[i] };
+            let nt = format!("{n_char}{apos}{}", self.text(i + 1, j));
+            self.push(nt);
+            return j;
+        }
+        // c'mon glued to more letters: "c'mon" and the rest
+        if text == "c" && self.at(i) == Some('\'') && self.starts_with(i + 1, "mon") && self.is(i + 4, is_letter) {
+            self.push("c'mon");
+            return i + 4;
+        }
+        // y'all, j'ai, ol': the letters and the apostrophe
+        if (matches!(text.as_str(), "y" | "Y" | "j" | "J") && self.is(i + 1, |c| c.is_ascii_alphabetic())
+            || text.eq_ignore_ascii_case("ol"))
+            && self.is(i, |c| c == '\'' || c == '\u{2019}')
+        {
+            let t = format!("{text}{}", self.c[i]);
+            self.push(t);
+            return i + 1;
+        }
+        // C#, F#
+        if matches!(text.as_str(), "C" | "c" | "F" | "f") && self.at(i) == Some('#') {
+            self.push(format!("{text}#"));
+            return i + 1;
+        }
+        // attached abbreviation period
+        if self.at(i) == Some('.') {
+            if let Some(end) = self.abbreviation(&text, i) {
+                return end;
+            }
+            // a period before , : ; stays on the word
+            if self.is(i + 1, |c| matches!(c, ',' | ':' | ';')) {
+                self.push(format!("{text}."));
+                return i + 1;
+            }
+        }
+        self.emit_word(text);
+        i
+    }
+
+    /// An abbreviation that may end a sentence (`Oct`, `Inc`, `Pa`): its period never joins a following word.
+    fn final_abbreviation(&self, text: &str) -> bool {
+        let low = text.to_lowercase();
+        low == "ph.d"
+            || ABBREV_FINAL.contains(&low.as_str())
+            || (text.chars().next().is_some_and(char::is_uppercase) && ABBREV_FINAL_CAPITALISED.contains(&low.as_str()))
+    }
+
+    /// Whether the apostrophe at `i` (inside the word that began at `start`) stays inside it.
+    fn inner_apostrophe(&self, start: usize, i: usize) -> bool {
+        let prev = self.c[i - 1];
+        let nx = self.at(i + 1);
+        if !nx.is_some_and(|c| c.is_ascii_alphabetic()) {
+            return false;
+        }
+
+        if i - start == 1 && matches!(prev, 'y' | 'Y' | 'j' | 'J') {
+            return false;
+        }
+        // clitics and n't end the word instead
+        let mut j = i + 1;
+        while self.is(j, |c| c.is_ascii_alphabetic()) {
+            j += 1;
+        }
+        let rest = self.text(i + 1, j).to_lowercase();
+        if !self.is(j, |c| c.is_ascii_alphabetic()) && matches!(rest.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
+            return false;
+        }
+        if matches!(prev, 'n' | 'N') && rest.starts_with('t') && i - start > 1 {
+            return false;
+        }
+        if rest.starts_with("em") && rest.len() > 2 && !rest.starts_with("emb") {
+            return false;
+        }
+        if rest == "n" && self.is(j, |c| c == '\'' || c == '\u{2019}') {
+            return false;
+        }
+        let first = i - start == 1;
+        let ascii = self.c[i] == '\'' || self.c[i] == '`';
+        let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
+        if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
+            return false;
+        }
+        if first && prev.is_ascii_uppercase() && prev != 'I' && ascii {
+            return true;
+        }
+        let y_ok = i - start > 1 && self.c[i - 2].is_ascii_alphabetic();
+        let vowels = i - start >= 2
+            && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
+            && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || (ascii && c.is_ascii_uppercase()));
+        let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
+        single
+            || vowels
+            || cmon
+            || (i - start == 1 && prev.is_ascii_uppercase() && prev != 'I' && rest.starts_with('s'))
+    }
+
+    /// Abbreviation with its period at `dot`: pushes it (and a sentence-final "." where the Java tool
+    /// adds one) and returns the index after the period; None if the word is no abbreviation.
+    fn abbreviation(&mut self, text: &str, dot: usize) -> Option<usize> {
+        let w: Vec<char> = text.chars().collect();
+        if w.is_empty() {
+            return None;
+        }
+        let low = text.to_lowercase();
+        let dotted_acronym =
+            w.len() >= 3 && w.iter().enumerate().all(|(k, x)| if k % 2 == 1 { *x == '.' } else { x.is_alphabetic() });
+        let single_letter = w.len() == 1 && w[0].is_ascii_alphabetic();
+
+        let capitalised = w[0].is_uppercase();
+        let no_number = matches!(low.as_str(), "no" | "fig" | "ca" | "pp" | "op")
+            && self.next_nonspace(dot + 1).is_some_and(is_digit);
+        let plain = ABBREV_PLAIN.contains(&low.as_str()) || dotted_acronym || single_letter || no_number;
+        let final_kind = (dotted_acronym && w.len() == 3)
             || low == "ph.d"
             || ABBREV_FINAL.contains(&low.as_str())
             || (capitalised && ABBREV_FINAL_CAPITALISED.contains(&low.as_str()));
-        if plain || final_kind {
-            let mut text: String = word.iter().collect();
-            text.push('.');
-            toks.push(Tok { text, abbrev_final: final_kind, spaced_dot: false });
-            return i + 1;
+        if !(plain || final_kind) {
+            return None;
+        }
+        let next = self.next_nonspace(dot + 1);
+        let upper_next = next.is_some_and(is_upper);
+        if single_letter && self.starter_follows(dot + 1) {
+            // an initial before a typical sentence opening ("E. The") ends the sentence: "e" "."
+            self.push(text.to_string());
+            self.push(".");
+            return Some(dot + 1);
+        }
+        self.push(format!("{text}."));
+        if final_kind && !single_letter && (upper_next || next.is_none()) && self.is_end_context(dot + 1) {
+            self.push(".");
+        }
+        Some(dot + 1)
+    }
+
+    /// Whether spaces (at most one line break among them) and then a word that typically opens a sentence
+    /// follow position `i` (capitalised or all capitals, e.g. `The`, `IT`).
+    fn starter_follows(&mut self, mut i: usize) -> bool {
+        let s0 = i;
+        let mut breaks = 0;
+        while let Some(c) = self.at(i) {
+            match c {
+                ' ' | '\t' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}' => {}
+                '\n' => {
+                    breaks += 1;
+                    if breaks > 1 {
+                        return false;
+                    }
+                }
+                _ => break,
+            }
+            i += 1;
+        }
+        if i == s0 {
+            return false;
+        }
+        // an SGML tag, or Mr. / Ms., also open a sentence here
+        if self.at(i) == Some('<') {
+            if let Some(e) = self.tag(i, false) {
+                return e >= self.c.len() || matches!(self.c[e], ' ' | '\t' | '\n');
+            }
+        }
+        for t in ["Mr.", "Ms.", "MR.", "MS."] {
+            if self.starts_with(i, t) && (i + 3 >= self.c.len() || matches!(self.c[i + 3], ' ' | '\t' | '\n')) {
+                return true;
+            }
+        }
+        let mut j = i;
+        while self.is(j, |c| c.is_ascii_alphabetic()) {
+            j += 1;
+        }
+        if j == i || !(j >= self.c.len() || matches!(self.c[j], ' ' | '\t' | '\n')) {
+            return false;
+        }
+        let w = self.text(i, j);
+        let cap: String = w.chars().take(1).chain(w.chars().skip(1).flat_map(char::to_lowercase)).collect();
+        (w == cap || w == w.to_uppercase()) && SENTENCE_STARTERS.contains(&cap.as_str())
+    }
+
+    /// Whether the abbreviation's period at `dot - 1` is followed by a gap (space or end of input).
+    fn is_end_context(&self, after: usize) -> bool {
+        after >= self.c.len() || is_gap(self.c[after])
+    }
+
+    fn emit_word(&mut self, text: String) {
+        let low = text.to_lowercase();
+        let split = match low.as_str() {
+            "cannot" => Some(3),
+            "gonna" | "gotta" | "wanna" | "gimme" | "lemme" => Some(3),
+            _ => None,
+        };
+        match split {
+            Some(k) if text.chars().count() == low.chars().count() => {
+                let a: String = text.chars().take(k).collect();
+                let b: String = text.chars().skip(k).collect();
+                self.push(a);
+                self.push(b);
+            }
+            _ => self.push(text),
         }
     }
-    emit_word(&word, toks);
-    i
 }
 
-fn emit_word(word: &[char], toks: &mut Vec<Tok>) {
-    let low = lower(word);
-    let split = match low.as_str() {
-        "cannot" => Some(3),
-        "gonna" | "gotta" | "wanna" | "gimme" | "lemme" => Some(3),
-        _ => None,
-    };
-    match split {
-        Some(k) if word.len() == low.chars().count() => {
-            toks.push(Tok::plain(&word[..k].iter().collect::<String>()));
-            toks.push(Tok::plain(&word[k..].iter().collect::<String>()));
+/// Running facts about the characters of a word being lexed (see [`Lexer::word`]).
+struct WordShape {
+    all_letters: bool,
+    any_letter: bool,
+    /// only letters, digits, `_` and hyphens: a `_` may join
+    underscore_ok: bool,
+    /// only ASCII letters and digits, `/` and `-`: a `/` may join
+    slash_ok: bool,
+    /// only letters, digits, `.`, `?`, `!`: a `.` may join a letter
+    dot_ok: bool,
+    /// only letters, `?`, `!`, `.`: a `?` or `!` may join
+    question_ok: bool,
+    hyphens: usize,
+    /// characters since the last `-`
+    since_hyphen: usize,
+}
+
+impl Default for WordShape {
+    fn default() -> Self {
+        WordShape {
+            all_letters: true,
+            any_letter: false,
+            underscore_ok: true,
+            slash_ok: true,
+            dot_ok: true,
+            question_ok: true,
+            hyphens: 0,
+            since_hyphen: 0,
         }
-        _ => toks.push(Tok::plain(&word.iter().collect::<String>())),
     }
+}
+
+impl WordShape {
+    fn add(&mut self, c: char) {
+        let letter = is_letter(c);
+        let alnum = is_alnum(c);
+        self.all_letters &= letter;
+        self.any_letter |= letter;
+        self.underscore_ok &= alnum || c == '_' || c == '-' || is_word_hyphen(c);
+        self.slash_ok &= c.is_ascii_alphanumeric() || c == '/' || c == '-';
+        self.dot_ok &= alnum || matches!(c, '.' | '?' | '!');
+        self.question_ok &= letter || matches!(c, '?' | '!' | '.');
+        if c == '-' {
+            self.hyphens += 1;
+            self.since_hyphen = 0;
+        } else {
+            self.since_hyphen += 1;
+        }
+    }
+}
+
+/// The ASCII form of a typographic quote (and its Windows-1252 code points read as C1 characters).
+fn fancy_quote(c: char) -> Option<&'static str> {
+    match c {
+        '\u{201c}' | '\u{ab}' | '\u{93}' => Some("``"),
+        '\u{201d}' | '\u{bb}' | '\u{94}' => Some("''"),
+        '\u{2018}' | '\u{201b}' | '\u{2039}' | '\u{91}' => Some("`"),
+        '\u{2019}' | '\u{203a}' | '\u{92}' => Some("'"),
+        _ => None,
+    }
+}
+
+/// Letters of a hashtag: letters of any script, no digits.
+fn is_hashtag_letter(c: char) -> bool {
+    c.is_ascii_alphabetic() || (!c.is_ascii() && is_letter(c) && !c.is_numeric())
+}
+
+fn is_superscript_digit(c: char) -> bool {
+    matches!(c, '\u{b2}' | '\u{b3}' | '\u{b9}' | '\u{2070}' | '\u{2074}'..='\u{2079}')
+}
+
+fn is_subscript_digit(c: char) -> bool {
+    matches!(c, '\u{2080}'..='\u{2089}')
 }
 
 #[cfg(test)]
