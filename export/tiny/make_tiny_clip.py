@@ -11,7 +11,9 @@ which derives head counts as width // 64, rebuilds the same model). Written with
 * `tiny-clip-state_dict.pt`: the same weights as a plain float32 state dict (`torch.save(model.state_dict())`).
 `--fixture` exports the TorchScript file with `export.export_clip` into `tests/fixtures/clip/tiny-clip/` (or `--out`)
 and adds `golden.json`: open_clip's `encode_image` of its own preprocessing of the fixture images, read from the
-files. The archive's bytes (hence `source.weights_sha256`) depend on PYTHONHASHSEED; make_fixtures.sh sets it to 0.
+files. The archive's bytes (hence `source.weights_sha256`) depend on PYTHONHASHSEED (make_fixtures.sh sets it to 0)
+and on where the venv lives (TorchScript's debug pickles record the absolute source paths), so that one manifest
+line is checked against the archive actually exported rather than byte for byte (export/tests/test_determinism.py).
 """
 from __future__ import annotations
 
