@@ -88,7 +88,7 @@ same_as_ref() { # $1: merged folder
 import json, sys
 # the provenance fields docs/report.md lists as describing an invocation (sums over shards, or shard 0's)
 inv = {"samples_evaluated_this_invocation", "samples_resumed", "vision_encoder_calls", "images_encoded",
-       "media_cache_hits", "rices_embeddings_computed", "times", "git_commit", "model_dir", "benchmark_file",
+       "media_cache_hits", "rices_embeddings_computed", "samples_recomputed", "media_files_hashed", "times", "git_commit", "model_dir", "benchmark_file",
        "onnxruntime_library", "providers", "intra_op_threads", "batch_size"}
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 for d in (a, b):
