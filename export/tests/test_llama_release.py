@@ -263,7 +263,7 @@ def test_checkpoint_of_another_preset_names_the_one_it_looks_like(released, tmp_
     from export.config import ExportError
 
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match=rf"checkpoint .*checkpoint\.pt is not a {preset} checkpoint: .*this looks "
+    with pytest.raises(ExportError, match=rf"checkpoint .*checkpoint\.pt does not fit preset {preset}: .*this looks "
                                           rf"like {looks_like}.*use --preset {looks_like}"):
         _preset(preset, released[given], out)
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
