@@ -36,8 +36,11 @@ export/setup_venv.sh
 echo "== Rust tests"
 cargo test --locked --all-targets 2>&1
 
-echo "== regression gate: demo benchmarks vs results/baseline (flamingo-eval compare)"
+echo "== regression gate: trained demo model on the shapes benchmarks vs results/baseline (flamingo-eval compare)"
 scripts/ci_gate.sh
+
+echo "== the gate has teeth: known faults must fail it, a clean rerun must pass"
+PY=export/.venv/bin/python scripts/gate_teeth.sh
 
 echo "== exporter tests"
 set +e

@@ -57,8 +57,8 @@ TEMPLATES = {  # (demo format, separator): prompts/openflamingo_*.yaml
     "meme": ("<image>is an image with: '{text}' written on it. Is it hateful? Answer:{target}" + EOC, ""),
 }
 TASKS = ["caption", "vqa", "meme", "binding"]
-TASK_P = [0.2, 0.2, 0.1, 0.5]
-BINDING_WEIGHT = 2.0  # loss weight of the binding answers (the in-context skill the demo measures)
+TASK_P = [0.25, 0.25, 0.2, 0.3]
+BINDING_WEIGHT = 1.0  # loss weight of the binding answers (the in-context skill the demo measures)
 
 
 def make_chunk(task, scene, rng, binding):
@@ -143,7 +143,7 @@ class Batcher:
 
 
 def train(steps: int, out: Path, seed: int = TRAIN_SEED, batch_size: int = 8, max_images: int = 9,
-          lr: float = 5e-3, threads: int = 1, log=print) -> dict:
+          lr: float = 3e-3, threads: int = 1, log=print) -> dict:
     prev = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
@@ -206,7 +206,7 @@ def _train(steps, out, seed, batch_size, max_images, lr, log):
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    save_file(sd, str(tmp), metadata={"format": "pt", "steps": str(steps), "seed": str(seed)})
+    save_file(sd, str(tmp))  # no metadata: safetensors writes a metadata map in random order
     os.replace(tmp, out)
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     return {"steps": steps, "seconds": round(time.time() - t0, 1), "final_loss_ema": ema, "sha256": sha,
@@ -215,9 +215,9 @@ def _train(steps, out, seed, batch_size, max_images, lr, log):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the tiny demo Flamingo (see module doc)")
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=5e-3)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=TRAIN_SEED)
     ap.add_argument("--max-images", type=int, default=9)
     ap.add_argument("--threads", type=int, default=1)
