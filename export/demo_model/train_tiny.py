@@ -215,7 +215,7 @@ def _train(steps, out, seed, batch_size, max_images, lr, log):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the tiny demo Flamingo (see module doc)")
-    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=TRAIN_SEED)
