@@ -5,7 +5,9 @@
 
 The model is built by open_flamingo's own factory from export/demo_model/config.yaml (export/build.py, as the
 exporter builds it): an open_clip ViT (32 px, 8 px patches), OpenFlamingo's PerceiverResampler and a GPT-NeoX LM
-extended with FlamingoLMMixin and GatedCrossAttentionBlocks. Everything is trained from random init.
+extended with FlamingoLMMixin and GatedCrossAttentionBlocks, from random init. The loss goes through
+OpenFlamingo's own Flamingo.forward, which encodes images under torch.no_grad() (OpenFlamingo freezes its CLIP
+tower): the ViT keeps its random initialisation and the perceiver, cross-attention and LM are trained.
 
 Training data is an endless seeded stream from export/demo_model/shapes.py (its own seed, disjoint from the
 benchmark splits in data/shapes/): every sequence interleaves 1-9 image-text chunks of one task in exactly
