@@ -144,19 +144,33 @@ class Batcher:
         return vision.unsqueeze(2), ids, mask, weight
 
 
+def _encode_vision_x_trainable(self, vision_x):
+    """Flamingo._encode_vision_x (open_flamingo 2.0.1) without its torch.no_grad() around the vision tower, so
+    that the (randomly initialised) ViT is trained too. Same rearranges, perceiver and conditioning calls."""
+    from einops import rearrange
+
+    b, T, F = vision_x.shape[:3]
+    vision_x = rearrange(vision_x, "b T F c h w -> (b T F) c h w")
+    vision_x = self.vision_encoder(vision_x)[1]
+    vision_x = rearrange(vision_x, "(b T F) v d -> b T F v d", b=b, T=T, F=F)
+    vision_x = self.perceiver(vision_x)
+    for layer in self.lang_encoder._get_decoder_layers():
+        layer.condition_vis_x(vision_x)
+
+
 def train(steps: int, out: Path, seed: int = TRAIN_SEED, batch_size: int = 8, max_images: int = 9,
-          lr: float = 3e-3, threads: int = 1, log=print) -> dict:
+          lr: float = 3e-3, threads: int = 1, log=print, train_vision: bool = False) -> dict:
     prev = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(steps, out, seed, batch_size, max_images, lr, log)
+        return _train(steps, out, seed, batch_size, max_images, lr, log, train_vision)
     finally:
         torch.set_num_threads(prev[0])
         torch.use_deterministic_algorithms(prev[1])
 
 
-def _train(steps, out, seed, batch_size, max_images, lr, log):
+def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision):
     cfg = load_config(CONFIG)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
@@ -172,6 +186,10 @@ def _train(steps, out, seed, batch_size, max_images, lr, log):
                 m.ff_gate.fill_(0.1)
     model.requires_grad_(True)
     model.train()
+    if train_vision:
+        import types
+
+        model._encode_vision_x = types.MethodType(_encode_vision_x_trainable, model)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
@@ -223,10 +241,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=TRAIN_SEED)
     ap.add_argument("--max-images", type=int, default=9)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-vision", action="store_true",
+                    help="also train the ViT (OpenFlamingo's forward keeps it frozen under no_grad)")
     ap.add_argument("--out", default=str(WEIGHTS))
     ap.add_argument("--log", help="write the training report (json) here")
     a = ap.parse_args(argv)
-    rep = train(a.steps, Path(a.out), seed=a.seed, batch_size=a.batch_size, max_images=a.max_images, lr=a.lr, threads=a.threads,
+    rep = train(a.steps, Path(a.out), seed=a.seed, batch_size=a.batch_size, max_images=a.max_images, lr=a.lr, train_vision=a.train_vision, threads=a.threads,
                 log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.log:
         Path(a.log).write_text(json.dumps(rep, indent=1) + "\n")
