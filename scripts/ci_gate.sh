@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The CI regression gate: evaluates the tiny fixture model on the image demo benchmarks (exactly the
-# command that produced results/baseline/) into a temporary folder and runs `flamingo-eval compare` against
-# the committed baseline. Exit 0: no regression; 1: a significant regression; 2: incomparable results.
+# The CI regression gate: evaluates the trained demo model (models/shapes-flamingo, export/demo_model/) on the
+# shapes benchmarks (exactly the command that produced results/baseline/) into a temporary folder and runs
+# `flamingo-eval compare` against the committed baseline. Exit 0: no regression; 1: a significant regression;
+# 2: incomparable results. scripts/gate_teeth.sh checks that known faults make it fail.
 #
 #   scripts/ci_gate.sh            # gate (writes target/ci-gate/{compare.md,junit.xml})
 #   scripts/ci_gate.sh --refresh  # regenerate results/baseline/ after an intended change (commit it)
@@ -10,8 +11,8 @@ cd "$(dirname "$0")/.."
 scripts/setup_ort.sh >/dev/null
 cargo build --locked --quiet
 BIN="${CARGO_TARGET_DIR:-target}/debug/flamingo-eval"
-MODEL=tests/fixtures/models/tiny-gptneox
-BENCHMARKS="demo_vqa demo_coco demo_hateful"
+MODEL=models/shapes-flamingo
+BENCHMARKS="shapes_caption shapes_vqa shapes_hateful shapes_binding"
 
 run_all() { # $1: output folder
   for b in $BENCHMARKS; do

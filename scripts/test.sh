@@ -56,8 +56,11 @@ scripts/test_k8s_manifests.sh
 echo "== PTB tokenizer vs pycocoevalcap's Java tokenizer (differential; installs Java and the pycocoevalcap wheel if missing)"
 scripts/ptb_differential/run.sh
 
-echo "== regression gate: demo benchmarks vs results/baseline (flamingo-eval compare)"
+echo "== regression gate: trained demo model on the shapes benchmarks vs results/baseline (flamingo-eval compare)"
 scripts/ci_gate.sh
+
+echo "== the gate has teeth: known faults must fail it, a clean rerun must pass"
+PY=export/.venv/bin/python scripts/gate_teeth.sh
 
 echo "== exporter tests"
 set +e

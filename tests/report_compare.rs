@@ -17,7 +17,7 @@ fn copy_run(src: &Path, dst: &Path) {
 }
 
 fn baseline(name: &str) -> PathBuf {
-    repo().join("results/baseline").join(name)
+    repo().join("tests/fixtures/results/tiny-gptneox-demo").join(name)
 }
 
 /// Rewrites every record of samples.jsonl with `f`.
@@ -41,7 +41,7 @@ fn cfg() -> CompareConfig {
 
 #[test]
 fn identical_runs_are_no_regression() {
-    let c = compare(&repo().join("results/baseline"), &repo().join("results/baseline"), &cfg()).unwrap();
+    let c = compare(&repo().join("tests/fixtures/results/tiny-gptneox-demo"), &repo().join("tests/fixtures/results/tiny-gptneox-demo"), &cfg()).unwrap();
     assert_eq!(c.exit_code(), 0, "{}", c.markdown());
     assert_eq!(c.rows.len(), 6);
     for r in &c.rows {
@@ -128,7 +128,7 @@ fn incomparable_inputs_say_why() {
     assert_eq!(c.exit_code(), 2);
     assert!(c.incomparable[0].reason.contains("different benchmark files"));
     // A benchmark missing from the candidate.
-    let c = compare(&repo().join("results/baseline"), &a, &cfg()).unwrap();
+    let c = compare(&repo().join("tests/fixtures/results/tiny-gptneox-demo"), &a, &cfg()).unwrap();
     assert_eq!(c.exit_code(), 2);
     assert!(c.incomparable.iter().any(|i| i.benchmark == "demo_coco" && i.reason.contains("no results for this benchmark")));
 }

@@ -119,7 +119,7 @@ fn shard_defaults_come_from_slurm_and_kubernetes() {
 #[test]
 fn vqav2_and_vizwiz_exports_cover_every_question() {
     let t = tempfile::tempdir().unwrap();
-    let run_dir = repo().join("results/baseline/demo_vqa");
+    let run_dir = repo().join("tests/fixtures/results/tiny-gptneox-demo/demo_vqa");
     let questions = repo().join("data/demo/vqa_val_questions.json");
     let out = t.path().join("vqav2.json");
     ok(fe(&["export", "vqav2", run_dir.to_str().unwrap(), "--questions", questions.to_str().unwrap(), "--shot", "4", "--out", out.to_str().unwrap()]));

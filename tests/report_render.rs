@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn render(out: &Path, refs: &Path) -> String {
-    let o = report(&[repo().join("results/baseline")], &ReportOptions { out: out.to_path_buf(), references: refs.to_path_buf() }).unwrap();
+    let o = report(&[repo().join("tests/fixtures/results/tiny-gptneox-demo")], &ReportOptions { out: out.to_path_buf(), references: refs.to_path_buf() }).unwrap();
     assert_eq!(o.files.len(), 2 + 2 * 3);
     std::fs::read_to_string(out.join("report.md")).unwrap()
 }
@@ -27,7 +27,7 @@ fn markdown_has_the_summary_numbers_and_published_rows() {
     .unwrap();
     let md = render(&t.path().join("out"), &refs);
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("results/baseline/demo_hateful/summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(repo().join("tests/fixtures/results/tiny-gptneox-demo/demo_hateful/summary.json")).unwrap()).unwrap();
     for r in summary["results"].as_array().unwrap() {
         let row = format!("| {} | {:.2} ± {:.2} |", r["shot"], r["mean"].as_f64().unwrap(), r["std"].as_f64().unwrap());
         assert!(md.contains(&row), "missing {row} in\n{md}");

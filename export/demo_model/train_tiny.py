@@ -1,0 +1,257 @@
+"""Train the tiny demo Flamingo ("shapes-flamingo") on CPU, deterministically.
+
+    export/demo_model/train.sh                 # the documented full retrain (tokenizer + weights), then export
+    export/.venv/bin/python -m export.demo_model.train_tiny --steps 4 --out /tmp/w.safetensors   # smoke test
+
+The model is built by open_flamingo's own factory from export/demo_model/config.yaml (export/build.py, as the
+exporter builds it): an open_clip ViT (32 px, 8 px patches), OpenFlamingo's PerceiverResampler and a GPT-NeoX LM
+extended with FlamingoLMMixin and GatedCrossAttentionBlocks, from random init. The loss goes through
+OpenFlamingo's own Flamingo.forward, which encodes images under torch.no_grad() (OpenFlamingo freezes its CLIP
+tower): the ViT keeps its random initialisation and the perceiver, cross-attention and LM are trained.
+
+Training data is an endless seeded stream from export/demo_model/shapes.py (its own seed, disjoint from the
+benchmark splits in data/shapes/): every sequence interleaves 1-9 image-text chunks of one task in exactly
+the prompt formats of prompts/openflamingo_{caption,vqa,hateful_memes}.yaml --
+`<image>Output:{caption}<|endofchunk|>`, `<image>Question:{q} Short answer:{a}<|endofchunk|>`,
+`<image>is an image with: '{text}' written on it. Is it hateful? Answer:{label}<|endofchunk|>` -- joined
+with the templates' separators, sometimes after two text-only demonstrations (OpenFlamingo's zero-shot
+prompt). The loss is on each chunk's answer and its `<|endofchunk|>`; in the fast-binding task (nonce names
+bound anew to colours in every sequence) only on answers whose colour was already shown earlier in the
+sequence, i.e. the ones the demonstrations determine. So in-context use of demonstrations is what is learned.
+
+Determinism: one thread, MKL_CBWR=COMPATIBLE, seeded torch and numpy, torch deterministic algorithms; the
+output safetensors file is byte-identical for the same arguments on the same machine type.
+"""
+from __future__ import annotations
+
+import os
+
+for _k, _v in (("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"), ("MKL_CBWR", "COMPATIBLE"),
+               ("TOKENIZERS_PARALLELISM", "false"), ("RAYON_NUM_THREADS", "1"), ("HF_HUB_OFFLINE", "1"),
+               ("TRANSFORMERS_OFFLINE", "1")):
+    os.environ.setdefault(_k, _v)
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ..build import build_model, canonical_state_dict  # noqa: E402
+from ..config import load_config  # noqa: E402
+from . import shapes  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "config.yaml"
+WEIGHTS = HERE / "weights.safetensors"
+TRAIN_SEED = 5005  # data stream; the benchmark splits use shapes.SEED_DEMOS / SEED_TEST
+
+EOC = "<|endofchunk|>"
+TEMPLATES = {  # (demo format, separator): prompts/openflamingo_*.yaml
+    "caption": ("<image>Output:{target}" + EOC, "\n"),
+    "vqa": ("<image>Question:{question} Short answer:{target}" + EOC, "\n"),
+    "meme": ("<image>is an image with: '{text}' written on it. Is it hateful? Answer:{target}" + EOC, ""),
+}
+TASKS = ["caption", "vqa", "meme", "binding"]
+TASK_P = [0.25, 0.25, 0.2, 0.3]
+BINDING_WEIGHT = 1.0  # loss weight of the binding answers (the in-context skill the demo measures)
+
+
+def make_chunk(task, scene, rng, binding):
+    """(fields, colour) of one demonstration."""
+    if task == "caption":
+        return {"target": shapes.captions(scene)[0]}
+    if task == "vqa":
+        items = shapes.vqa_items(scene, rng)
+        q, a, _, _ = items[rng.randint(len(items))]
+        return {"question": q, "target": a}
+    if task == "meme":
+        text, label = shapes.meme_item(scene, rng)
+        return {"text": text, "target": ["no", "yes"][label]}
+    return {"question": shapes.BINDING_QUESTION, "target": binding[scene["colour"]]}
+
+
+def make_sequence(rng, n_images):
+    """One training sequence: (text, [scenes], [(start, end, loss weight)] answer character spans)."""
+    task = TASKS[rng.choice(len(TASKS), p=TASK_P)]
+    fmt, sep = TEMPLATES["vqa" if task == "binding" else task]
+    binding, colours = None, None
+    if task == "binding":
+        names = [shapes.NONCE[i] for i in rng.permutation(len(shapes.NONCE))[:len(shapes.COLOURS)]]
+        binding = dict(zip(shapes.COLOURS, names))
+        colours = [list(shapes.COLOURS)[i] for i in rng.permutation(len(shapes.COLOURS))[:rng.randint(1, 6)]]
+    text, spans, scenes = "", [], []
+    if task != "binding" and rng.rand() < 0.2:  # OpenFlamingo's zero-shot prompt: two text-only demos first
+        for _ in range(2):
+            f = make_chunk(task, shapes.sample_scene(rng), rng, None)
+            text += fmt.replace("<image>", "").format(**f) + sep
+    seen = set()
+    for i in range(n_images):
+        s = shapes.sample_scene(rng)
+        if colours is not None:
+            s["colour"] = colours[rng.randint(len(colours))]
+        f = make_chunk(task, s, rng, binding)
+        chunk = fmt.format(**f)
+        start = len(text) + chunk.rindex(f["target"] + EOC)
+        learnable = task != "binding" or s["colour"] in seen
+        seen.add(s["colour"])
+        if learnable:
+            spans.append((start, len(text) + len(chunk), BINDING_WEIGHT if task == "binding" else 1.0))
+        text += chunk
+        scenes.append(s)
+        if i + 1 < n_images:
+            text += sep
+    return text, scenes, spans
+
+
+class Batcher:
+    def __init__(self, built, seed, batch_size, max_images):
+        self.tok = built.tokenizer
+        self.proc = built.image_processor
+        self.rng = np.random.RandomState(seed)
+        self.bs = batch_size
+        self.max_images = max_images
+        self.pad = self.tok.convert_tokens_to_ids("<PAD>")
+
+    def pixels(self, scene):
+        from PIL import Image
+
+        return self.proc(Image.fromarray(shapes.render(scene), "RGB"))
+
+    def next(self):
+        n = int(self.rng.randint(1, self.max_images + 1))
+        rows = [make_sequence(self.rng, n) for _ in range(self.bs)]
+        enc = [self.tok(t, return_offsets_mapping=True) for t, _, _ in rows]
+        L = max(len(e["input_ids"]) for e in enc)
+        ids = torch.full((self.bs, L), self.pad, dtype=torch.long)
+        mask = torch.zeros((self.bs, L), dtype=torch.long)
+        weight = torch.zeros((self.bs, L))
+        for b, (e, (_, _, spans)) in enumerate(zip(enc, rows)):
+            k = len(e["input_ids"])
+            ids[b, :k] = torch.tensor(e["input_ids"])
+            mask[b, :k] = 1
+            for j, (s, t) in enumerate(e["offset_mapping"]):
+                for a, z, wt in spans:
+                    if a <= s and t <= z:
+                        weight[b, j] = wt
+        vision = torch.stack([torch.stack([self.pixels(s) for s in sc]) for _, sc, _ in rows])  # [B, n, C, H, W]
+        return vision.unsqueeze(2), ids, mask, weight
+
+
+def _encode_vision_x_trainable(self, vision_x):
+    """Flamingo._encode_vision_x (open_flamingo 2.0.1) without its torch.no_grad() around the vision tower, so
+    that the (randomly initialised) ViT is trained too. Same rearranges, perceiver and conditioning calls."""
+    from einops import rearrange
+
+    b, T, F = vision_x.shape[:3]
+    vision_x = rearrange(vision_x, "b T F c h w -> (b T F) c h w")
+    vision_x = self.vision_encoder(vision_x)[1]
+    vision_x = rearrange(vision_x, "(b T F) v d -> b T F v d", b=b, T=T, F=F)
+    vision_x = self.perceiver(vision_x)
+    for layer in self.lang_encoder._get_decoder_layers():
+        layer.condition_vis_x(vision_x)
+
+
+def train(steps: int, out: Path, seed: int = TRAIN_SEED, batch_size: int = 8, max_images: int = 9,
+          lr: float = 3e-3, threads: int = 1, log=print, train_vision: bool = False) -> dict:
+    prev = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(steps, out, seed, batch_size, max_images, lr, log, train_vision)
+    finally:
+        torch.set_num_threads(prev[0])
+        torch.use_deterministic_algorithms(prev[1])
+
+
+def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision):
+    cfg = load_config(CONFIG)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as work:
+        built = build_model(cfg, Path(work))
+    model = built.model
+    from open_flamingo.src.helpers import GatedCrossAttentionBlock
+
+    torch.manual_seed(cfg["seed"] + 10)
+    with torch.no_grad():  # open the tanh gates a little so the cross-attention gets gradient from step 0
+        for m in model.modules():
+            if isinstance(m, GatedCrossAttentionBlock):
+                m.attn_gate.fill_(0.1)
+                m.ff_gate.fill_(0.1)
+    model.requires_grad_(True)
+    model.train()
+    if train_vision:
+        import types
+
+        model._encode_vision_x = types.MethodType(_encode_vision_x_trainable, model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=lr, betas=(0.9, 0.98), eps=1e-8)
+    warm = min(100, max(1, steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps))))))
+    batcher = Batcher(built, seed, batch_size, max_images)
+    history = []
+    ema = None
+    for step in range(steps):
+        vision, ids, mask, weight = batcher.next()
+        logits = model(vision_x=vision, lang_x=ids, attention_mask=mask).logits
+        lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        nll = -lp.gather(-1, ids[:, 1:, None])[..., 0]
+        w = weight[:, 1:]
+        loss = (nll * w).sum() / w.sum().clamp(min=1.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 50 == 0 or step == steps - 1:
+            history.append({"step": step, "loss": round(loss.item(), 4), "ema": round(ema, 4),
+                            "seconds": round(time.time() - t0, 1)})
+            log(json.dumps(history[-1]))
+    model.eval()
+    model.requires_grad_(False)
+    sd = canonical_state_dict(model)
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(sd, str(tmp))  # no metadata: safetensors writes a metadata map in random order
+    os.replace(tmp, out)
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    return {"steps": steps, "seconds": round(time.time() - t0, 1), "final_loss_ema": ema, "sha256": sha,
+            "parameters": sum(v.numel() for v in sd.values()), "bytes": out.stat().st_size, "history": history}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="train the tiny demo Flamingo (see module doc)")
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=TRAIN_SEED)
+    ap.add_argument("--max-images", type=int, default=9)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-vision", action="store_true",
+                    help="also train the ViT (OpenFlamingo's forward keeps it frozen under no_grad)")
+    ap.add_argument("--out", default=str(WEIGHTS))
+    ap.add_argument("--log", help="write the training report (json) here")
+    a = ap.parse_args(argv)
+    rep = train(a.steps, Path(a.out), seed=a.seed, batch_size=a.batch_size, max_images=a.max_images, lr=a.lr, train_vision=a.train_vision, threads=a.threads,
+                log=lambda s: print(s, file=sys.stderr, flush=True))
+    if a.log:
+        Path(a.log).write_text(json.dumps(rep, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in rep.items() if k != "history"}))
+
+
+if __name__ == "__main__":
+    main()
