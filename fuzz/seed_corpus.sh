@@ -19,7 +19,7 @@ n=0  # runs × RESULTS_FILES: the first byte is file * 3 + run
 for run in demo_vqa demo_coco demo_hateful; do
   w=0
   for f in samples.jsonl run.json summary.json summary.csv; do
-    { byte $((w * 3 + n)); cat "results/baseline/$run/$f"; } > "$r/$run-$w"; w=$((w + 1))
+    { byte $((w * 3 + n)); cat "tests/fixtures/results/tiny-gptneox-demo/$run/$f"; } > "$r/$run-$w"; w=$((w + 1))
   done
   n=$((n + 1))
 done

@@ -12,7 +12,7 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 /// A private copy of the inputs that fuzzing mutates: `data/demo`, the demo benchmarks (paths rewritten to
-/// the copy), `prompts/` and `results/baseline/` of the repository at `repo`.
+/// the copy), `prompts/` and `tests/fixtures/results/tiny-gptneox-demo/` of the repository at `repo`.
 pub struct Workspace {
     pub dir: PathBuf,
     repo: PathBuf,
@@ -51,7 +51,7 @@ impl Workspace {
     pub fn create(repo: &Path, dir: &Path) -> Result<Workspace> {
         copy_tree(&repo.join("data/demo"), &dir.join("data/demo"))?;
         copy_tree(&repo.join("prompts"), &dir.join("prompts"))?;
-        copy_tree(&repo.join("results/baseline"), &dir.join("results/baseline"))?;
+        copy_tree(&repo.join("tests/fixtures/results/tiny-gptneox-demo"), &dir.join("tests/fixtures/results/tiny-gptneox-demo"))?;
         copy_tree(&repo.join("benchmarks"), &dir.join("benchmarks"))?;
         // A variant of each demo benchmark that skips bad records, so mutated records reach request building.
         for (_, name) in DATASET_FILES {
@@ -123,7 +123,7 @@ pub fn dataset_file(ws: &Workspace, which: usize, data: &[u8]) -> Depth {
     depth
 }
 
-/// One file of a results folder (`RESULTS_FILES[which % len]` of `results/baseline/<run>`) replaced by
+/// One file of a results folder (`RESULTS_FILES[which % len]` of `tests/fixtures/results/tiny-gptneox-demo/<run>`) replaced by
 /// `data`; then the readers, `report`, `compare` (against the pristine baseline) and `merge` (the folder as
 /// a one-shard run) over it.
 /// Returns how many of the six consumers accepted the folder.
@@ -131,7 +131,7 @@ pub fn results_file(ws: &Workspace, run: &str, which: usize, data: &[u8]) -> usi
     let file = RESULTS_FILES[which % RESULTS_FILES.len()];
     let folder = ws.dir.join("results/fuzz").join(run);
     let _ = std::fs::remove_dir_all(ws.dir.join("results/fuzz"));
-    if copy_tree(&ws.dir.join("results/baseline").join(run), &folder).is_err() || std::fs::write(folder.join(file), data).is_err() {
+    if copy_tree(&ws.dir.join("tests/fixtures/results/tiny-gptneox-demo").join(run), &folder).is_err() || std::fs::write(folder.join(file), data).is_err() {
         return 0;
     }
     let mut ok = 0;
@@ -140,8 +140,8 @@ pub fn results_file(ws: &Workspace, run: &str, which: usize, data: &[u8]) -> usi
     let opts = crate::report::render::ReportOptions { out: ws.dir.join("results/fuzz-report"), references: ws.dir.join("no-references") };
     ok += crate::report::render::report(std::slice::from_ref(&folder), &opts).is_ok() as usize;
     let cfg = crate::report::compare::CompareConfig { resamples: 50, ..Default::default() };
-    ok += crate::report::compare::compare(&ws.dir.join("results/baseline").join(run), &folder, &cfg).is_ok() as usize;
-    ok += crate::report::compare::compare(&folder, &ws.dir.join("results/baseline").join(run), &cfg).is_ok() as usize;
+    ok += crate::report::compare::compare(&ws.dir.join("tests/fixtures/results/tiny-gptneox-demo").join(run), &folder, &cfg).is_ok() as usize;
+    ok += crate::report::compare::compare(&folder, &ws.dir.join("tests/fixtures/results/tiny-gptneox-demo").join(run), &cfg).is_ok() as usize;
     ok += crate::report::merge::merge(std::slice::from_ref(&folder), &ws.dir.join("results/fuzz-merged"), None).is_ok() as usize;
     ok
 }

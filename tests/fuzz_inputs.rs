@@ -198,7 +198,7 @@ fn mutated_inputs_never_panic() {
     for i in 0..n {
         let run = runs[i % runs.len()];
         let which = (i / runs.len()) % RESULTS_FILES.len();
-        let seed = ws.original(&Path::new("results/baseline").join(run).join(RESULTS_FILES[which])).unwrap();
+        let seed = ws.original(&Path::new("tests/fixtures/results/tiny-gptneox-demo").join(run).join(RESULTS_FILES[which])).unwrap();
         let input = if i % 2 == 0 { mutate_json(&mut rng, &seed) } else { mutate(&mut rng, &seed, &seed) };
         panics.check("results file", &input, || fuzzing::results_file(&ws, run, which, &input));
     }

@@ -1,6 +1,6 @@
 //! Fuzz the files of a results folder (samples.jsonl, run.json, summary.json, summary.csv) under the
 //! readers, `report`, `compare` and `merge` (the entry points of tests/fuzz_inputs.rs). The first byte picks
-//! the folder (results/baseline/*) and the file. Run from the repository root: `fuzz/seed_corpus.sh`, then
+//! the folder (tests/fixtures/results/tiny-gptneox-demo/*) and the file. Run from the repository root: `fuzz/seed_corpus.sh`, then
 //! `cargo +nightly fuzz run results_inputs -s none fuzz/corpus/results_inputs -- -max_total_time=60`.
 #![no_main]
 use flamingo_eval::fuzzing::{self, Workspace};
