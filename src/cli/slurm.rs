@@ -198,12 +198,9 @@ fn header(args: &SlurmArgs, r: &Resolved, stage: &str, compute: bool, time: Opti
     h
 }
 
+/// `run` / `prepare` refuse a CUDA device without a usable provider by default (no silent CPU fallback).
 fn device_flags(r: &Resolved) -> String {
-    if r.device == "cpu" {
-        "--device cpu".into()
-    } else {
-        format!("--device {} --require-device", sh_quote(&r.device))
-    }
+    format!("--device {}", sh_quote(&r.device))
 }
 
 /// The scripts for `args` (writes nothing).
