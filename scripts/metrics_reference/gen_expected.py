@@ -9,7 +9,6 @@ import os
 import random
 import re
 import sys
-import types
 
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
@@ -170,30 +169,7 @@ def gen_captions():
 
 
 # ----------------------------------------------------------------------------------------------- VQA
-def load_official_vqaeval():
-    src = open(os.environ["VQA_EVAL_PY"]).read()
-    # Python 2 source: make the print statements calls; nothing else changes
-    src = re.sub(r"print (\"[^\"]*\"|'[^']*')", r"print(\1)", src)
-    # the official code requires answer_type (KeyError on TextVQA/VizWiz); group such questions under None
-    src = src.replace("ansType     = gts[quesId]['answer_type']", "ansType     = gts[quesId].get('answer_type')")
-    mod = types.ModuleType("vqaEval_official")
-    exec(compile(src, "vqaEval.py", "exec"), mod.__dict__)
-    return mod.VQAEval
-
-
-def load_of_vqaeval():
-    mod = types.ModuleType("of_vqa_metric")
-    exec(compile(open(os.environ["OF_VQA_METRIC_PY"]).read(), "vqa_metric.py", "exec"), mod.__dict__)
-    return mod.VQAEval
-
-
-class Holder:
-    def __init__(self, qa, ids):
-        self.qa = qa
-        self._ids = ids
-
-    def getQuesIds(self):
-        return list(self._ids)
+from vqa_evaluators import Holder, load_of_vqaeval, load_official_vqaeval  # noqa: E402
 
 
 NUM = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "10": "ten"}

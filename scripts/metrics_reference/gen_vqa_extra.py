@@ -11,35 +11,12 @@ import copy
 import io
 import json
 import os
-import re
 import sys
-import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def load_official():
-    src = open(os.environ["VQA_EVAL_PY"]).read()
-    src = re.sub(r"print (\"[^\"]*\"|'[^']*')", r"print(\1)", src)  # Python 2 print statements; nothing else
-    src = src.replace("ansType     = gts[quesId]['answer_type']", "ansType     = gts[quesId].get('answer_type')")
-    mod = types.ModuleType("vqaEval_official")
-    exec(compile(src, "vqaEval.py", "exec"), mod.__dict__)
-    return mod.VQAEval
-
-
-def load_of():
-    mod = types.ModuleType("of_vqa_metric")
-    exec(compile(open(os.environ["OF_VQA_METRIC_PY"]).read(), "vqa_metric.py", "exec"), mod.__dict__)
-    return mod.VQAEval
-
-
-class Holder:
-    def __init__(self, qa, ids):
-        self.qa = qa
-        self._ids = ids
-
-    def getQuesIds(self):
-        return list(self._ids)
+from vqa_evaluators import Holder, load_of_vqaeval as load_of, load_official_vqaeval as load_official  # noqa: E402
 
 
 def evaluator(cls, qa=None, res=None):
