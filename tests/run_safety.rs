@@ -555,6 +555,30 @@ fn missing_directory_and_looping_media_are_recorded_on_their_samples() {
 }
 
 #[test]
+fn a_missing_image_in_a_ranking_batch_is_recorded_and_the_rest_of_the_batch_is_scored() {
+    // The ranking path keeps per-request state (prompt ensembling orders) beside each prompt: a sample whose
+    // image is missing must not shift it onto the next sample of its batch.
+    let tmp = tempfile::tempdir().unwrap();
+    let val = tmp.path().join("val2014");
+    copy_dir(&repo().join("data/demo/images/val2014"), &val);
+    let gone = sorted_files(&val)[0].clone();
+    std::fs::remove_file(&gone).unwrap();
+    let b = bench_copy("demo_hateful", tmp.path(), |t| t.replace(&format!("{}/data/demo/images/val2014", repo().display()), val.to_str().unwrap()));
+    let out = tmp.path().join("out");
+    run(&cfg(&b, &out)).unwrap();
+    let recs = records(&out);
+    let name = gone.file_name().unwrap().to_str().unwrap();
+    let (bad, good): (Vec<_>, Vec<_>) = recs.iter().partition(|r| r.media.last().unwrap()[0].ends_with(name));
+    assert!(!bad.is_empty() && !good.is_empty());
+    for r in &bad {
+        assert!(r.error.as_deref().unwrap_or("").contains("does not exist"), "{:?}", r.error);
+    }
+    for r in &good {
+        assert!(r.error.is_none() && r.candidate_scores.as_ref().is_some_and(|c| c.len() == 2), "{:?}", r.error);
+    }
+}
+
+#[test]
 fn a_missing_video_is_recorded_on_its_sample() {
     if Command::new("ffmpeg").arg("-version").output().is_err() {
         eprintln!("ffmpeg not installed: skipping");

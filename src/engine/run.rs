@@ -279,7 +279,9 @@ impl Runner<'_> {
                     return Err(FailFast(format!("sample {} (shot {}, trial {}): {e}", r.sample_id, r.shot, r.trial)).into());
                 }
                 records[i].error = Some(e.clone());
+                // prompts and members stay aligned with the batch: one entry per request, always
                 prompts.push(None);
+                members.push(vec![]);
                 continue;
             }
             let n = r.media.len();
@@ -326,6 +328,7 @@ impl Runner<'_> {
                 }
             }
         }
+        debug_assert_eq!((prompts.len(), members.len()), (batch.len(), batch.len()));
         match self.bench.spec.task {
             TaskKind::Generate => self.generate(batch, &prompts, &mut records)?,
             TaskKind::Rank => self.rank(batch, &prompts, &members, &mut records)?,
