@@ -81,7 +81,7 @@ fn score_caption_warns_about_line_break_characters() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_flamingo-eval"))
-        .args(["score", "caption", "--annotations", ann.to_str().unwrap(), "--results", res.to_str().unwrap(), "--bootstrap", "0"])
+        .args(["score", "caption", "--annotations", ann.to_str().unwrap(), "--results", res.to_str().unwrap(), "--bootstrap-resamples", "0"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

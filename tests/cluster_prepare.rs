@@ -92,7 +92,7 @@ fn prepare_embeds_once_and_shards_only_read_the_cache() {
         assert_eq!(rices_computed(&sharded.join(format!("shard-{i}-of-3"))), 0);
     }
     let shards: Vec<String> = (0..3).map(|i| sharded.join(format!("shard-{i}-of-3")).display().to_string()).collect();
-    let mut args = vec!["merge"];
+    let mut args = vec!["merge", "--results"];
     args.extend(shards.iter().map(|s| s.as_str()));
     ok(fe(&cache, &args));
     for f in ["samples.jsonl", "run.json", "summary.csv"] {
@@ -132,7 +132,7 @@ fn slurm_launcher_writes_prepare_array_and_merge_chained() {
     assert!(shards.contains("--shard \"$SLURM_ARRAY_TASK_ID/4\" --rices-cache require") && shards.contains("--shots 0,4") && shards.contains("--threads 8") && shards.contains(" --fail-fast"), "{shards}");
     let cache = format!("export FLAMINGO_EVAL_CACHE={}", t.path().display());
     assert!(prepare.contains(&cache) && shards.contains(&cache), "the cache folder is not fixed in the scripts:\n{prepare}");
-    assert!(merge.contains(" merge \"${shards[@]}\"") && !merge.contains("--gpus-per-task") && !merge.contains("--requeue"), "{merge}");
+    assert!(merge.contains(" merge --results \"${shards[@]}\"") && !merge.contains("--gpus-per-task") && !merge.contains("--requeue"), "{merge}");
     assert!(submit.contains("--dependency=afterok:$P shards.sbatch") && submit.contains("--dependency=afterok:$A --kill-on-invalid-dep=yes merge.sbatch"), "{submit}");
     // The #SBATCH lines come before the first command (sbatch ignores them after it), and every script parses.
     for (n, s) in [("prepare", &prepare), ("shards", &shards), ("merge", &merge)] {
@@ -157,9 +157,9 @@ fn slurm_launcher_writes_prepare_array_and_merge_chained() {
     let args = ok(Command::new("bash").arg(scripts.join("merge.sbatch")).output().unwrap());
     let want: Vec<String> = (0..3).map(|i| odd.join(format!("shard-{i}-of-3")).display().to_string()).collect();
     let lines: Vec<&str> = args.lines().collect();
-    assert_eq!(lines[0], "merge");
-    assert_eq!(&lines[1..4], want.iter().map(|s| s.as_str()).collect::<Vec<_>>().as_slice(), "{args}");
-    assert_eq!(&lines[4..], ["--out", odd.to_str().unwrap(), "--benchmark", BENCH], "{args}");
+    assert_eq!(lines[..2], ["merge", "--results"]);
+    assert_eq!(&lines[2..5], want.iter().map(|s| s.as_str()).collect::<Vec<_>>().as_slice(), "{args}");
+    assert_eq!(&lines[5..], ["--out", odd.to_str().unwrap(), "--benchmark", BENCH], "{args}");
     // the shard script, as array task 2, runs shard 2 of 3 with the cache read-only
     let args = ok(Command::new("bash").arg(scripts.join("shards.sbatch")).env("SLURM_ARRAY_TASK_ID", "2").output().unwrap());
     let words: Vec<&str> = args.lines().collect();

@@ -123,7 +123,7 @@ fn cli_single_class_auc_is_undefined() {
 #[test]
 fn cli_caption_json_and_table() {
     let out = bin()
-        .args(["score", "caption", "--format", "json", "--bootstrap", "50", "--annotations"])
+        .args(["score", "caption", "--format", "json", "--bootstrap-resamples", "50", "--annotations"])
         .arg(fixture("caption/fakecap134/annotations.json"))
         .arg("--results")
         .arg(fixture("caption/fakecap134/results.json"))
@@ -139,7 +139,7 @@ fn cli_caption_json_and_table() {
     }
     assert_eq!(v["not_computed"], serde_json::json!(["METEOR", "SPICE"]));
     let out = bin()
-        .args(["score", "caption", "--bootstrap", "0", "--annotations"])
+        .args(["score", "caption", "--bootstrap-resamples", "0", "--annotations"])
         .arg(fixture("caption/fakecap134/annotations.json"))
         .arg("--results")
         .arg(fixture("caption/fakecap134/results.json"))
@@ -152,7 +152,7 @@ fn cli_caption_json_and_table() {
 #[test]
 fn cli_vqa_json() {
     let out = bin()
-        .args(["score", "vqa", "--format", "json", "--mode", "official", "--bootstrap", "20", "--questions"])
+        .args(["score", "vqa", "--format", "json", "--mode", "official", "--bootstrap-resamples", "20", "--questions"])
         .arg(fixture("vqa/vizwiz_sub150_questions.json"))
         .arg("--annotations")
         .arg(fixture("vqa/vizwiz_sub150_annotations.json"))

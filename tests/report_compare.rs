@@ -158,7 +158,7 @@ fn cli_exit_codes_and_valid_junit() {
     for (cand, code) in [(&good, 0), (&bad, 1), (&fewer, 2)] {
         let junit = t.path().join(format!("junit{code}.xml"));
         let out = Command::new(bin())
-            .args(["compare", good.to_str().unwrap(), cand.to_str().unwrap(), "--resamples", "200", "--junit", junit.to_str().unwrap()])
+            .args(["compare", good.to_str().unwrap(), cand.to_str().unwrap(), "--bootstrap-resamples", "200", "--junit", junit.to_str().unwrap()])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(code), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

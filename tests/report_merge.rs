@@ -50,7 +50,7 @@ fn merged_shards_equal_the_unsharded_run() {
         }
         // Shards are disjoint and non-trivial.
         let counts: Vec<usize> = dirs.iter().map(|d| std::fs::read_to_string(d.join("samples.jsonl")).unwrap().lines().count()).collect();
-        let mut args = vec!["merge".to_string()];
+        let mut args = vec!["merge".to_string(), "--results".to_string()];
         args.extend(dirs.iter().rev().map(|d| d.display().to_string()));
         ok(fe(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
         for f in ["samples.jsonl", "run.json", "summary.csv"] {
@@ -75,22 +75,22 @@ fn mismatched_shards_are_refused() {
         assert_eq!(o.status.code(), Some(2));
         String::from_utf8_lossy(&o.stderr).to_string()
     };
-    let e = err(fe(&["merge", &s(&a, 0)]));
+    let e = err(fe(&["merge", "--results", &s(&a, 0)]));
     assert!(e.contains("shard(s) 1/2 missing"), "{e}");
-    let e = err(fe(&["merge", &s(&a, 0), &s(&b, 1), "--out", t.path().join("m").to_str().unwrap()]));
+    let e = err(fe(&["merge", "--results", &s(&a, 0), &s(&b, 1), "--out", t.path().join("m").to_str().unwrap()]));
     assert!(e.contains("shards of different runs"), "{e}");
-    let e = err(fe(&["merge", &s(&a, 0), &s(&a, 0), &s(&a, 1)]));
+    let e = err(fe(&["merge", "--results", &s(&a, 0), &s(&a, 0), &s(&a, 1)]));
     assert!(e.contains("given twice"), "{e}");
     // An unfinished shard (a record lost) is refused, naming the fix.
     let p = a.join("shard-1-of-2/samples.jsonl");
     let text = std::fs::read_to_string(&p).unwrap();
     std::fs::write(&p, text.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
-    let e = err(fe(&["merge", &s(&a, 0), &s(&a, 1)]));
+    let e = err(fe(&["merge", "--results", &s(&a, 0), &s(&a, 1)]));
     assert!(e.contains("incomplete") && e.contains("rerun"), "{e}");
     // An unsharded folder is not a shard.
     let full = t.path().join("full");
     run("demo_hateful", &full, &[]);
-    let e = err(fe(&["merge", full.to_str().unwrap()]));
+    let e = err(fe(&["merge", "--results", full.to_str().unwrap()]));
     assert!(e.contains("not a shard"), "{e}");
 }
 
@@ -122,7 +122,7 @@ fn vqav2_and_vizwiz_exports_cover_every_question() {
     let run_dir = repo().join("tests/fixtures/results/tiny-gptneox-demo/demo_vqa");
     let questions = repo().join("data/demo/vqa_val_questions.json");
     let out = t.path().join("vqav2.json");
-    ok(fe(&["export", "vqav2", run_dir.to_str().unwrap(), "--questions", questions.to_str().unwrap(), "--shot", "4", "--out", out.to_str().unwrap()]));
+    ok(fe(&["export", "vqav2", "--results", run_dir.to_str().unwrap(), "--questions", questions.to_str().unwrap(), "--shot", "4", "--out", out.to_str().unwrap()]));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let q: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&questions).unwrap()).unwrap();
     let n = q["questions"].as_array().unwrap().len();
@@ -133,7 +133,7 @@ fn vqav2_and_vizwiz_exports_cover_every_question() {
     q2["questions"].as_array_mut().unwrap().push(serde_json::json!({"question_id": 999999999, "image_id": 1, "question": "?"}));
     let qp = t.path().join("q2.json");
     std::fs::write(&qp, q2.to_string()).unwrap();
-    let o = fe(&["export", "vqav2", run_dir.to_str().unwrap(), "--questions", qp.to_str().unwrap(), "--shot", "4", "--out", out.to_str().unwrap()]);
+    let o = fe(&["export", "vqav2", "--results", run_dir.to_str().unwrap(), "--questions", qp.to_str().unwrap(), "--shot", "4", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("999999999"));
     // VizWiz: [{image, answer}] keyed by the query image's file name (test.json layout: [{image, question}]).

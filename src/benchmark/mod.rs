@@ -33,11 +33,13 @@
 pub mod datasets;
 pub mod demos;
 pub mod okvqa;
+pub mod overrides;
 pub mod paths;
 pub mod pinned;
 pub mod postprocess;
 pub mod prompt;
 pub mod rices;
+pub mod schema;
 pub mod spec;
 pub mod template;
 pub mod video;
@@ -143,7 +145,7 @@ impl Benchmark {
     pub fn load(path: &Path) -> Result<Benchmark> {
         let spec = BenchmarkSpec::from_file(path)?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let tpath = spec::resolve_path(&spec.template, &base, "template").map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let tpath = template::resolve_template(&spec.template, &base).map_err(|e| anyhow!("{}: {e:#}", path.display()))?;
         let template = PromptTemplate::from_file(&tpath).with_context(|| format!("{}: template", path.display()))?;
         template.check_fields(datasets::layout_fields(spec.dataset.layout))?;
         let d = &spec.dataset;

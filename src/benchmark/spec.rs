@@ -13,7 +13,7 @@
 //! name: vqav2                       # required
 //! description: "..."                # optional
 //! task: generate | rank             # required
-//! template: ../prompts/openflamingo_vqa.yaml
+//! template: ../prompts/openflamingo_vqa.yaml   # or a bundled template's name: openflamingo_vqa
 //! dataset:
 //!   layout: vqa | karpathy | hateful_memes | imagenet | video_qa
 //!   on_bad_record: error | skip     # default error
@@ -52,7 +52,9 @@ pub struct BenchmarkSpec {
     pub description: String,
     /// Open-ended generation or close-ended ranking.
     pub task: TaskKind,
-    /// Prompt template file (`prompts/*.yaml`), relative to this benchmark file.
+    /// Prompt template: a file (`../prompts/openflamingo_vqa.yaml`, relative to this benchmark file) or the
+    /// name of a bundled template (`openflamingo_vqa`, looked up in the project's `prompts/`); see
+    /// [`super::template::resolve_template`].
     pub template: String,
     pub dataset: DatasetSpec,
     /// Shot counts to evaluate, e.g. `[0, 4, 8, 16, 32]`.
@@ -274,7 +276,7 @@ pub enum ZeroShotPolicy {
     NoDemos,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerationSpec {
     pub max_new_tokens: usize,
@@ -283,6 +285,25 @@ pub struct GenerationSpec {
     pub length_penalty: f32,
     #[serde(default)]
     pub min_new_tokens: usize,
+}
+
+impl GenerationSpec {
+    /// Value rules of the generation settings (as the search applies them), checked before any work.
+    pub fn check(&self) -> Result<()> {
+        if self.num_beams == 0 {
+            bail!("generation.num_beams: must be at least 1 (1 = greedy)");
+        }
+        if self.max_new_tokens == 0 {
+            bail!("generation.max_new_tokens: must be at least 1");
+        }
+        if self.min_new_tokens > self.max_new_tokens {
+            bail!("generation.min_new_tokens: {} is above max_new_tokens {}", self.min_new_tokens, self.max_new_tokens);
+        }
+        if !self.length_penalty.is_finite() {
+            bail!("generation.length_penalty: must be a finite number");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -474,8 +495,9 @@ impl BenchmarkSpec {
         }
         match self.task {
             TaskKind::Generate => {
-                if self.generation.is_none() {
-                    bail!("generation: required for `task: generate` (max_new_tokens, num_beams, length_penalty)");
+                match &self.generation {
+                    None => bail!("generation: required for `task: generate` (max_new_tokens, num_beams, length_penalty)"),
+                    Some(g) => g.check()?,
                 }
                 if self.ranking.is_some() {
                     bail!("ranking: only valid for `task: rank`");

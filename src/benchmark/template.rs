@@ -153,3 +153,62 @@ pub fn render_into<'a>(out: &mut String, segments: &[Segment], get: impl Fn(&str
     }
     Ok(())
 }
+
+/// The bundled prompt templates folder: `prompts/` of the checkout the executable lives in, else of the
+/// source tree it was built from.
+pub fn bundled_dir() -> PathBuf {
+    if let Some(root) = crate::model::runtime::project_root() {
+        let d = root.join("prompts");
+        if d.is_dir() {
+            return d;
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prompts")
+}
+
+/// Names of the templates in `dir` (file stems of `*.yaml`), sorted.
+pub fn known_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// True when a `template:` value is a bare name (`openflamingo_vqa`), not a path.
+pub fn is_bare_name(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Resolves a benchmark's `template:` value. A path (after `${VAR}` substitution, relative to the benchmark
+/// file's folder `base`) that names an existing file wins; otherwise a bare name (letters, digits, `_`, `-`)
+/// is looked up as `NAME.yaml` in the bundled `prompts/` folder ([`bundled_dir`]). Neither: an error
+/// listing the known names.
+pub fn resolve_template(value: &str, base: &Path) -> Result<PathBuf> {
+    resolve_template_in(value, base, &bundled_dir())
+}
+
+/// [`resolve_template`] with an explicit folder of named templates.
+pub fn resolve_template_in(value: &str, base: &Path, named: &Path) -> Result<PathBuf> {
+    let as_path = super::spec::resolve_path(value, base, "template")?;
+    if as_path.is_file() {
+        return Ok(as_path);
+    }
+    if is_bare_name(value) {
+        let p = named.join(format!("{value}.yaml"));
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let names = known_names(named);
+    bail!(
+        "template: `{value}` is neither a template file ({} does not exist) nor the name of a bundled template in {} (known names: {}); give a path relative to the benchmark file or one of these names",
+        as_path.display(),
+        named.display(),
+        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+    )
+}

@@ -53,3 +53,95 @@ pub fn report_providers(reports: &[crate::model::ProviderReport]) {
         }
     }
 }
+
+/// A deprecated spelling was used: say what replaces it (the old one keeps working, hidden from --help).
+pub fn deprecated(old: &str, new: &str) {
+    eprintln!("warning: {old} is deprecated and will be removed; use {new}");
+}
+
+/// The bootstrap confidence-interval options, spelled the same in `run`, `compare` and `score`.
+#[derive(Args, Debug, Clone)]
+pub struct BootstrapArgs {
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap_resamples: usize,
+    /// Seed of the bootstrap resampling.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    pub bootstrap_seed: u64,
+    /// Two-sided confidence level of the bootstrap intervals.
+    #[arg(long, default_value_t = 0.95, value_name = "LEVEL")]
+    pub bootstrap_confidence: f64,
+}
+
+/// Old spellings of the bootstrap options (`compare --resamples/--seed`, `score --bootstrap/--seed/--confidence`),
+/// kept hidden so existing scripts go on working, with a warning.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LegacyBootstrapArgs {
+    /// Deprecated: --bootstrap-resamples.
+    #[arg(long = "resamples", hide = true, conflicts_with = "bootstrap_resamples", value_name = "N")]
+    pub resamples: Option<usize>,
+    /// Deprecated: --bootstrap-resamples.
+    #[arg(long = "bootstrap", hide = true, conflicts_with_all = ["bootstrap_resamples", "resamples"], value_name = "N")]
+    pub bootstrap: Option<usize>,
+    /// Deprecated: --bootstrap-seed.
+    #[arg(long = "seed", hide = true, conflicts_with = "bootstrap_seed", value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Deprecated: --bootstrap-confidence.
+    #[arg(long = "confidence", hide = true, conflicts_with = "bootstrap_confidence", value_name = "LEVEL")]
+    pub confidence: Option<f64>,
+}
+
+impl BootstrapArgs {
+    /// The configuration, with any old spelling applied (and warned about).
+    pub fn config(&self, legacy: Option<&LegacyBootstrapArgs>) -> crate::metrics::BootstrapConfig {
+        if let Some(l) = legacy {
+            for (used, old, new) in [
+                (l.resamples.is_some(), "--resamples", "--bootstrap-resamples"),
+                (l.bootstrap.is_some(), "--bootstrap N", "--bootstrap-resamples N"),
+                (l.seed.is_some(), "--seed (the bootstrap seed)", "--bootstrap-seed"),
+                (l.confidence.is_some(), "--confidence", "--bootstrap-confidence"),
+            ] {
+                if used {
+                    deprecated(old, new);
+                }
+            }
+        }
+        self.resolved(legacy)
+    }
+
+    /// [`Self::config`] without the warnings.
+    pub fn resolved(&self, legacy: Option<&LegacyBootstrapArgs>) -> crate::metrics::BootstrapConfig {
+        let l = legacy.cloned().unwrap_or_default();
+        crate::metrics::BootstrapConfig {
+            resamples: l.resamples.or(l.bootstrap).unwrap_or(self.bootstrap_resamples),
+            seed: l.seed.unwrap_or(self.bootstrap_seed),
+            confidence: l.confidence.unwrap_or(self.bootstrap_confidence),
+        }
+    }
+}
+
+/// Trial seeds replacing the benchmark file's `trials.seeds`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SeedArgs {
+    /// Run one trial with this seed instead of the benchmark's trials.seeds.
+    #[arg(long, value_name = "SEED", conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+    /// Trial seeds replacing the benchmark's trials.seeds, e.g. 1,2,3 (one trial per seed).
+    #[arg(long, value_name = "S1,S2,...", value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+}
+
+impl SeedArgs {
+    pub fn seeds(&self) -> Option<Vec<u64>> {
+        self.seeds.clone().or(self.seed.map(|s| vec![s]))
+    }
+}
+
+/// Results folders given as `--results DIR...` (the spelling of every subcommand that reads them) or, as
+/// before, as positional arguments (deprecated, with a warning).
+pub fn results_folders(flag: &[PathBuf], positional: &[PathBuf]) -> Vec<PathBuf> {
+    if !positional.is_empty() {
+        deprecated("giving results folders as positional arguments", "--results DIR");
+    }
+    flag.iter().chain(positional).cloned().collect()
+}

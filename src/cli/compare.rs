@@ -19,12 +19,10 @@ pub struct CompareArgs {
     /// Significance level of the two-sided paired bootstrap test.
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,
-    /// Bootstrap resamples.
-    #[arg(long, default_value_t = 1000)]
-    pub resamples: usize,
-    /// Bootstrap seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub bootstrap: crate::cli::common::BootstrapArgs,
+    #[command(flatten)]
+    pub legacy_bootstrap: crate::cli::common::LegacyBootstrapArgs,
     /// Also write the Markdown summary to this file (e.g. for a pull-request comment).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
@@ -36,7 +34,8 @@ pub struct CompareArgs {
 /// Exit codes: 0 no regression, 1 significant regression beyond --max-drop (or new sample errors),
 /// 2 incomparable inputs (or unreadable ones).
 pub fn run(args: CompareArgs) -> Result<ExitCode> {
-    let cfg = CompareConfig { max_drop: args.max_drop, alpha: args.alpha, resamples: args.resamples, seed: args.seed, confidence: 0.95 };
+    let b = args.bootstrap.config(Some(&args.legacy_bootstrap));
+    let cfg = CompareConfig { max_drop: args.max_drop, alpha: args.alpha, resamples: b.resamples, seed: b.seed, confidence: b.confidence };
     let cmp = compare(&args.baseline, &args.candidate, &cfg)?;
     let md = cmp.markdown();
     print!("{md}");

@@ -13,7 +13,11 @@ pub struct ExportArgs {
     #[arg(value_enum)]
     pub format: ExportFormat,
     /// The results folder.
-    pub results: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "results_positional", conflicts_with = "results_positional")]
+    pub results: Option<PathBuf>,
+    /// Deprecated: the results folder as a positional argument (use --results).
+    #[arg(hide = true, value_name = "DIR")]
+    pub results_positional: Option<PathBuf>,
     /// The split's questions file; every question in it must have a prediction (VQAv2: the official
     /// questions json; VizWiz: test.json or the VQA-format questions file).
     #[arg(long)]
@@ -21,7 +25,7 @@ pub struct ExportArgs {
     /// Shot count to export.
     #[arg(long)]
     pub shot: usize,
-    /// Trial to export.
+    /// Trial index to export (0-based).
     #[arg(long, default_value_t = 0)]
     pub trial: usize,
     /// Output file.
@@ -30,7 +34,9 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
-    let (json, n) = export(&args.results, args.format, args.shot, args.trial, &args.questions)?;
+    let results = crate::cli::common::results_folders(args.results.as_slice(), args.results_positional.as_slice());
+    let results = results.first().ok_or_else(|| anyhow::anyhow!("give the results folder with --results DIR"))?;
+    let (json, n) = export(results, args.format, args.shot, args.trial, &args.questions)?;
     write_atomic(&args.out, json.as_bytes())?;
     println!("{n} answer(s) written to {}", args.out.display());
     Ok(ExitCode::SUCCESS)

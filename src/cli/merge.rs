@@ -8,9 +8,12 @@ use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
-    /// The shard folders (e.g. results/NAME/shard-*-of-8), all N of them.
-    #[arg(required = true)]
+    /// The shard folders (e.g. --results results/NAME/shard-*-of-8), all N of them.
+    #[arg(long = "results", num_args = 1.., value_name = "DIR", required_unless_present = "shards_positional")]
     pub shards: Vec<PathBuf>,
+    /// Deprecated: the shard folders as positional arguments (use --results).
+    #[arg(hide = true, value_name = "DIR")]
+    pub shards_positional: Vec<PathBuf>,
     /// Output folder (default: the shards' common parent folder, where `run --shard` put them).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -19,7 +22,8 @@ pub struct MergeArgs {
     pub benchmark: Option<PathBuf>,
 }
 
-pub fn run(args: MergeArgs) -> Result<ExitCode> {
+pub fn run(mut args: MergeArgs) -> Result<ExitCode> {
+    args.shards = crate::cli::common::results_folders(&args.shards, &args.shards_positional);
     let out = match &args.out {
         Some(o) => o.clone(),
         None => {

@@ -1,6 +1,7 @@
 //! The `flamingo-eval` command line: flags are declared here and in one file per subcommand;
 //! each subcommand file turns its flags into calls on the library and prints the result.
 
+pub mod benchmarks;
 pub mod common;
 pub mod compare;
 pub mod export;
@@ -28,8 +29,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Evaluate a model on a benchmark: every shot count and trial, results under results/.
+    /// Evaluate a model on one or several benchmarks: every shot count and trial, results under results/.
     Run(run::RunArgs),
+    /// List the bundled benchmarks, or check benchmark files without a model.
+    #[command(subcommand)]
+    Benchmarks(benchmarks::BenchmarksCommand),
     /// Inspect an exported model directory.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Run(args) => run::run_cmd(args),
+        Command::Benchmarks(cmd) => benchmarks::run(cmd),
         Command::Model(cmd) => model::run_model(cmd),
         Command::Generate(args) => model::run_generate(args),
         Command::Score(args) => score::run(args),
@@ -81,11 +86,16 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            // A results folder held by another run: 3, so scripts can wait and retry.
-            if err.downcast_ref::<crate::engine::lock::FolderInUse>().is_some() {
-                return ExitCode::from(3);
-            }
-            ExitCode::from(2)
+            ExitCode::from(error_code(&err))
         }
     }
+}
+
+/// The exit status of an error: 3 for a results folder held by another run (so scripts can wait and retry),
+/// else 2.
+pub fn error_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<crate::engine::lock::FolderInUse>().is_some() {
+        return 3;
+    }
+    2
 }

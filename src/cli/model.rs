@@ -96,10 +96,13 @@ pub struct GenerateArgs {
     /// Beams (1 = greedy).
     #[arg(long, default_value_t = 3)]
     pub num_beams: usize,
+    /// Most tokens generated.
     #[arg(long, default_value_t = 20)]
     pub max_new_tokens: usize,
+    /// Tokens generated before a stop token (<|endofchunk|>) may end a beam.
     #[arg(long, default_value_t = 0)]
     pub min_new_tokens: usize,
+    /// Beam score = sum of token log-probabilities / length^penalty (0: the plain sum, as OpenFlamingo).
     #[arg(long, default_value_t = 0.0)]
     pub length_penalty: f32,
     /// Print token ids and the score as JSON.

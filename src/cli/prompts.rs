@@ -14,15 +14,17 @@ pub struct PromptsArgs {
     /// Benchmark file (benchmarks/*.yaml).
     #[arg(long)]
     pub benchmark: PathBuf,
-    /// Shot count (default: every shot count of the benchmark).
-    #[arg(long)]
-    pub shots: Option<usize>,
+    /// Shot counts, e.g. 0,4 (default: every shot count of the benchmark).
+    #[arg(long, value_delimiter = ',')]
+    pub shots: Option<Vec<usize>>,
     /// Trial index (0-based; default: every trial).
     #[arg(long)]
     pub trial: Option<usize>,
-    /// Print at most this many samples per (shot, trial).
-    #[arg(long)]
-    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub seeds: crate::cli::common::SeedArgs,
+    /// Print at most N samples per (shot, trial), or a fraction of them (0.1 or 10%, rounded up), as `run --limit`.
+    #[arg(long, value_name = "N|FRACTION")]
+    pub limit: Option<crate::benchmark::overrides::Limit>,
     /// Model directory: only needed for RICES demonstration selection (image embeddings).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -41,22 +43,28 @@ pub struct PromptsArgs {
 
 pub fn run(args: PromptsArgs) -> Result<ExitCode> {
     let mut bench = Benchmark::load(&args.benchmark)?;
+    let overrides = crate::benchmark::overrides::SpecOverrides { seeds: args.seeds.seeds(), generation: vec![] };
+    crate::benchmark::overrides::apply(&mut bench.spec, &overrides).map_err(|e| anyhow::anyhow!("{}: {e:#}", args.benchmark.display()))?;
     for s in bench.skipped_summaries() {
         eprintln!("warning: {s}");
     }
-    let shots = match args.shots {
-        Some(s) => vec![s],
+    let shots = match &args.shots {
+        Some(s) => s.clone(),
         None => bench.spec.shots.clone(),
     };
     let trials: Vec<usize> = match args.trial {
         Some(t) => vec![t],
         None => (0..bench.spec.trials.seeds.len()).collect(),
     };
+    let limit: Option<usize> = match &args.limit {
+        Some(l) => Some(l.resolve(bench.eval_indices(0)?.len())),
+        None => None,
+    };
     // Pins are validated against the benchmark and the printed sweep before anything else.
     let pins = match &args.demos {
         Some(path) => {
             let pins = DemoPins::load(path, &bench)?;
-            let cov = pins.coverage(&bench, &shots, &trials, args.limit)?;
+            let cov = pins.coverage(&bench, &shots, &trials, limit)?;
             pins.check_coverage(&cov, args.demos_fallback)?;
             if let Some(note) = pins.fallback_note(&bench, &cov) {
                 eprintln!("note: {note}");
@@ -80,10 +88,10 @@ pub fn run(args: PromptsArgs) -> Result<ExitCode> {
     for &shot in &shots {
         for &trial in &trials {
             let set = match &pins {
-                None => bench.requests(shot, trial, args.limit)?,
+                None => bench.requests(shot, trial, limit)?,
                 Some((p, _)) => {
                     let mut idx = bench.eval_indices(trial)?;
-                    if let Some(l) = args.limit {
+                    if let Some(l) = limit {
                         idx.truncate(l);
                     }
                     bench.requests_pinned(shot, trial, &idx, p, args.demos_fallback)?.set

@@ -9,8 +9,11 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// Results folders (of `run` or `merge`), or folders holding several of them.
-    #[arg(required = true)]
+    #[arg(long, num_args = 1.., value_name = "DIR", required_unless_present = "results_positional")]
     pub results: Vec<PathBuf>,
+    /// Deprecated: results folders as positional arguments (use --results).
+    #[arg(hide = true, value_name = "DIR")]
+    pub results_positional: Vec<PathBuf>,
     /// Output folder for report.md, report.html and shot_scaling_*.svg/png (default: the one results folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -19,7 +22,8 @@ pub struct ReportArgs {
     pub reference: PathBuf,
 }
 
-pub fn run(args: ReportArgs) -> Result<ExitCode> {
+pub fn run(mut args: ReportArgs) -> Result<ExitCode> {
+    args.results = crate::cli::common::results_folders(&args.results, &args.results_positional);
     let out = args.out.clone().or_else(|| default_out(&args.results)).ok_or_else(|| {
         anyhow!("several results folders given: say where the report goes with --out DIR")
     })?;

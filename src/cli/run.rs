@@ -1,13 +1,15 @@
 //! `flamingo-eval run`: evaluate a model on a benchmark over shot counts and trials.
 
-use crate::cli::common::RuntimeArgs;
-use crate::engine::{run, RunConfig};
-use crate::metrics::BootstrapConfig;
+use crate::benchmark::overrides::{Limit, SpecOverrides};
+use crate::cli::common::{deprecated, BootstrapArgs, RuntimeArgs, SeedArgs};
+use crate::engine::progress::{ProgressMode, ProgressSlot, SweepProgress};
 use crate::engine::run::Shard;
+use crate::engine::{run, RunConfig};
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// What `run`'s exit status means (also in `run --help`).
 pub const EXIT_CODES: &str = "\
@@ -27,22 +29,34 @@ pub struct RunArgs {
     /// The exported model directory (holds model.yaml).
     #[arg(long)]
     pub model: PathBuf,
-    /// The benchmark file (benchmarks/*.yaml).
-    #[arg(long)]
-    pub benchmark: PathBuf,
+    /// Benchmark file(s) (benchmarks/*.yaml): repeat the flag or give a comma list to run several, one
+    /// results folder each (see --out); the exit status is the worst of them.
+    #[arg(long, required = true, value_delimiter = ',', value_name = "FILE")]
+    pub benchmark: Vec<PathBuf>,
     /// Shot counts to sweep, e.g. 0,4,8,16,32 (default: the benchmark's).
     #[arg(long, value_delimiter = ',')]
     pub shots: Option<Vec<usize>>,
-    /// Number of trials (seeds) to run (default: all the benchmark lists).
-    #[arg(long)]
-    pub trials: Option<usize>,
-    /// Evaluate at most N samples per shot count and trial.
-    #[arg(long)]
-    pub limit: Option<usize>,
+    /// Number of trials to run: the first N trial seeds (default: all of them).
+    #[arg(long, value_name = "N")]
+    pub num_trials: Option<usize>,
+    /// Deprecated spelling of --num-trials.
+    #[arg(long = "trials", hide = true, conflicts_with = "num_trials", value_name = "N")]
+    pub trials_deprecated: Option<usize>,
+    #[command(flatten)]
+    pub seeds: SeedArgs,
+    /// Generation settings overriding the benchmark's `generation:`, e.g. max_new_tokens=10,num_beams=1
+    /// (keys: max_new_tokens, num_beams, length_penalty, min_new_tokens; recorded in run.json).
+    #[arg(long = "gen", value_name = "KEY=VALUE,...")]
+    pub gen: Vec<String>,
+    /// Evaluate at most N samples per shot count and trial, or a fraction of them (0.1 or 10%: rounded up,
+    /// at least 1); the first ones in the trial's evaluation order.
+    #[arg(long, value_name = "N|FRACTION")]
+    pub limit: Option<Limit>,
     /// Requests handled together.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// Output folder (default: results/<benchmark name>-<model name>).
+    /// Output folder (default: results/<benchmark name>-<model name>). With several benchmarks, the folder
+    /// that holds one <benchmark name>-<model name> folder per benchmark (default: results).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Stop at the first sample that cannot be processed (default: record its error and go on).
@@ -56,15 +70,15 @@ pub struct RunArgs {
     /// files they were computed from changed).
     #[arg(long)]
     pub retry_errors: bool,
-    /// No progress bars (one line per finished shot/trial), for CI logs.
+    /// No progress bars or progress lines (one line per finished shot/trial).
     #[arg(long, short)]
     pub quiet: bool,
-    /// Bootstrap resamples for confidence intervals.
-    #[arg(long, default_value_t = 1000)]
-    pub bootstrap_resamples: usize,
-    /// Bootstrap seed.
-    #[arg(long, default_value_t = 0)]
-    pub bootstrap_seed: u64,
+    /// When stderr is not a terminal (CI logs, Slurm output): print a progress line every this many seconds
+    /// (0: after every batch).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub progress_interval: f64,
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
     /// Evaluate shard I of N (0-based): the samples whose query-split index is I modulo N. Default: from
     /// SLURM_ARRAY_TASK_ID and --shard-count / FLAMINGO_EVAL_SHARDS, else SLURM_ARRAY_TASK_COUNT (Slurm job
     /// arrays numbered from 0), or Kubernetes
@@ -139,50 +153,164 @@ pub fn resolve_shard(flag: Option<&str>, shard_count: Option<usize>, env: &dyn F
     Ok(None)
 }
 
+/// The generation overrides of every `--gen` flag, in order.
+pub fn gen_overrides(items: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for g in items {
+        out.extend(crate::benchmark::overrides::parse_gen_items(g)?);
+    }
+    Ok(out)
+}
+
+/// One benchmark of the command: its file, where its results go, and how it ended.
+struct Planned {
+    file: PathBuf,
+    out: PathBuf,
+}
+
 pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
     let shard = resolve_shard(args.shard.as_deref(), args.shard_count, &|k| std::env::var(k).ok())?;
     if let Some(s) = shard {
         eprintln!("shard {}/{}: evaluating the samples whose query index is {} modulo {}", s.index, s.count, s.index, s.count);
     }
-    let out = match &args.out {
-        Some(o) => o.clone(),
-        None => {
-            let bench = crate::benchmark::spec::BenchmarkSpec::from_file(&args.benchmark)?;
-            let manifest = crate::model::Manifest::load(&args.model)?;
-            // Both names become one folder name under results/: plain names only.
-            crate::benchmark::paths::check_plain_name(&manifest.name, &format!("{}: name", args.model.join("model.yaml").display()))?;
-            PathBuf::from("results").join(format!("{}-{}", bench.name, manifest.name))
+    let num_trials = match (args.num_trials, args.trials_deprecated) {
+        (Some(n), _) => Some(n),
+        (None, Some(n)) => {
+            deprecated("--trials N", "--num-trials N");
+            Some(n)
         }
+        (None, None) => None,
     };
-    // Shards of one run live side by side under its folder; `flamingo-eval merge` joins them there.
-    let out = match shard {
-        Some(s) => out.join(format!("shard-{}-of-{}", s.index, s.count)),
-        None => out,
-    };
-    let config = RunConfig {
+    if !args.progress_interval.is_finite() || args.progress_interval < 0.0 {
+        bail!("--progress-interval {}: expected a number of seconds, 0 or more", args.progress_interval);
+    }
+    let overrides = SpecOverrides { seeds: args.seeds.seeds(), generation: gen_overrides(&args.gen)? };
+    let several = args.benchmark.len() > 1;
+    if several && args.demos.is_some() {
+        bail!("--demos pins the demonstrations of one benchmark: run the benchmarks one at a time with their own pins file");
+    }
+    // Every benchmark file is parsed before any work: the folder names need the benchmark names, and a
+    // broken file is reported now rather than after hours of the others.
+    let manifest = crate::model::Manifest::load(&args.model)?;
+    // Both names become one folder name under results/: plain names only.
+    crate::benchmark::paths::check_plain_name(&manifest.name, &format!("{}: name", args.model.join("model.yaml").display()))?;
+    let mut planned: Vec<std::result::Result<Planned, (PathBuf, anyhow::Error)>> = Vec::new();
+    let mut names: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
+    for file in &args.benchmark {
+        let spec = match crate::benchmark::spec::BenchmarkSpec::from_file(file) {
+            Ok(s) => s,
+            Err(e) if several => {
+                eprintln!("error: {e:#}");
+                planned.push(Err((file.clone(), e)));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(prev) = names.insert(spec.name.clone(), file.clone()) {
+            bail!(
+                "{} and {} are both named `{}`: their results would share the folder {}-{}; give the benchmarks distinct names",
+                prev.display(),
+                file.display(),
+                spec.name,
+                spec.name,
+                manifest.name
+            );
+        }
+        let folder = format!("{}-{}", spec.name, manifest.name);
+        let out = match (&args.out, several) {
+            (Some(o), false) => o.clone(),
+            (Some(o), true) => o.join(folder),
+            (None, _) => PathBuf::from("results").join(folder),
+        };
+        // Shards of one run live side by side under its folder; `flamingo-eval merge` joins them there.
+        let out = match shard {
+            Some(s) => out.join(format!("shard-{}-of-{}", s.index, s.count)),
+            None => out,
+        };
+        planned.push(Ok(Planned { file: file.clone(), out }));
+    }
+    let mode = if args.quiet { ProgressMode::Off } else { ProgressMode::Auto };
+    let sweep = SweepProgress::new(mode, Duration::from_secs_f64(args.progress_interval), vec![0; planned.len()]);
+    let config_for = |index: usize, p: &Planned| RunConfig {
         model_dir: args.model.clone(),
-        benchmark: args.benchmark.clone(),
+        benchmark: p.file.clone(),
         shots: args.shots.clone(),
-        trials: args.trials,
-        limit: args.limit,
+        trials: num_trials,
+        limit: None,
+        sample_limit: args.limit.clone(),
         batch_size: args.batch_size,
-        out: out.clone(),
+        out: p.out.clone(),
         runtime: args.runtime.options(),
         quiet: args.quiet,
         fail_fast: args.fail_fast,
-        bootstrap: BootstrapConfig { resamples: args.bootstrap_resamples, seed: args.bootstrap_seed, confidence: 0.95 },
+        bootstrap: args.bootstrap.config(None),
         shard,
         demos: args.demos.clone().map(|path| crate::benchmark::pinned::PinsConfig { path, fallback: args.demos_fallback }),
         rices_cache: args.rices_cache,
         max_error_rate: args.max_error_rate,
         retry_errors: args.retry_errors,
+        overrides: overrides.clone(),
+        progress: Some(ProgressSlot { sweep: sweep.clone(), index }),
     };
-    let summary = match run(&config) {
+    if several && !args.quiet {
+        // The overall count covers every benchmark from the start (each one is loaded once more for it;
+        // a benchmark that cannot be loaded counts 0 and fails when its turn comes).
+        for (index, p) in planned.iter().enumerate() {
+            if let Ok(p) = p {
+                if let Ok(n) = crate::engine::run::planned_samples(&config_for(index, p)) {
+                    sweep.begin_benchmark(index, n);
+                }
+            }
+        }
+    }
+    let mut outcomes: Vec<(PathBuf, String, u8)> = Vec::new();
+    for (index, p) in planned.iter().enumerate() {
+        let p = match p {
+            Ok(p) => p,
+            Err((file, e)) => {
+                outcomes.push((file.clone(), format!("error: {e:#}"), 2));
+                continue;
+            }
+        };
+        if several {
+            eprintln!("== benchmark {}/{}: {} → {}", index + 1, planned.len(), p.file.display(), p.out.display());
+        }
+        let config = config_for(index, p);
+        let (code, note) = match run_one(&config, args.max_error_rate) {
+            Ok(code) => (code, if code == 0 { "ok".to_string() } else { "failed (see above)".to_string() }),
+            Err(e) if !several => {
+                sweep.finish();
+                return Err(e);
+            }
+            Err(e) => {
+                sweep.drop_benchmark(index);
+                // (the message names the benchmark file)
+                eprintln!("error: {e:#}");
+                (crate::cli::error_code(&e), format!("error: {e:#}"))
+            }
+        };
+        outcomes.push((p.file.clone(), format!("{note} ({})", p.out.display()), code));
+    }
+    sweep.finish();
+    let worst = outcomes.iter().map(|o| o.2).max().unwrap_or(0);
+    if several {
+        println!("{} benchmark(s):", outcomes.len());
+        for (file, note, code) in &outcomes {
+            println!("  [exit {code}] {}: {note}", file.display());
+        }
+    }
+    Ok(ExitCode::from(worst))
+}
+
+/// Runs one benchmark and prints its table and status; the exit status of that benchmark alone.
+fn run_one(config: &RunConfig, max_error_rate: Option<f64>) -> Result<u8> {
+    let out = &config.out;
+    let summary = match run(config) {
         Ok(s) => s,
         // A sample failure under --fail-fast: the run did start (exit 1, not a configuration error).
         Err(e) if e.downcast_ref::<crate::engine::outcome::FailFast>().is_some() => {
             eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(1));
+            return Ok(1);
         }
         Err(e) => return Err(e),
     };
@@ -194,7 +322,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         p.vision_encoder_calls, p.images_encoded
     );
     println!("results: {}/summary.json, summary.csv, samples.jsonl", out.display());
-    let outcome = crate::engine::outcome::assess(&summary, args.max_error_rate);
+    let outcome = crate::engine::outcome::assess(&summary, max_error_rate);
     if let Some(w) = &outcome.warning {
         println!("warning: {w}");
     }
@@ -209,7 +337,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
                 eprintln!("  {e}");
             }
         }
-        return Ok(ExitCode::from(1));
+        return Ok(1);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -38,15 +38,10 @@ pub struct CommonArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Bootstrap resamples for confidence intervals (0 disables them).
-    #[arg(long, default_value_t = 1000)]
-    pub bootstrap: usize,
-    /// Seed for the bootstrap resampling.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Two-sided confidence level of the intervals.
-    #[arg(long, default_value_t = 0.95)]
-    pub confidence: f64,
+    #[command(flatten)]
+    pub bootstrap: crate::cli::common::BootstrapArgs,
+    #[command(flatten)]
+    pub legacy_bootstrap: crate::cli::common::LegacyBootstrapArgs,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +129,7 @@ struct Output {
 }
 
 fn cfg(c: &CommonArgs) -> BootstrapConfig {
-    BootstrapConfig { resamples: c.bootstrap, seed: c.seed, confidence: c.confidence }
+    c.bootstrap.config(Some(&c.legacy_bootstrap))
 }
 
 fn ci_json(ci: &ConfidenceInterval, scale: f64) -> Value {
@@ -150,13 +145,14 @@ fn ci_text(ci: Option<&ConfidenceInterval>, scale: f64, digits: usize) -> String
 }
 
 fn bootstrap_note(c: &CommonArgs) -> String {
-    if c.bootstrap == 0 {
-        "Confidence intervals: disabled (--bootstrap 0).\n".into()
+    let c = c.bootstrap.resolved(Some(&c.legacy_bootstrap));
+    if c.resamples == 0 {
+        "Confidence intervals: disabled (--bootstrap-resamples 0).\n".into()
     } else {
         format!(
             "Confidence intervals: {:.0}% percentile bootstrap, {} resamples, seed {}.\n",
             c.confidence * 100.0,
-            c.bootstrap,
+            c.resamples,
             c.seed
         )
     }

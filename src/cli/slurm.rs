@@ -26,12 +26,15 @@ pub struct SlurmArgs {
     /// Shot counts (default: the benchmark's).
     #[arg(long, value_delimiter = ',')]
     pub shots: Option<Vec<usize>>,
-    /// Number of trials (default: all of the benchmark's seeds).
-    #[arg(long)]
-    pub trials: Option<usize>,
-    /// Evaluate at most N samples per shot count and trial.
-    #[arg(long)]
-    pub limit: Option<usize>,
+    /// Number of trials: the first N trial seeds (run --num-trials; default: all of them).
+    #[arg(long, value_name = "N")]
+    pub num_trials: Option<usize>,
+    /// Deprecated spelling of --num-trials.
+    #[arg(long = "trials", hide = true, conflicts_with = "num_trials", value_name = "N")]
+    pub trials_deprecated: Option<usize>,
+    /// Evaluate at most N samples per shot count and trial, or a fraction of them (run --limit).
+    #[arg(long, value_name = "N|FRACTION")]
+    pub limit: Option<crate::benchmark::overrides::Limit>,
     /// Requests handled together (run --batch-size).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -229,11 +232,15 @@ pub fn job_scripts(args: &SlurmArgs) -> Result<(JobScripts, PathBuf, PathBuf, Pa
     if let Some(s) = &args.shots {
         run_flags += &format!(" --shots {}", s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
     }
-    if let Some(t) = args.trials {
-        run_flags += &format!(" --trials {t}");
+    let num_trials = args.num_trials.or(args.trials_deprecated);
+    if args.num_trials.is_none() && args.trials_deprecated.is_some() {
+        crate::cli::common::deprecated("--trials N", "--num-trials N");
     }
-    if let Some(l) = args.limit {
-        run_flags += &format!(" --limit {l}");
+    if let Some(t) = num_trials {
+        run_flags += &format!(" --num-trials {t}");
+    }
+    if let Some(l) = &args.limit {
+        run_flags += &format!(" --limit {}", sh_quote(&l.to_string()));
     }
     if let Some(b) = args.batch_size {
         run_flags += &format!(" --batch-size {b}");
@@ -251,7 +258,7 @@ pub fn job_scripts(args: &SlurmArgs) -> Result<(JobScripts, PathBuf, PathBuf, Pa
     let mut merge = header(args, &r, "merge", false, prepare_time);
     merge += &format!(
         "shards=()\nfor ((i = 0; i < {n}; i++)); do shards+=({}/shard-\"$i\"-of-{n}); done\n\
-         exec {} merge \"${{shards[@]}}\" --out {} --benchmark {}\n",
+         exec {} merge --results \"${{shards[@]}}\" --out {} --benchmark {}\n",
         q(&r.out), q(&r.bin), q(&r.out), q(&r.benchmark)
     );
 

@@ -23,6 +23,11 @@ pub struct RunIdentity {
     /// SHA-256 of the `--demos` file (absent when demonstrations are not pinned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub demo_pins_sha256: Option<String>,
+    /// Generation settings overridden on the command line (`--gen`), with their effective values (absent
+    /// when none; the benchmark file's own settings are covered by `benchmark_sha256`). Trial seeds given
+    /// with `--seeds` are the `trial_seeds` above.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub generation_overrides: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Refuses a folder holding results of another run; true when it holds this run's `run.json`.
@@ -34,7 +39,7 @@ pub(crate) fn check_identity(id_path: &Path, out: &Path, identity: &RunIdentity)
         .with_context(|| format!("{}: not a flamingo-eval run identity", id_path.display()))?;
     if prev != *identity {
         bail!(
-            "{} holds results of a different run (model, benchmark files, shots, seeds or limit differ: {}). \
+            "{} holds results of a different run (model, benchmark files, shots, seeds, limit or overrides differ: {}). \
              Use another --out folder, or delete it to start over",
             out.display(),
             describe_identity_diff(&prev, identity)
@@ -58,7 +63,7 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
         d.push("shots");
     }
     if a.trial_seeds != b.trial_seeds {
-        d.push("trials");
+        d.push("trial seeds (trials.seeds, --seeds, --num-trials)");
     }
     if a.limit != b.limit {
         d.push("limit");
@@ -68,6 +73,9 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
     }
     if a.demo_pins_sha256 != b.demo_pins_sha256 {
         d.push("pinned demonstrations (--demos file)");
+    }
+    if a.generation_overrides != b.generation_overrides {
+        d.push("generation overrides (--gen)");
     }
     d.join(", ")
 }

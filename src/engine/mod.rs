@@ -10,6 +10,7 @@ pub mod identity;
 pub mod lock;
 pub mod outcome;
 pub mod preflight;
+pub mod progress;
 pub mod records;
 pub mod reuse;
 pub mod run;

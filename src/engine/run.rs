@@ -13,7 +13,7 @@ use crate::engine::scoring::{per_sample_value, summarize, MetricChoice, ShotResu
 use crate::metrics::BootstrapConfig;
 use crate::model::{FlamingoModel, Media, RuntimeOptions, SearchParams};
 use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::engine::progress::{ProgressMode, ProgressSlot, SweepProgress};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,15 @@ pub struct RunConfig {
     pub max_error_rate: Option<f64>,
     /// On resume, recompute the records that failed instead of keeping them.
     pub retry_errors: bool,
+    /// Command-line overrides of the benchmark file: trial seeds (`--seeds`) and generation settings
+    /// (`--gen`); part of the run's identity (run.json).
+    pub overrides: crate::benchmark::overrides::SpecOverrides,
+    /// `--limit` as given, a count or a fraction of the samples each trial evaluates (see
+    /// [`crate::benchmark::overrides::Limit`]); takes the place of `limit` (giving both is an error).
+    pub sample_limit: Option<crate::benchmark::overrides::Limit>,
+    /// Where progress goes: a sweep shared by several benchmarks' runs. None: the run shows its own (bars or
+    /// lines, or only a line per finished stage with `quiet`).
+    pub progress: Option<super::progress::ProgressSlot>,
 }
 
 /// One of `count` disjoint parts of a run: the samples whose query-split index `q` has `q % count == index`.
@@ -118,6 +127,10 @@ pub struct Provenance {
     /// RICES benchmarks: image embeddings this invocation computed (0 when it read the cache `prepare` filled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rices_embeddings_computed: Option<usize>,
+    /// Command-line overrides of the benchmark file (`--seeds`, `--gen`) and a fractional `--limit`, as
+    /// given and as resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -438,6 +451,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         }
     }
     let mut bench = Benchmark::load(&config.benchmark)?;
+    let applied = crate::benchmark::overrides::apply(&mut bench.spec, &config.overrides)
+        .map_err(|e| anyhow!("{}: {e:#}", config.benchmark.display()))?;
+    let limit = resolve_limit(&bench, config)?;
     let shots = config.shots.clone().unwrap_or_else(|| bench.spec.shots.clone());
     if let Some(d) = crate::benchmark::spec::first_repeat(&shots) {
         bail!("--shots: {d} is listed twice; list each shot count once");
@@ -473,21 +489,16 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         top_k: bench.spec.metric.top_k.as_ref().and_then(|k| k.first().copied()).unwrap_or(1),
     };
     // Pins are validated (ids, shot counts, coverage) before the model is loaded.
-    let pins = load_pins(&bench, config, &shots, n_trials)?;
+    let pins = load_pins(&bench, config, &shots, n_trials, limit)?;
     let selects = pins.as_ref().map_or(true, |(_, prov)| prov.fallback > 0);
-    preflight::check_sweep(&bench, &shots, n_trials, config.limit, config.shard, selects)?;
+    preflight::check_sweep(&bench, &shots, n_trials, limit, config.shard, selects)?;
     let manifest = crate::model::Manifest::load(&config.model_dir)?;
     preflight::check_media_limits(&bench, &manifest, &config.model_dir)?;
     let bad = crate::model::checks::manifest_mismatches(&manifest);
     if !bad.is_empty() {
         bail!("{}: {}", config.model_dir.join("model.yaml").display(), join_mismatches(&bad));
     }
-    let template_path = crate::benchmark::spec::resolve_path(
-        &bench.spec.template,
-        config.benchmark.parent().unwrap_or(Path::new(".")),
-        "template",
-    )
-    .map_err(|e| anyhow!("{e}"))?;
+    let template_path = bench.template.path.clone();
     let identity = RunIdentity {
         benchmark_name: bench.spec.name.clone(),
         benchmark_sha256: sha256_file(&config.benchmark)?,
@@ -496,9 +507,10 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         model_manifest_sha256: sha256_file(&config.model_dir.join("model.yaml"))?,
         shots: shots.clone(),
         trial_seeds: bench.spec.trials.seeds[..n_trials].to_vec(),
-        limit: config.limit,
+        limit,
         shard: config.shard,
         demo_pins_sha256: pins.as_ref().map(|(p, _)| p.sha256.clone()),
+        generation_overrides: applied.generation.clone(),
     };
     // The cheap checks of the results folder come before loading the model (hashing gigabytes): another run
     // writing it, or results of a different run.
@@ -553,10 +565,23 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     let mut evaluated = 0usize;
     let mut skipped = bench.skipped_summaries();
     let mut pin_counts = (0usize, 0usize);
+    // Progress: this run's samples are counted in the sweep's overall total (resumed ones taken out below).
+    let slot = match &config.progress {
+        Some(s) => s.clone(),
+        None => {
+            let mode = if config.quiet { ProgressMode::Off } else { ProgressMode::Auto };
+            ProgressSlot { sweep: SweepProgress::single(mode, Duration::from_secs(30)), index: 0 }
+        }
+    };
+    let mut planned_total = 0u64;
+    for trial in 0..n_trials {
+        planned_total += (preflight::eval_indices(&bench, trial, limit, config.shard)?.len() * shots.len()) as u64;
+    }
+    slot.sweep.begin_benchmark(slot.index, planned_total);
     for &shot in &shots {
         for trial in 0..n_trials {
             let tp = Instant::now();
-            let idx = preflight::eval_indices(&bench, trial, config.limit, config.shard)?;
+            let idx = preflight::eval_indices(&bench, trial, limit, config.shard)?;
             let set = match &pins {
                 None => bench.requests_for(shot, trial, &idx)?,
                 Some((p, prov)) => pinned_requests(&bench, p, prov, shot, trial, &idx, &mut pin_counts)?,
@@ -576,6 +601,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
                 })
                 .collect();
             let (todo, stale) = reuse::plan(work, &previous, config.retry_errors, &mut order, &mut reuse);
+            slot.sweep.not_evaluated(slot.index, idx.len().saturating_sub(todo.len()) as u64);
             if !stale.is_empty() {
                 // Out of the file before recomputing: it never holds two records of one sample.
                 drop(writer.take());
@@ -586,27 +612,21 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             if todo.is_empty() {
                 continue;
             }
-            let pb = if config.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
-            pb.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-                    .unwrap()
-                    .progress_chars("=> "),
-            );
-            pb.set_prefix(format!("{} shot {shot} trial {trial}", bench.spec.name));
             let n_todo = todo.len();
+            slot.sweep.begin_stage(&format!("{} shot {shot} trial {trial}", bench.spec.name), n_todo as u64);
             let mut todo = todo.into_iter().peekable();
             while todo.peek().is_some() {
                 let (batch, bases): (Vec<PromptRequest>, Vec<SampleRecord>) = todo.by_ref().take(config.batch_size).unzip();
                 let recs = runner.process(&batch, bases)?;
                 writer.as_mut().expect("writer is open").write_batch(&recs)?;
                 evaluated += recs.len();
-                pb.inc(recs.len() as u64);
+                slot.sweep.advance(recs.len() as u64);
             }
-            pb.finish_and_clear();
-            if config.quiet {
-                eprintln!("{} shot {shot} trial {trial}: {n_todo} sample(s) done", bench.spec.name);
-            }
+            slot.sweep.end_stage(n_todo);
         }
+    }
+    if config.progress.is_none() {
+        slot.sweep.finish();
     }
     drop(writer);
     // Records of samples the sweep no longer evaluates go; the rest is put in request order.
@@ -659,6 +679,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         },
         demo_pins: pins.map(|(_, prov)| PinsProvenance { pinned: pin_counts.0, fallback: pin_counts.1, ..prov }),
         rices_embeddings_computed: bench.rices_index().map(|r| r.embeddings_computed()),
+        overrides: overrides_provenance(&applied, config, limit),
     };
     let summary = Summary {
         benchmark: bench.spec.name.clone(),
@@ -675,17 +696,65 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     Ok(summary)
 }
 
+/// The number of samples `run(config)` would evaluate from scratch (every shot count and trial, after
+/// the overrides, limit and shard): the sweep's overall progress total, known before the run starts.
+pub fn planned_samples(config: &RunConfig) -> Result<u64> {
+    let mut bench = Benchmark::load(&config.benchmark)?;
+    crate::benchmark::overrides::apply(&mut bench.spec, &config.overrides)?;
+    let limit = resolve_limit(&bench, &RunConfig { quiet: true, ..config.clone() })?;
+    let n_shots = config.shots.as_ref().map_or(bench.spec.shots.len(), |s| s.len());
+    let n_trials = config.trials.unwrap_or(bench.spec.trials.seeds.len()).min(bench.spec.trials.seeds.len());
+    let mut n = 0u64;
+    for trial in 0..n_trials {
+        n += (preflight::eval_indices(&bench, trial, limit, config.shard)?.len() * n_shots) as u64;
+    }
+    Ok(n)
+}
+
+/// The per-(shot, trial) sample limit: `--limit N`, or a fraction of the samples each trial evaluates
+/// (every trial evaluates the same number: `samples.count`, or the whole query split).
+fn resolve_limit(bench: &Benchmark, config: &RunConfig) -> Result<Option<usize>> {
+    match (&config.sample_limit, config.limit) {
+        (Some(_), Some(_)) => bail!("give the sample limit once (RunConfig.limit or RunConfig.sample_limit)"),
+        (None, l) => Ok(l),
+        (Some(crate::benchmark::overrides::Limit::Count(c)), None) => Ok(Some(*c)),
+        (Some(l), None) => {
+            let n = bench.eval_indices(0)?.len();
+            let k = l.resolve(n);
+            if !config.quiet {
+                eprintln!("--limit {l}: {k} of the {n} sample(s) of each (shot, trial) (rounded up), the first in evaluation order");
+            }
+            Ok(Some(k))
+        }
+    }
+}
+
+/// What the command line changed, for summary.json (None when nothing).
+fn overrides_provenance(applied: &crate::benchmark::overrides::AppliedOverrides, config: &RunConfig, limit: Option<usize>) -> Option<serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    if let Some(s) = &applied.seeds {
+        m.insert("seeds".into(), serde_json::json!(s));
+    }
+    if !applied.generation.is_empty() {
+        m.insert("generation".into(), serde_json::json!(applied.generation));
+    }
+    if let Some(l) = config.sample_limit.as_ref().filter(|l| l.is_fraction()) {
+        m.insert("limit".into(), serde_json::json!({"given": l.to_string(), "samples": limit}));
+    }
+    (!m.is_empty()).then_some(serde_json::Value::Object(m))
+}
+
 fn join_mismatches(bad: &[crate::model::checks::Mismatch]) -> String {
     bad.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; ")
 }
 
 /// Loads and validates `--demos` against the sweep; the provenance returned holds the file, its hash and
 /// (in `fallback`) how many evaluated requests the file does not cover.
-fn load_pins(bench: &Benchmark, config: &RunConfig, shots: &[usize], n_trials: usize) -> Result<Option<(DemoPins, PinsProvenance)>> {
+fn load_pins(bench: &Benchmark, config: &RunConfig, shots: &[usize], n_trials: usize, limit: Option<usize>) -> Result<Option<(DemoPins, PinsProvenance)>> {
     let Some(pc) = &config.demos else { return Ok(None) };
     let pins = DemoPins::load(&pc.path, bench)?;
     let trials: Vec<usize> = (0..n_trials).collect();
-    let cov = pins.coverage(bench, shots, &trials, config.limit)?;
+    let cov = pins.coverage(bench, shots, &trials, limit)?;
     pins.check_coverage(&cov, pc.fallback)?;
     if let Some(note) = pins.fallback_note(bench, &cov) {
         eprintln!("note: {note}");

@@ -126,7 +126,9 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, benchmark: Option<&Path>) -> Re
             bench_path.display()
         );
     }
-    let bench = Benchmark::load(&bench_path)?;
+    let mut bench = Benchmark::load(&bench_path)?;
+    // The seeds the shards ran (`run --seeds` may have replaced the file's trials.seeds).
+    bench.spec.trials.seeds = identity.trial_seeds.clone();
     let n_trials = identity.trial_seeds.len();
     // Per trial: sample id -> (evaluation position, query index).
     let mut order: Vec<HashMap<String, (usize, usize)>> = Vec::with_capacity(n_trials);
