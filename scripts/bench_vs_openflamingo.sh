@@ -107,7 +107,7 @@ for model in ${MODELS//,/ }; do
       n=$QUERIES; [ "$shot" -ge 32 ] && n=$QUERIES_32
       log "$model $task $shot-shot: flamingo-eval ($n samples)"
       /usr/bin/time -v -o "$d/fe.time" "$FE_BIN" run --model "$mdir" --benchmark "$DATA/bench_$task.yaml" \
-        --shots "$shot" --trials 1 --limit "$n" --batch-size "$BATCH" --threads "$THREADS" "${FE_DEV[@]}" \
+        --shots "$shot" --num-trials 1 --limit "$n" --batch-size "$BATCH" --threads "$THREADS" "${FE_DEV[@]}" \
         --out "$d/fe" --quiet > "$d/fe.log" 2>&1 || { cat "$d/fe.log" >&2; exit 1; }
       log "$model $task $shot-shot: OpenFlamingo ($n samples)"
       PYTHONPATH=$EXTRA /usr/bin/time -v -o "$d/of.time" "$PY" -m export.perf.run_openflamingo \

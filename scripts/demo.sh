@@ -17,7 +17,7 @@ for b in shapes_caption shapes_vqa shapes_hateful shapes_binding; do
   "$BIN" run --model "$MODEL" --benchmark "benchmarks/$b.yaml" --out "results/$b" "$@"
   echo
 done
-"$BIN" report results/shapes_caption results/shapes_vqa results/shapes_hateful results/shapes_binding \
+"$BIN" report --results results/shapes_caption results/shapes_vqa results/shapes_hateful results/shapes_binding \
   --out results/demo_report
 echo
 echo "Results written under results/shapes_*/ (summary.json, summary.csv, samples.jsonl, run.json);"

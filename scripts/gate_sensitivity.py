@@ -4,7 +4,7 @@
 For every benchmark folder in results/baseline and every shot count, makes candidate folders in which the
 first k scoring records (file order) are corrupted -- a generated answer replaced by a wrong one (metric 0),
 a ranking's P(positive) mirrored (p -> 1-p) -- and runs the real `flamingo-eval compare` (paired bootstrap,
-default --max-drop 0.5 --alpha 0.05 --resamples 1000) on that shot alone. Prints, per (benchmark, shot), the
+default --max-drop 0.5 --alpha 0.05 --bootstrap-resamples 1000) on that shot alone. Prints, per (benchmark, shot), the
 smallest k for which compare reports a regression and the score drop that k makes.
 
     python3 scripts/gate_sensitivity.py [--bin target/release/flamingo-eval] [--baseline results/baseline]

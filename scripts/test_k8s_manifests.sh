@@ -73,7 +73,7 @@ with tempfile.TemporaryDirectory() as t:
     mc = dict(pod(merge)["containers"][0])
     mc["command"] = ["sh", "-c", mc["command"][2].replace("exec flamingo-eval", "echo flamingo-eval")]
     words = run(mc, t).stdout.split()
-    assert words[:2] == ["flamingo-eval", "merge"], words
-    assert words[2:2 + n] == [f"{base}/shard-{i}-of-{n}" for i in range(n)], words
+    assert words[:3] == ["flamingo-eval", "merge", "--results"], words
+    assert words[3:3 + n] == [f"{base}/shard-{i}-of-{n}" for i in range(n)], words
 print(f"== {sys.argv[1]}: prepare → Indexed Job ({n} shards) → merge agree; the wait and merge snippets behave")
 PY

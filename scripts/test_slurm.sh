@@ -146,7 +146,7 @@ for i in 1 2; do
     { cat "$T/logs/shards-${A}_$i.out"; fail "task $i was to stop midway: it wrote ${part[$i]} of about $full records"; }
   echo "== task $i killed after ${part[$i]} of $full records (+ a torn line of $(($(stat -c %s "$f") - $(head -n "${part[$i]}" "$f" | wc -c))) bytes)"
 done
-if "$BIN" merge "$T"/examples/shard-{0,1,2}-of-$N --out "$T/examples" --benchmark "$BENCH" >"$T/logs/merge-early.out" 2>&1; then
+if "$BIN" merge --results "$T"/examples/shard-{0,1,2}-of-$N --out "$T/examples" --benchmark "$BENCH" >"$T/logs/merge-early.out" 2>&1; then
   fail "merge accepted an unfinished shard"
 fi
 grep -q -i "shard-1-of-$N" "$T/logs/merge-early.out" || { cat "$T/logs/merge-early.out"; fail "merge's refusal does not name the unfinished shard"; }

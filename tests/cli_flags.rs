@@ -110,3 +110,18 @@ fn old_spellings_still_work_with_a_deprecation_warning() {
     assert!(!String::from_utf8_lossy(&o.stderr).contains("deprecated"));
     assert_eq!(std::fs::read(tmp.path().join("a/report.md")).unwrap(), std::fs::read(tmp.path().join("b/report.md")).unwrap());
 }
+
+#[test]
+fn run_gen_help_names_every_generation_key_of_the_parser() {
+    let args = all_args();
+    let gen = args.iter().find(|(c, a)| c == "flamingo-eval run" && a.get_long() == Some("gen")).expect("run --gen");
+    let help = gen.1.get_help().unwrap().to_string();
+    let keys: Vec<String> = flamingo_eval::benchmark::schema::benchmark_keys()
+        .into_iter()
+        .filter_map(|k| k.path.strip_prefix("generation.").map(str::to_string))
+        .collect();
+    assert!(keys.len() >= 4, "{keys:?}");
+    for k in keys {
+        assert!(help.contains(&k), "run --gen help lacks {k}: {help}");
+    }
+}

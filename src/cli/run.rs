@@ -21,7 +21,9 @@ Exit status:
      failed sample. The first errors are printed; the results written so far stay resumable
   2  nothing was evaluated: a usage, configuration, data or model error found before any work (or an I/O
      error), named in the message
-  3  the results folder is in use by another run (its PID and host are named); nothing was touched";
+  3  the results folder is in use by another run (its PID and host are named); nothing was touched
+With several benchmarks (--benchmark a.yaml,b.yaml), each runs in turn into its own folder, a failing one does
+not stop the others, and the exit status is the worst of theirs (each is listed at the end).";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXIT_CODES)]
@@ -258,7 +260,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         for (index, p) in planned.iter().enumerate() {
             if let Ok(p) = p {
                 if let Ok(n) = crate::engine::run::planned_samples(&config_for(index, p)) {
-                    sweep.begin_benchmark(index, n);
+                    sweep.estimate(index, n);
                 }
             }
         }
@@ -273,7 +275,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             }
         };
         if several {
-            eprintln!("== benchmark {}/{}: {} → {}", index + 1, planned.len(), p.file.display(), p.out.display());
+            sweep.println(&format!("== benchmark {}/{}: {} → {}", index + 1, planned.len(), p.file.display(), p.out.display()));
         }
         let config = config_for(index, p);
         let (code, note) = match run_one(&config, args.max_error_rate) {

@@ -208,6 +208,27 @@ impl SweepProgress {
         self.sync_overall();
     }
 
+    /// Benchmark `index` will evaluate about `n` samples (known before it starts).
+    pub fn estimate(&self, index: usize, n: u64) {
+        self.with_state(|s| {
+            if index >= s.totals.len() {
+                s.totals.resize(index + 1, 0);
+            }
+            s.totals[index] = n;
+        });
+        self.sync_overall();
+    }
+
+    /// A message on stderr that does not tear the bars.
+    pub fn println(&self, msg: &str) {
+        match &self.bars {
+            Some((mp, _)) => {
+                let _ = mp.println(msg);
+            }
+            None => eprintln!("{msg}"),
+        }
+    }
+
     /// Takes `n` samples of benchmark `index` out of the count (resumed from an earlier run, or skipped).
     pub fn not_evaluated(&self, index: usize, n: u64) {
         self.with_state(|s| {
