@@ -69,6 +69,15 @@ fn several_benchmarks_one_folder_each_a_failure_does_not_lose_the_others() {
         for r in &recs {
             assert!(r["trial_seed"] == 1 || r["trial_seed"] == 2, "{r}");
         }
+        if name == "demo_vqa" {
+            // The limited samples are the first ones in evaluation order (here: the questions file's order).
+            let q = json(&repo().join("data/demo/vqa_val_questions.json"));
+            let first: Vec<String> = q["questions"].as_array().unwrap()[..3].iter().map(|x| x["question_id"].to_string()).collect();
+            for trial in [0, 1] {
+                let got: Vec<String> = recs.iter().filter(|r| r["trial"] == trial).map(|r| r["sample_id"].as_str().unwrap().to_string()).collect();
+                assert_eq!(got, first, "trial {trial}");
+            }
+        }
         let summary = json(&dir.join("summary.json"));
         assert_eq!(summary["provenance"]["overrides"]["seeds"], serde_json::json!([1, 2]));
         assert_eq!(summary["provenance"]["overrides"]["limit"]["given"], "0.25");
@@ -138,4 +147,18 @@ fn seeds_gen_and_limit_are_part_of_the_identity() {
     let o = run(&["--benchmark", &b, "--out", tmp.path().join("t").to_str().unwrap(), "--shots", "0", "--limit", "1", "--trials", "1", "-q"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("--trials N is deprecated"), "{}", text(&o));
+}
+
+#[test]
+fn prompts_take_the_same_seeds_and_fractional_limit() {
+    let o = Command::new(env!("CARGO_BIN_EXE_flamingo-eval"))
+        .args(["prompts", "--benchmark", &bench("demo_vqa"), "--shots", "0,4", "--seeds", "5,6", "--limit", "25%"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    let heads: Vec<&str> = t.lines().filter(|l| l.starts_with("=== ")).collect();
+    assert_eq!(heads.len(), 2 * 2 * 3, "2 shot counts × 2 seeds × ceil(25% of 12): {t}");
+    assert!(heads.iter().all(|h| h.contains("(seed 5)") || h.contains("(seed 6)")), "{t}");
+    assert!(heads.iter().any(|h| h.contains("trial 1 (seed 6)")), "{t}");
 }
