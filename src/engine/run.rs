@@ -450,10 +450,23 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
             bail!("--max-error-rate {r}: expected a fraction between 0 and 1 (e.g. 0.01 for 1%)");
         }
     }
+    // Progress: this run's samples are counted in the sweep's overall total (resumed ones taken out below);
+    // messages go through it so that they do not tear its bars.
+    let slot = match &config.progress {
+        Some(s) => s.clone(),
+        None => {
+            let mode = if config.quiet { ProgressMode::Off } else { ProgressMode::Auto };
+            ProgressSlot { sweep: SweepProgress::single(mode, Duration::from_secs(30)), index: 0 }
+        }
+    };
+    let say = |m: String| slot.sweep.println(&m);
     let mut bench = Benchmark::load(&config.benchmark)?;
     let applied = crate::benchmark::overrides::apply(&mut bench.spec, &config.overrides)
         .map_err(|e| anyhow!("{}: {e:#}", config.benchmark.display()))?;
     let limit = resolve_limit(&bench, config)?;
+    if let (Some(l), Some(k)) = (config.sample_limit.as_ref().filter(|l| l.is_fraction() && !config.quiet), limit) {
+        say(format!("--limit {l}: {k} of the {} sample(s) of each (shot, trial) (rounded up), the first in evaluation order", bench.eval_indices(0)?.len()));
+    }
     let shots = config.shots.clone().unwrap_or_else(|| bench.spec.shots.clone());
     if let Some(d) = crate::benchmark::spec::first_repeat(&shots) {
         bail!("--shots: {d} is listed twice; list each shot count once");
@@ -476,7 +489,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     // Post-processing data (OK-VQA: nltk's tagger and Punkt models) is found before any work, or the run stops here.
     crate::benchmark::postprocess::prepare(bench.spec.postprocess).with_context(|| format!("{}: postprocess", config.benchmark.display()))?;
     if let Some(w) = bench.few_answers_warning() {
-        eprintln!("{w}");
+        say(w);
     }
     if let Some(sh) = config.shard {
         if sh.count == 0 || sh.index >= sh.count {
@@ -518,7 +531,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     let id_path = config.out.join("run.json");
     identity::check_identity(&id_path, &config.out, &identity)?;
     if let Some(note) = crate::model::runtime::check_device(&config.runtime)? {
-        eprintln!("WARNING: {note}");
+        say(format!("WARNING: {note}"));
     }
     // Configuration and model errors stop here, before any work.
     let t_load = Instant::now();
@@ -533,7 +546,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     std::fs::create_dir_all(&config.out).with_context(|| format!("could not create {}", config.out.display()))?;
     let lock = ResultsLock::acquire(&config.out)?;
     if let Some(prev) = &lock.took_over {
-        eprintln!("note: {}: took over the lock left by {prev}, which is no longer running", config.out.display());
+        say(format!("note: {}: took over the lock left by {prev}, which is no longer running", config.out.display()));
     }
     // Under the lock, the folder's identity again (a run may have started it meanwhile).
     if !identity::check_identity(&id_path, &config.out, &identity)? {
@@ -565,14 +578,6 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     let mut evaluated = 0usize;
     let mut skipped = bench.skipped_summaries();
     let mut pin_counts = (0usize, 0usize);
-    // Progress: this run's samples are counted in the sweep's overall total (resumed ones taken out below).
-    let slot = match &config.progress {
-        Some(s) => s.clone(),
-        None => {
-            let mode = if config.quiet { ProgressMode::Off } else { ProgressMode::Auto };
-            ProgressSlot { sweep: SweepProgress::single(mode, Duration::from_secs(30)), index: 0 }
-        }
-    };
     let mut planned_total = 0u64;
     for trial in 0..n_trials {
         planned_total += (preflight::eval_indices(&bench, trial, limit, config.shard)?.len() * shots.len()) as u64;
@@ -633,7 +638,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     reuse.dropped = previous.keys().filter(|k| !order.pos.contains_key(*k)).count();
     let reordered = reuse::rewrite(&samples_path, &|k| order.pos.contains_key(k), Some(&order.pos))?;
     if had_previous && !config.quiet || reuse.recomputed_total() > 0 || reuse.dropped > 0 {
-        eprintln!("{}{}", reuse.line(), if reordered { "; samples.jsonl rewritten in request order" } else { "" });
+        say(format!("{}{}", reuse.line(), if reordered { "; samples.jsonl rewritten in request order" } else { "" }));
     }
 
     let records = read_records(&samples_path, false)?;
@@ -701,7 +706,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
 pub fn planned_samples(config: &RunConfig) -> Result<u64> {
     let mut bench = Benchmark::load(&config.benchmark)?;
     crate::benchmark::overrides::apply(&mut bench.spec, &config.overrides)?;
-    let limit = resolve_limit(&bench, &RunConfig { quiet: true, ..config.clone() })?;
+    let limit = resolve_limit(&bench, config)?;
     let n_shots = config.shots.as_ref().map_or(bench.spec.shots.len(), |s| s.len());
     let n_trials = config.trials.unwrap_or(bench.spec.trials.seeds.len()).min(bench.spec.trials.seeds.len());
     let mut n = 0u64;
@@ -720,11 +725,7 @@ fn resolve_limit(bench: &Benchmark, config: &RunConfig) -> Result<Option<usize>>
         (Some(crate::benchmark::overrides::Limit::Count(c)), None) => Ok(Some(*c)),
         (Some(l), None) => {
             let n = bench.eval_indices(0)?.len();
-            let k = l.resolve(n);
-            if !config.quiet {
-                eprintln!("--limit {l}: {k} of the {n} sample(s) of each (shot, trial) (rounded up), the first in evaluation order");
-            }
-            Ok(Some(k))
+            Ok(Some(l.resolve(n)))
         }
     }
 }
