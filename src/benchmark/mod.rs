@@ -12,6 +12,8 @@
 //! - [`pinned`]: demonstrations pinned by a file (`--demos`), validated against the benchmark.
 //! - [`prompt`]: prompt text assembly (OpenFlamingo's construction, byte for byte).
 //! - [`postprocess`]: post-processing of generated text.
+//! - [`overrides`]: command-line overrides (`run --seeds`, `--gen`, `--limit FRACTION`).
+//! - [`schema`]: every key of the benchmark file, read off the parser (docs/benchmarks.md is checked against it).
 //!
 //! For the engine:
 //! ```no_run

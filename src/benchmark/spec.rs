@@ -8,7 +8,7 @@
 //! substitution) is resolved against the directory of the benchmark file, so one file works on many
 //! machines. This module does not read any data: see [`super::datasets`].
 //!
-//! Schema summary (see the field docs below for every key):
+//! Schema summary (see the field docs below, and docs/benchmarks.md for every key with type, default and example):
 //! ```yaml
 //! name: vqav2                       # required
 //! description: "..."                # optional

@@ -194,8 +194,10 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
     // Every benchmark file is parsed before any work: the folder names need the benchmark names, and a
     // broken file is reported now rather than after hours of the others.
     let manifest = crate::model::Manifest::load(&args.model)?;
-    // Both names become one folder name under results/: plain names only.
-    crate::benchmark::paths::check_plain_name(&manifest.name, &format!("{}: name", args.model.join("model.yaml").display()))?;
+    if several || args.out.is_none() {
+        // Both names become one folder name: plain names only.
+        crate::benchmark::paths::check_plain_name(&manifest.name, &format!("{}: name", args.model.join("model.yaml").display()))?;
+    }
     let mut planned: Vec<std::result::Result<Planned, (PathBuf, anyhow::Error)>> = Vec::new();
     let mut names: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
     for file in &args.benchmark {
