@@ -162,3 +162,22 @@ fn prompts_take_the_same_seeds_and_fractional_limit() {
     assert!(heads.iter().all(|h| h.contains("(seed 5)") || h.contains("(seed 6)")), "{t}");
     assert!(heads.iter().any(|h| h.contains("trial 1 (seed 6)")), "{t}");
 }
+
+#[test]
+fn progress_lines_come_every_interval_when_stderr_is_not_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Lines from the background ticker (interval 50 ms, a run of several hundred ms per stage), never bars.
+    let o = run(&["--benchmark", &bench("demo_vqa"), "--out", tmp.path().join("p").to_str().unwrap(), "--progress-interval", "0.05", "--limit", "6"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    let ticks: Vec<&str> = e.lines().filter(|l| l.starts_with("progress: sweep ") && !l.contains("finished")).collect();
+    assert!(!ticks.is_empty(), "{e}");
+    assert!(ticks.iter().all(|l| l.contains("/12 samples") && l.contains("eta ")), "{e}");
+    assert!(ticks.iter().any(|l| l.contains(" | demo_vqa shot ")), "the current stage is named: {e}");
+    assert!(e.contains("demo_vqa shot 4 trial 0: 6 sample(s) done") && e.contains("progress: sweep finished: 12 sample(s)"), "{e}");
+    assert!(!e.contains('\r') && !e.contains("\x1b["), "no terminal control characters in a log: {e}");
+    // --quiet: only the stage lines.
+    let o = run(&["--benchmark", &bench("demo_vqa"), "--out", tmp.path().join("q").to_str().unwrap(), "--progress-interval", "0", "--limit", "2", "--shots", "0", "-q"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!e.contains("progress:") && e.contains("demo_vqa shot 0 trial 0: 2 sample(s) done"), "{e}");
+}
