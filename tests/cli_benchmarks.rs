@@ -111,6 +111,12 @@ fn list_shows_name_task_metric_layout_and_env_vars() {
     assert!(text(&unset).lines().any(|l| l.starts_with("vqav2 ") && l.contains("VQAV2_ROOT (NOT SET)")), "{}", text(&unset));
     let set = fe(&["benchmarks", "list"], &[("VQAV2_ROOT", "/data/vqav2")]);
     assert!(text(&set).lines().any(|l| l.starts_with("vqav2 ") && l.contains("VQAV2_ROOT (set)")), "{}", text(&set));
+    // JSON: one object per file.
+    let o = fe(&["benchmarks", "list", "--json"], &[]);
+    let objs: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let v = objs.iter().find(|o| o["name"] == "vqav2").expect("vqav2 in --json");
+    assert_eq!((v["task"].as_str(), v["metric"].as_str(), v["layout"].as_str()), (Some("generate"), Some("vqa_accuracy"), Some("vqa")));
+    assert_eq!(v["env"][0]["name"], "VQAV2_ROOT");
     // Another folder, with a broken file: listed as invalid, pointing at validate.
     let tmp = tempfile::tempdir().unwrap();
     demo_copy(tmp.path(), "a.yaml", |s| s);

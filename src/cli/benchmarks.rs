@@ -298,12 +298,13 @@ pub fn validate(file: &Path) -> Validation {
                         paths_ok = false;
                         let what = if dir { "folder" } else { "file" };
                         let why = if p.exists() { format!("is not a {what}") } else { "does not exist".to_string() };
-                        v.errors.push(format!(
-                            "{}: {key}: {} {why} (a relative path is resolved against the benchmark file's folder {}); fix the path or set the variable it uses",
-                            file.display(),
-                            p.display(),
-                            base.display()
-                        ));
+                        let relative = crate::benchmark::spec::substitute_env(&value, &key).is_ok_and(|v| Path::new(&v).is_relative());
+                        let note = if relative {
+                            format!(" (`{value}` is relative: it is resolved against the benchmark file's folder {})", base.display())
+                        } else {
+                            String::new()
+                        };
+                        v.errors.push(format!("{}: {key}: {} {why}{note}; fix the path or the variable it uses", file.display(), p.display()));
                     }
                 }
                 Err(e) => {
