@@ -289,7 +289,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
             Err(e) => {
                 sweep.drop_benchmark(index);
                 // (the message names the benchmark file)
-                eprintln!("error: {e:#}");
+                sweep.println(&format!("error: {e:#}"));
                 (crate::cli::error_code(&e), format!("error: {e:#}"))
             }
         };
