@@ -26,6 +26,59 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = [0, 4, 8, 16, 32]
 SEEDS = [42, 43, 44]
 
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON messages
+    separated by NUL on fds 3/4), so that times are real (no virtual time) and no websocket client is needed."""
+
+    def __init__(self, exe, profile):
+        self.to_r, self.to_w = os.pipe()
+        self.from_r, self.from_w = os.pipe()
+
+        def pre():
+            os.dup2(self.to_r, 3)
+            os.dup2(self.from_w, 4)
+
+        self.p = subprocess.Popen([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                   "--disable-background-networking", "--remote-debugging-pipe",
+                                   f"--user-data-dir={profile}", "about:blank"], preexec_fn=pre, pass_fds=(3, 4),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(self.to_r)
+        os.close(self.from_w)
+        self.buf, self.next_id, self.session = b"", 0, None
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+
+    def call(self, method, params=None):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if self.session:
+            msg["sessionId"] = self.session
+        os.write(self.to_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buf:
+                chunk = os.read(self.from_r, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("chromium closed the pipe")
+                self.buf += chunk
+            raw, self.buf = self.buf.split(b"\0", 1)
+            m = json.loads(raw)
+            if m.get("id") == self.next_id:
+                if "error" in m:
+                    raise RuntimeError(f"{method}: {m['error']}")
+                return m["result"]
+
+    def eval(self, expr):
+        r = self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True})
+        return r["result"].get("value")
+
+    def close(self):
+        try:
+            self.call("Browser.close")
+        except Exception:
+            pass
+        self.p.wait(timeout=30)
+
+
 DRIVER = r"""
 (function () {
   var t0 = performance.timeOrigin, out = {};
@@ -41,7 +94,7 @@ DRIVER = r"""
     .then(timed('page_flip', function () { return FE.set({ q: '', page: 1000 }); }))
     .then(timed('changed_view', function () { return FE.set({ view: 'changed', page: 0 }); }))
     .catch(function (e) { out.error = String(e); })
-    .then(function () { var p = document.createElement('pre'); p.id = 'bench-result'; p.textContent = JSON.stringify(out); document.body.appendChild(p); });
+    .then(function () { window.BENCH = out; });
 })();
 """
 
@@ -110,31 +163,35 @@ def main():
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--keep", help="keep the generated folders here")
     ap.add_argument("--bin", default=None)
+    ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the folders and reports written before")
     a = ap.parse_args()
-    exe = a.bin or next((str(p) for p in (ROOT / "target/release/flamingo-eval", ROOT / "target/debug/flamingo-eval",
-                                          Path(os.environ.get("CARGO_TARGET_DIR", "/nonexistent")) / "debug/flamingo-eval")
-                         if p.exists()), None)
+    built = [p for t in (ROOT / "target", Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")))
+             for p in (t / "release/flamingo-eval", t / "debug/flamingo-eval") if p.exists()]
+    exe = a.bin or (str(max(built, key=lambda p: p.stat().st_mtime)) if built else None)  # the newest build
     if not exe:
         sys.exit("build flamingo-eval first (cargo build --release)")
-    work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench-samples-"))
+    work = (Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench-samples-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    reuse = a.reuse and (work / "base/bench_vqa/samples.jsonl").is_file()
     t = time.time()
-    queries = make_images(work / "images", a.samples, "query")
-    demos = make_images(work / "images", 2000, "demo")
-    print(f"images: {len(queries) + len(demos)} written in {time.time() - t:.1f}s", flush=True)
-    t = time.time()
-    write_run(work / "base/bench_vqa", a.samples, queries, demos)
-    write_run(work / "cand/bench_vqa", a.samples, queries, demos, changed_share=0.01)
+    if not reuse:
+        queries = make_images(work / "images", a.samples, "query")
+        demos = make_images(work / "images", 2000, "demo")
+        print(f"images: {len(queries) + len(demos)} written in {time.time() - t:.1f}s", flush=True)
+        t = time.time()
+        write_run(work / "base/bench_vqa", a.samples, queries, demos)
+        write_run(work / "cand/bench_vqa", a.samples, queries, demos, changed_share=0.01)
     jsonl = (work / "base/bench_vqa/samples.jsonl").stat().st_size
     print(f"results folders written in {time.time() - t:.1f}s; samples.jsonl {jsonl / 2**20:.1f} MiB per run", flush=True)
     res = {}
     for label, dirs in (("one_run", [work / "base"]), ("two_runs", [work / "base", work / "cand"])):
         out = work / f"report_{label}"
         t = time.time()
-        p = subprocess.run([exe, "report", *map(str, dirs), "--out", str(out), "--samples", "--reference", str(work / "none")],
-                           capture_output=True, text=True)
-        if p.returncode:
-            sys.exit(p.stderr)
+        if not (reuse and (out / "samples.html").is_file()):
+            p = subprocess.run([exe, "report", *map(str, dirs), "--out", str(out), "--samples", "--reference", str(work / "none")],
+                               capture_output=True, text=True)
+            if p.returncode:
+                sys.exit(p.stderr)
         secs = time.time() - t
         data = out / "report_samples"
         chunks = sorted(data.glob("chunk_*.js"))
@@ -145,7 +202,7 @@ def main():
              "search_js_mib": round((data / "search.js").stat().st_size / 2**20, 2),
              "chunks": len(chunks), "chunk_kib_mean": round(sum(sizes) / len(sizes) / 1024, 1),
              "chunk_kib_max": round(max(sizes) / 1024, 1), "chunks_total_mib": round(sum(sizes) / 2**20, 1),
-             "thumbnails": len(list((data / "media").iter_dir())) if hasattr(Path, "iter_dir") else len(list((data / "media").iterdir())),
+             "thumbnails": len(list((data / "media").iterdir())),
              "media_mib": round(du(data / "media") / 2**20, 1), "folder_total_mib": round(du(out) / 2**20, 1)}
         # first page: index.js + the chunks of 20 records; the page's own bytes
         r["first_page_bytes_kib"] = round((r["samples_html_kib"] + r["index_js_kib"] + sizes[0] / 1024), 1)
@@ -154,18 +211,18 @@ def main():
             page = (out / "samples.html").read_text()
             (out / "bench.js").write_text(DRIVER)
             (out / "bench.html").write_text(page.replace("</body>", '<script src="bench.js"></script>\n</body>'))
+            b = Chromium(chromium, work / ("profile-" + label))
             t = time.time()
-            p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                f"--user-data-dir={work / ('profile-' + label)}", "--virtual-time-budget=120000",
-                                "--dump-dom", f"file://{out / 'bench.html'}"], capture_output=True, text=True, timeout=600)
+            b.call("Page.navigate", {"url": (out / "bench.html").as_uri()})
+            got = None
+            while time.time() - t < 300:
+                got = b.eval("window.BENCH ? JSON.stringify(window.BENCH) : null")
+                if got:
+                    break
+                time.sleep(0.1)
             r["chromium_wall_s"] = round(time.time() - t, 1)
-            dom = p.stdout
-            i = dom.find('<pre id="bench-result">')
-            if i >= 0:
-                j = dom.find("</pre>", i)
-                r["browser"] = json.loads(dom[i + len('<pre id="bench-result">'):j].replace("&quot;", '"').replace("&amp;", "&"))
-            else:
-                r["browser"] = {"error": "no result", "stderr": p.stderr[-2000:]}
+            r["browser"] = json.loads(got) if got else {"error": "timed out"}
+            b.close()
         res[label] = r
         print(label, json.dumps(r, indent=1), flush=True)
     print(json.dumps(res))

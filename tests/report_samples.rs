@@ -286,3 +286,19 @@ fn browser_off_and_default_limit() {
     assert!(!out.join("report_samples/chunk_99999.js").exists());
     assert!(std::fs::read_dir(&out).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')), "no temporary left");
 }
+
+/// `compare` says where the changed samples are seen side by side.
+#[test]
+fn compare_points_to_the_changed_view() {
+    let t = tempfile::tempdir().unwrap();
+    let (base, cand) = fixture(t.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_flamingo-eval"))
+        .args(["compare", base.join("demo_vqa").to_str().unwrap(), cand.join("demo_vqa").to_str().unwrap(), "--resamples", "50"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("flamingo-eval report {} {} --out DIR --samples, then open DIR/samples.html#changed", base.join("demo_vqa").display(), cand.join("demo_vqa").display())),
+        "{err}"
+    );
+}

@@ -390,6 +390,23 @@ pub fn write_browser(runs: &[&RunFolder], out: &Path) -> Result<BrowserOutcome> 
     Ok(BrowserOutcome { page, records: n, thumbnails: written.len(), missing_media: missing, changed })
 }
 
+/// Where `compare`'s user finds the samples that changed, side by side.
+pub fn changed_view_hint(baseline: &Path, candidate: &Path) -> String {
+    format!(
+        "samples whose prediction or score changed, side by side: flamingo-eval report {} {} --out DIR --samples, then open DIR/samples.html#changed",
+        shell_word(&baseline.display().to_string()),
+        shell_word(&candidate.display().to_string())
+    )
+}
+
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// The page: static HTML, CSS and script; all data comes from report_samples/.
 pub fn page_html() -> String {
     include_str!("browser/samples.html")
