@@ -90,7 +90,7 @@ DRIVER = r"""
   until(function () { return FE.ready; }).then(imgs).then(function () { out.first_page_ms = Math.round(performance.now()); })
     .then(timed('filter_incorrect_16shot', function () { return FE.set({ status: 'i', shot: '16' }); }))
     .then(timed('first_search', function () { return FE.set({ status: '', shot: '', q: 'q4999' }); }))
-    .then(timed('second_search', function () { return FE.set({ q: 'what color' }); }))
+    .then(timed('second_search', function () { return FE.set({ q: 'tennis' }); }))
     .then(timed('page_flip', function () { return FE.set({ q: '', page: 1000 }); }))
     .then(timed('changed_view', function () { return FE.set({ view: 'changed', page: 0 }); }))
     .catch(function (e) { out.error = String(e); })

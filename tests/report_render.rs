@@ -196,3 +196,40 @@ fn html_page_renders_in_headless_chromium() {
     colours.dedup();
     assert!(colours.len() > 20, "only {} colours", colours.len());
 }
+
+/// Results folders of older versions record no `model_source`: the report reads it from the model folder's
+/// model.yaml, but only while that file is the one the run used (its SHA-256 is run.json's). The runtime reads
+/// a manifest with `source.preset`.
+#[test]
+fn older_folders_take_the_identity_from_the_very_model_yaml_the_run_used() {
+    let t = tempfile::tempdir().unwrap();
+    let model = t.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/models/tiny-gptneox/model.yaml")).unwrap();
+    let text = text.replace(
+        "  checkpoint_sha256: \"random-init:0\"\n",
+        &format!("  checkpoint_sha256: \"{}\"\n  preset: OpenFlamingo-3B-vitl-mpt1b\n", "ef".repeat(32)),
+    );
+    assert!(text.contains("preset: OpenFlamingo-3B-vitl-mpt1b"));
+    std::fs::write(model.join("model.yaml"), &text).unwrap();
+    let m = flamingo_eval::model::manifest::Manifest::load(&model).unwrap();
+    assert_eq!(m.source.preset.as_deref(), Some("OpenFlamingo-3B-vitl-mpt1b"));
+    let sha = flamingo_eval::hashing::sha256_file_hex(&model.join("model.yaml")).unwrap();
+    let setup = |root: &Path, manifest_sha: &str| {
+        let dir = demo_copy(root, "demo_coco", "coco", "whatever", serde_json::Value::Null);
+        let s = dir.join("demo_coco/summary.json");
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&s).unwrap()).unwrap();
+        v["provenance"].as_object_mut().unwrap().remove("model_source");
+        v["provenance"]["model_dir"] = model.display().to_string().into();
+        std::fs::write(&s, serde_json::to_string(&v).unwrap()).unwrap();
+        let r = dir.join("demo_coco/run.json");
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+        v["model_manifest_sha256"] = manifest_sha.into();
+        std::fs::write(&r, serde_json::to_string(&v).unwrap()).unwrap();
+        dir
+    };
+    let md = render_dir(&setup(&t.path().join("same"), &sha), &t.path().join("out_same"), &repo().join("results/reference"));
+    assert!(md.contains("Published: OpenFlamingo-3B (") && md.contains("the model folder's model.yaml"), "{md}");
+    let md = render_dir(&setup(&t.path().join("changed"), &"0".repeat(64)), &t.path().join("out_changed"), &repo().join("results/reference"));
+    assert!(!md.contains("Published:"), "{md}");
+}
