@@ -259,7 +259,7 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
                 b.missing_media[0]
             ));
         }
-        let changed = if runs.len() > 1 {
+        let changed = if b.comparisons > 0 {
             format!(" Changed between runs of one benchmark: {} sample(s), side by side at `samples.html#changed`.", b.changed)
         } else {
             String::new()

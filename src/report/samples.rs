@@ -45,6 +45,8 @@ pub struct BrowserOutcome {
     /// Media files that could not be read or decoded (shown as a placeholder naming the file).
     pub missing_media: Vec<String>,
     pub changed: usize,
+    /// Pairs of runs of one benchmark compared in the changed view (baseline, candidate).
+    pub comparisons: usize,
 }
 
 /// Outcome class of one record, one character in the index: correct, partial credit, incorrect, error,
@@ -214,20 +216,21 @@ fn search_text(r: &SampleRecord) -> String {
     s.to_lowercase()
 }
 
-/// Resolves a media path of a record: as written (relative to the working directory of the run, which is
-/// usually this one), else relative to the folder of the run's benchmark file.
-fn resolve(path: &str, bench_dir: Option<&Path>) -> PathBuf {
+/// Resolves a media path of a record: as written (relative to the working directory of the run, usually the
+/// project folder), else relative to the folder of the run's benchmark file, else relative to a folder above
+/// the results folder (a results folder under the project, reported from elsewhere).
+fn resolve(path: &str, bench_dir: Option<&Path>, run_dir: &Path) -> PathBuf {
     let p = PathBuf::from(path);
     if p.is_absolute() || p.exists() {
         return p;
     }
-    if let Some(d) = bench_dir {
-        let q = d.join(&p);
-        if q.exists() {
-            return q;
-        }
-    }
-    p
+    let run_abs = std::fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+    bench_dir
+        .map(|d| d.join(&p))
+        .into_iter()
+        .chain(run_abs.ancestors().skip(1).map(|a| a.join(&p)))
+        .find(|q| q.exists())
+        .unwrap_or(p)
 }
 
 fn same_score(a: Option<f64>, b: Option<f64>) -> bool {
@@ -261,7 +264,7 @@ pub fn write_browser(runs: &[&RunFolder], out: &Path) -> Result<BrowserOutcome> 
             for frames in &r.media {
                 if let Some(f) = frames.first() {
                     if seen.insert(f.clone()) {
-                        paths.push((f.clone(), resolve(f, bench_dir.as_deref())));
+                        paths.push((f.clone(), resolve(f, bench_dir.as_deref(), &runs[*ri].dir)));
                     }
                 }
             }
@@ -350,6 +353,7 @@ pub fn write_browser(runs: &[&RunFolder], out: &Path) -> Result<BrowserOutcome> 
     }
 
     let n = records_json.len();
+    let n_comparisons = comparisons.len();
     let mut files = 0;
     for (ci, chunk) in records_json.chunks(CHUNK).enumerate() {
         let v = Value::Array(chunk.to_vec());
@@ -387,7 +391,7 @@ pub fn write_browser(runs: &[&RunFolder], out: &Path) -> Result<BrowserOutcome> 
     let page = out.join("samples.html");
     crate::report::write_atomic(&page, page_html().as_bytes())?;
     let changed = pairs.len();
-    Ok(BrowserOutcome { page, records: n, thumbnails: written.len(), missing_media: missing, changed })
+    Ok(BrowserOutcome { page, records: n, thumbnails: written.len(), missing_media: missing, changed, comparisons: n_comparisons })
 }
 
 /// Where `compare`'s user finds the samples that changed, side by side.
