@@ -182,6 +182,9 @@ fn sample_browser_in_headless_chromium() {
     assert_eq!(std::fs::read_dir(out.join("report_samples/media")).unwrap().count(), distinct.len());
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("[samples.html](samples.html)") && md.contains("`samples.html#changed`"), "{md}");
+    // Each run section links to its own incorrect or failed samples (the candidate is the browser's run 3).
+    assert!(md.contains("[incorrect or failed samples](samples.html#run=3&status=ie)"), "{md}");
+    assert!(std::fs::read_to_string(out.join("report.html")).unwrap().contains("href=\"samples.html#run=3&amp;status=ie\""));
     let page = std::fs::read_to_string(out.join("samples.html")).unwrap();
     assert!(!page.contains("http://") && !page.contains("https://"), "the page names no network resource");
 

@@ -343,6 +343,16 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
         }
         for r in &group {
             run_section(&mut doc, r, &tables)?;
+            if browser.is_some() {
+                // The browser lists the runs in this order (runs[k] is its run k).
+                let k = runs.iter().position(|x| std::ptr::eq(x, *r)).expect("a run of this report");
+                let errors: usize = r.summary.results.iter().map(|x| x.errors).sum();
+                doc.push(Block::Link {
+                    text: format!("This run's samples ({errors} failed):"),
+                    label: "incorrect or failed samples".into(),
+                    href: format!("samples.html#run={k}&status=ie"),
+                });
+            }
         }
     }
     let md = doc.markdown();

@@ -198,6 +198,9 @@ fn record_json(run: usize, r: &SampleRecord, st: char, score: Option<f64>, thumb
     if let Some(e) = &r.error {
         o.insert("e".into(), json!(e));
     }
+    if let Some(ens) = &r.ensemble_demo_ids {
+        o.insert("ens".into(), json!(ens));
+    }
     Value::Object(o)
 }
 

@@ -160,6 +160,7 @@
     c.appendChild(h);
     if (r.m.length) c.appendChild(thumbs(r));
     if (r.dt && r.dt.length) c.appendChild(el('div', 'muted', 'text-only demonstrations (zero-shot): ' + r.dt.join(', ')));
+    if (r.ens && r.ens.length) c.appendChild(el('div', 'muted', 'prompt ensembling: ' + (r.ens.length + 1) + ' demonstration orders; shown: the first; the others: ' + r.ens.map(function (o) { return '[' + o.join(', ') + ']'; }).join(' ')));
     c.appendChild(promptNode(r.p));
     var t = el('table', 'kv');
     var o = other ? record(other) : null;
