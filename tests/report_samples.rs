@@ -305,3 +305,24 @@ fn compare_points_to_the_changed_view() {
         "{err}"
     );
 }
+
+/// A results folder without samples.jsonl still reports; the browser lists it with no records and says so.
+#[test]
+fn a_run_without_records_is_listed_empty() {
+    let t = tempfile::tempdir().unwrap();
+    let base = repo().join("tests/fixtures/results/tiny-gptneox-demo");
+    let dir = t.path().join("runs");
+    for b in ["demo_vqa", "demo_hateful"] {
+        std::fs::create_dir_all(dir.join(b)).unwrap();
+        for f in ["run.json", "summary.json", "samples.jsonl"] {
+            if !(b == "demo_hateful" && f == "samples.jsonl") {
+                std::fs::copy(base.join(b).join(f), dir.join(b).join(f)).unwrap();
+            }
+        }
+    }
+    let o = report(&[dir.clone()], &ReportOptions { out: t.path().join("out"), references: repo().join("results/reference"), samples: SamplesMode::On }).unwrap();
+    let b = o.browser.unwrap();
+    assert_eq!(b.records, 24);
+    assert_eq!(b.without_records, vec![dir.join("demo_hateful").display().to_string()]);
+    assert!(o.notes.iter().any(|n| n.contains("has no samples.jsonl")), "{:?}", o.notes);
+}

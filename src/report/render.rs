@@ -54,6 +54,9 @@ fn file_stem(name: &str) -> String {
 /// Per-class accuracy of the predicted class (classification metrics), per shot: class -> (correct, n).
 fn per_class(run: &RunFolder) -> Result<BTreeMap<usize, BTreeMap<String, (usize, usize)>>> {
     let mut out: BTreeMap<usize, BTreeMap<String, (usize, usize)>> = BTreeMap::new();
+    if !run.samples_path().is_file() {
+        return Ok(out); // no per-sample records kept: no per-class table
+    }
     for r in run.records()?.iter().filter(|r| r.error.is_none()) {
         let Some(name) = r.target["name"].as_str() else { continue };
         let e = out.entry(r.shot).or_default().entry(name.to_string()).or_default();
@@ -258,6 +261,9 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
                 b.missing_media.len(),
                 b.missing_media[0]
             ));
+        }
+        for d in &b.without_records {
+            notes.push(format!("sample browser: {d} has no samples.jsonl: its run is listed with no records"));
         }
         let changed = if b.comparisons > 0 {
             format!(" Changed between runs of one benchmark: {} sample(s), side by side at `samples.html#changed`.", b.changed)

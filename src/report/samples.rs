@@ -47,6 +47,8 @@ pub struct BrowserOutcome {
     pub changed: usize,
     /// Pairs of runs of one benchmark compared in the changed view (baseline, candidate).
     pub comparisons: usize,
+    /// Results folders without samples.jsonl (shown with no records).
+    pub without_records: Vec<String>,
 }
 
 /// Outcome class of one record, one character in the index: correct, partial credit, incorrect, error,
@@ -253,7 +255,14 @@ fn js_call(func: &str, args: &[&Value]) -> String {
 /// Writes samples.html and report_samples/ into `out` for `runs`.
 pub fn write_browser(runs: &[&RunFolder], out: &Path) -> Result<BrowserOutcome> {
     let mut all: Vec<(usize, Vec<SampleRecord>)> = Vec::new();
+    let mut without_records = Vec::new();
     for (i, run) in runs.iter().enumerate() {
+        if !run.samples_path().is_file() {
+            // Kept as a run with no records, so that run k of the page is run k of the report.
+            without_records.push(run.dir.display().to_string());
+            all.push((i, vec![]));
+            continue;
+        }
         all.push((i, run.records().with_context(|| format!("sample browser: reading the records of {}", run.dir.display()))?));
     }
 
@@ -394,7 +403,7 @@ pub fn write_browser(runs: &[&RunFolder], out: &Path) -> Result<BrowserOutcome> 
     let page = out.join("samples.html");
     crate::report::write_atomic(&page, page_html().as_bytes())?;
     let changed = pairs.len();
-    Ok(BrowserOutcome { page, records: n, thumbnails: written.len(), missing_media: missing, changed, comparisons: n_comparisons })
+    Ok(BrowserOutcome { page, records: n, thumbnails: written.len(), missing_media: missing, changed, comparisons: n_comparisons, without_records })
 }
 
 /// Where `compare`'s user finds the samples that changed, side by side.
