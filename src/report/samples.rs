@@ -429,3 +429,61 @@ pub fn page_html() -> String {
         .replace("/*STYLE*/", include_str!("browser/samples.css"))
         .replace("/*SCRIPT*/", include_str!("browser/samples.js"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(target: Value, prediction: Option<&str>, metric: Option<f64>, error: Option<&str>) -> SampleRecord {
+        SampleRecord {
+            sample_id: "1".into(),
+            shot: 0,
+            trial: 0,
+            trial_seed: 0,
+            prompt: "<image>Q:".into(),
+            demo_ids: vec![],
+            text_only_demo_ids: vec![],
+            media: vec![],
+            media_sha256: vec![],
+            target,
+            raw_output: prediction.map(String::from),
+            prediction: prediction.map(String::from),
+            tokens: None,
+            sequence_score: None,
+            candidate_scores: None,
+            metric,
+            error: error.map(String::from),
+            ensemble_demo_ids: None,
+        }
+    }
+
+    #[test]
+    fn outcome_classes() {
+        let vqa = json!({"kind": "vqa", "answers": ["a"]});
+        assert_eq!(outcome("vqa_accuracy", &rec(vqa.clone(), Some("a"), Some(1.0), None)), 'c');
+        assert_eq!(outcome("vqa_accuracy", &rec(vqa.clone(), Some("a"), Some(0.3333333333333333), None)), 'p');
+        assert_eq!(outcome("vqa_accuracy", &rec(vqa.clone(), Some("b"), Some(0.0), None)), 'i');
+        assert_eq!(outcome("vqa_accuracy", &rec(vqa.clone(), None, None, Some("boom"))), 'e');
+        assert_eq!(outcome("vqa_accuracy", &rec(vqa, Some("a"), None, None)), 'u', "unannotated: not scored");
+        assert_eq!(outcome("cider", &rec(json!({"references": ["x"]}), Some("x"), None, None)), 'u');
+        // ROC-AUC: the per-sample value is P(positive); correctness is the chosen class.
+        let class = json!({"kind": "class", "label": 1, "name": "yes"});
+        assert_eq!(outcome("roc_auc", &rec(class.clone(), Some("yes"), Some(0.2), None)), 'c');
+        assert_eq!(outcome("roc_auc", &rec(class, Some("no"), Some(0.9), None)), 'i');
+    }
+
+    #[test]
+    fn references_of_each_target_kind() {
+        assert_eq!(references(&json!({"answers": ["a", "b"]})), vec!["a", "b"]);
+        assert_eq!(references(&json!({"references": ["x"]})), vec!["x"]);
+        assert_eq!(references(&json!({"label": 1, "name": "yes"})), vec!["yes"]);
+        assert_eq!(references(&json!({"answer": "dog"})), vec!["dog"]);
+        assert!(references(&Value::Null).is_empty());
+    }
+
+    #[test]
+    fn hint_quotes_paths_for_the_shell() {
+        let h = changed_view_hint(Path::new("results/base"), Path::new("my runs/it's"));
+        assert!(h.contains("report results/base 'my runs/it'\\''s' --out DIR"), "{h}");
+    }
+}
