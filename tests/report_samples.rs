@@ -109,12 +109,19 @@ const DRIVER: &str = r#"
     ['page2', { run: '', page: 1 }],
     ['xss', { run: '3', q: 'window.__xss' }],
     ['changed', { view: 'changed', run: '', q: '' }],
-    ['changed_errors', { status: 'e' }]
+    ['changed_errors', { status: 'e' }],
+    ['hash_nav', '#shot=4']
   ];
   until(function () { return FE.idx && FE.ready; }).then(function () {
     var chain = Promise.resolve();
     steps.forEach(function (s) {
-      chain = chain.then(function () { return FE.set(s[1]); }).then(settle).then(function () { snap(s[0]); });
+      chain = chain.then(function () {
+        if (typeof s[1] !== 'string') return FE.set(s[1]);
+        // a link or the back button: the address alone sets the whole state
+        var before = FE.renders;
+        location.hash = s[1];
+        return until(function () { return FE.renders > before; });
+      }).then(settle).then(function () { snap(s[0]); });
     });
     return chain;
   }).then(function () {
@@ -245,6 +252,8 @@ fn sample_browser_in_headless_chromium() {
     assert_eq!(v["changed"]["cards"], 10);
     assert_eq!(v["changed"]["hash"], "#view=changed");
     assert_eq!(v["changed_errors"]["matches"], 1);
+    assert_eq!(v["hash_nav"]["matches"], count(&|_, _, r| r.shot == 4), "{}", v["hash_nav"]);
+    assert_eq!(v["hash_nav"]["hash"], "#shot=4");
     assert_eq!(v["external"], serde_json::json!([]), "no network resource");
 
     // Screenshots of three views (kept in the target folder for a look).

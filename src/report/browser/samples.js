@@ -43,7 +43,9 @@
   }
 
   // ---- state <-> location.hash ----
+  var DEFAULTS = JSON.parse(JSON.stringify(state));
   function readHash() {
+    Object.keys(DEFAULTS).forEach(function (k) { state[k] = DEFAULTS[k]; });
     var h = location.hash.replace(/^#/, '');
     if (h === 'changed') h = 'view=changed';
     h.split('&').forEach(function (kv) {
