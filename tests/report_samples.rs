@@ -110,7 +110,8 @@ const DRIVER: &str = r#"
     ['xss', { run: '3', q: 'window.__xss' }],
     ['changed', { view: 'changed', run: '', q: '' }],
     ['changed_errors', { status: 'e' }],
-    ['hash_nav', '#shot=4']
+    ['hash_nav', '#shot=4'],
+    ['bench', { bench: 'demo_vqa', shot: '' }]
   ];
   until(function () { return FE.idx && FE.ready; }).then(function () {
     var chain = Promise.resolve();
@@ -254,6 +255,7 @@ fn sample_browser_in_headless_chromium() {
     assert_eq!(v["changed_errors"]["matches"], 1);
     assert_eq!(v["hash_nav"]["matches"], count(&|_, _, r| r.shot == 4), "{}", v["hash_nav"]);
     assert_eq!(v["hash_nav"]["hash"], "#shot=4");
+    assert_eq!(v["bench"]["matches"], 48, "both demo_vqa runs: {}", v["bench"]);
     assert_eq!(v["external"], serde_json::json!([]), "no network resource");
 
     // Screenshots of three views (kept in the target folder for a look).

@@ -8,7 +8,7 @@
   var FE = (window.FE = { idx: null, chunks: {}, loading: {}, search: null, searchLoading: null, ready: false, renders: 0 });
   var $ = function (id) { return document.getElementById(id); };
   var STATUS = { c: 'correct', p: 'partial credit', i: 'incorrect', e: 'error', u: 'unscored' };
-  var state = { view: 'all', run: '', shot: '', trial: '', status: '', q: '', page: 0 };
+  var state = { view: 'all', bench: '', run: '', shot: '', trial: '', status: '', q: '', page: 0 };
 
   FE.fail = function (msg) { $('count').textContent = msg; };
 
@@ -70,6 +70,7 @@
   function matches(i, useStatus, useRun) {
     var x = FE.idx;
     if (useRun && state.run !== '' && x.run[i] !== +state.run) return false;
+    if (state.bench !== '' && x.runs[x.run[i]].benchmark !== state.bench) return false;
     if (state.shot !== '' && x.shot[i] !== +state.shot) return false;
     if (state.trial !== '' && x.trial[i] !== +state.trial) return false;
     if (useStatus && state.status !== '' && state.status.indexOf(x.status[i]) < 0) return false;
@@ -193,7 +194,7 @@
     writeHash();
     $('tab-all').className = 'tab' + (state.view === 'all' ? ' on' : '');
     $('tab-changed').className = 'tab' + (state.view === 'changed' ? ' on' : '');
-    ['run', 'shot', 'trial', 'status'].forEach(function (k) { $('f-' + k).value = state[k]; });
+    ['bench', 'run', 'shot', 'trial', 'status'].forEach(function (k) { $('f-' + k).value = state[k]; });
     if ($('f-q').value !== state.q) $('f-q').value = state.q;
     FE.ready = false;
     return needSearch().then(function () {
@@ -241,6 +242,9 @@
     FE.idx = x;
     var runs = $('f-run');
     x.runs.forEach(function (r, i) { option(runs, String(i), runLabel(i)); });
+    var benches = [];
+    x.runs.forEach(function (r) { if (benches.indexOf(r.benchmark) < 0) benches.push(r.benchmark); });
+    benches.forEach(function (b) { option($('f-bench'), b, b); });
     var uniq = function (a) { var s = {}; a.forEach(function (v) { s[v] = 1; }); return Object.keys(s).map(Number).sort(function (p, q) { return p - q; }); };
     uniq(x.shot).forEach(function (s) { option($('f-shot'), String(s), String(s)); });
     uniq(x.trial).forEach(function (t) { option($('f-trial'), String(t), String(t)); });
@@ -249,7 +253,7 @@
       (x.missing_media ? '; ' + x.missing_media + ' media file(s) not found' : '');
     $('tab-changed').disabled = !x.comparisons.length;
     readHash();
-    ['run', 'shot', 'trial', 'status'].forEach(function (k) {
+    ['bench', 'run', 'shot', 'trial', 'status'].forEach(function (k) {
       $('f-' + k).addEventListener('change', function () { var o = {}; o[k] = this.value; FE.set(o); });
     });
     var timer = null;
