@@ -120,7 +120,7 @@ def check_family_bos(built, rules: dict) -> None:
 
 
 def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_post_applied_by_open_clip: bool,
-                   compensated: bool) -> dict:
+                   compensated: bool, preset: Optional[str] = None) -> dict:
     from .build import sha256_file
     from .tokenizer_rules import tokenizer_rules
 
@@ -156,6 +156,9 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
             "patch_tokens_ln_post": bool(ln_post_applied_by_open_clip and not compensated),
             # only when LM-head rows were drawn (rows in no published file: seed_added_head_rows)
             **({"added_head_seed": built.added_head_seed} if built.added_head_seed is not None else {}),
+            # only for `--preset` exports: the published model this export claims to be (reports match published
+            # rows by it together with checkpoint_sha256, never by `name`)
+            **({"preset": preset} if preset else {}),
         },
         "components": {k: _component(files[k], v) for k, v in
                        (("vision_encoder", "vision_encoder.onnx"), ("perceiver", "perceiver.onnx"),
@@ -195,7 +198,8 @@ def _check_out_dir(out: Path, name: str, checkpoint_sha: str, overwrite: bool):
 
 def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = None, overwrite: bool = False,
                  tol: float = 1e-4, max_new_tokens: int = 12, added_head_seed: int = 0,
-                 extra: Optional[Callable] = None, log=print, state_dict: Optional[dict] = None) -> dict:
+                 extra: Optional[Callable] = None, log=print, state_dict: Optional[dict] = None,
+                 preset: Optional[str] = None) -> dict:
     """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename."""
     import torch
 
@@ -261,7 +265,7 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
             built.tokenizer.backend_tokenizer.save(str(tok_path), pretty=True)
             files = {"vision_encoder": tmp / "vision_encoder.onnx", "perceiver": tmp / "perceiver.onnx",
                      "lang_decoder": tmp / "lang_decoder.onnx", "tokenizer": tok_path}
-            manifest = build_manifest(built, graphs, files, sha, applies, compensate)
+            manifest = build_manifest(built, graphs, files, sha, applies, compensate, preset=preset)
             (tmp / "model.yaml").write_text(dump_manifest(manifest))
             log(f"[export] graphs written in {time.time() - t1:.1f}s")
             t2 = time.time()
@@ -310,7 +314,7 @@ def export_preset(preset: str, out, *, checkpoint=None, lm=None, clip=None, clip
     if name:
         cfg["name"] = name
     # handed over without a reference left here, so the checkpoint's tensors are freed once applied
-    return export_model(cfg, files["checkpoint"], out, state_dict=holder.pop(), log=log, **kw)
+    return export_model(cfg, files["checkpoint"], out, state_dict=holder.pop(), log=log, preset=p.name, **kw)
 
 
 @contextlib.contextmanager

@@ -137,7 +137,7 @@ pub fn results_file(ws: &Workspace, run: &str, which: usize, data: &[u8]) -> usi
     let mut ok = 0;
     ok += crate::engine::read_records(&folder.join("samples.jsonl"), false).is_ok() as usize;
     ok += crate::report::discover_runs(&folder).and_then(|runs| runs.iter().map(|r| r.records().map(|v| v.len())).sum::<Result<usize>>()).is_ok() as usize;
-    let opts = crate::report::render::ReportOptions { out: ws.dir.join("results/fuzz-report"), references: ws.dir.join("no-references") };
+    let opts = crate::report::render::ReportOptions { out: ws.dir.join("results/fuzz-report"), references: ws.dir.join("no-references"), samples: crate::report::render::SamplesMode::Off };
     ok += crate::report::render::report(std::slice::from_ref(&folder), &opts).is_ok() as usize;
     let cfg = crate::report::compare::CompareConfig { resamples: 50, ..Default::default() };
     ok += crate::report::compare::compare(&ws.dir.join("tests/fixtures/results/tiny-gptneox-demo").join(run), &folder, &cfg).is_ok() as usize;

@@ -395,7 +395,7 @@ fn an_unannotated_split_is_not_scored_and_still_reports() {
     assert!(records.iter().all(|r| r.prediction.is_some() && r.metric.is_none() && r.error.is_none()));
     let rep = flamingo_eval::report::render::report(
         &[out.clone()],
-        &flamingo_eval::report::render::ReportOptions { out: tmp.path().join("report"), references: repo().join("results/reference") },
+        &flamingo_eval::report::render::ReportOptions { out: tmp.path().join("report"), references: repo().join("results/reference"), samples: Default::default() },
     )
     .unwrap();
     assert!(rep.markdown.contains("demo_vqa"));

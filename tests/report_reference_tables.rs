@@ -4,7 +4,12 @@
 mod common;
 
 use common::*;
-use flamingo_eval::report::reference::{load_dir, matches};
+use flamingo_eval::report::reference::{load_dir, ModelSource};
+
+fn matches<'a>(tables: &'a [flamingo_eval::report::reference::ReferenceTable], bench: &str, metric: &str, preset: &str) -> Vec<flamingo_eval::report::reference::Match<'a>> {
+    let src = ModelSource { checkpoint_sha256: "0".repeat(64), preset: Some(preset.to_string()) };
+    flamingo_eval::report::reference::matches(tables, bench, metric, Some(&src))
+}
 
 #[test]
 fn openflamingo_v1_preset_matches_only_the_v1_model_card_rows() {

@@ -21,7 +21,7 @@ MANIFEST_KEYS = {
     "special_tokens": {"image", "endofchunk", "pad", "eos", "bos"},
     "tokenizer": {"add_bos", "padding_side", "clean_up_tokenization_spaces"},
 }
-OPTIONAL_KEYS = {"source": {"added_head_seed"}}
+OPTIONAL_KEYS = {"source": {"added_head_seed", "preset"}}
 # the LLaMA fixture: its tokenizer prepends BOS (<s> = 1), its head rows of the added tokens come from a seed
 LLAMA = {"tiny-llama"}
 F, I = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64

@@ -7,6 +7,7 @@ otter-ai==0.0.0a8 wheel, fetched from PyPI by export/tiny/oracle.py into .cache/
   MPT would silently ignore are refused.
 * the preset path from the files a user downloads, offline from a Hugging Face cache layout, and its bad inputs.
 """
+import hashlib
 import copy
 import json
 import os
@@ -294,6 +295,9 @@ def test_offline_preset_export_from_the_hugging_face_cache_layout(of3b, tmp_path
     assert rep["parity"]["beam3_tokens_identical"]
     m = yaml.safe_load((out / "model.yaml").read_text())
     assert m["lang"]["family"] == "mosaic_gpt" and m["name"] == "OpenFlamingo-3B-vitl-mpt1b"
+    # the preset is recorded (reports match published rows by it with the checkpoint's hash, never by name)
+    assert m["source"]["preset"] == "OpenFlamingo-3B-vitl-mpt1b"
+    assert m["source"]["checkpoint_sha256"] == hashlib.sha256(Path(of3b["checkpoint"]).read_bytes()).hexdigest()
     assert lm_snap.is_dir()
     # what is not cached is an error that says how to get it (no network use offline)
     with pytest.raises(ExportError, match=r"the LM folder anas-awadalla/mpt-7b is not in the Hugging Face cache.*"

@@ -48,5 +48,6 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
     for i in &cmp.incomparable {
         eprintln!("error: {}: cannot compare: {}", i.benchmark, i.reason);
     }
+    eprintln!("{}", crate::report::samples::changed_view_hint(&args.baseline, &args.candidate));
     Ok(ExitCode::from(cmp.exit_code()))
 }

@@ -137,6 +137,10 @@ fn ci_json(ci: &ConfidenceInterval, scale: f64) -> Value {
            "resamples": ci.resamples, "seed": ci.seed, "method": "percentile bootstrap"})
 }
 
+/// The `scale` of the JSON values: the official tools' own scale, stated.
+const SCALE_FRACTION: &str = "fraction (0-1, as the official tool prints it; the papers and the table output print x100)";
+const SCALE_PERCENT: &str = "x100 (percent, as the official tool prints it)";
+
 fn ci_text(ci: Option<&ConfidenceInterval>, scale: f64, digits: usize) -> String {
     match ci {
         Some(ci) => format!("[{:.*}, {:.*}]", digits, ci.low * scale, digits, ci.high * scale),
@@ -219,14 +223,15 @@ fn caption(a: &CaptionArgs) -> anyhow::Result<Output> {
         ci_obj.insert(k.to_string(), ci_json(ci, 1.0));
     }
     obj.insert("confidence_intervals".into(), Value::Object(ci_obj));
-    let mut t = format!("Caption metrics on {n} images ({CAPTION_IMPL})\n");
-    t += &format!("{:<10} {:>10}  {:>22}\n", "metric", "score", "CI");
+    obj.insert("scale".into(), json!(SCALE_FRACTION));
+    let mut t = format!("Caption metrics on {n} images ({CAPTION_IMPL}), ×100 as the papers print them\n");
+    t += &format!("{:<14} {:>10}  {:>22}\n", "metric", "score", "CI");
     for (k, v) in &values {
         let ci = cis.iter().find(|(name, _)| name == k).map(|(_, c)| c);
-        t += &format!("{:<10} {:>10.6}  {:>22}\n", k, v, ci_text(ci, 1.0, 6));
+        t += &format!("{:<14} {:>10.2}  {:>22}\n", format!("{k} ×100"), 100.0 * v, ci_text(ci, 100.0, 2));
     }
     t += "METEOR and SPICE are not computed (they need Java jars / a CoreNLP download).\n";
-    t += "Scores are fractions, as pycocoevalcap prints them (papers report CIDEr x100).\n";
+    t += "pycocoevalcap prints these as fractions (×1); --format json keeps its fractions.\n";
     t += &bootstrap_note(&a.common);
     Ok(Output { json: Value::Object(obj), table: t })
 }
@@ -255,6 +260,7 @@ fn vqa(a: &VqaArgs) -> anyhow::Result<Output> {
         cis.insert("overall".into(), ci_json(ci, 100.0));
     }
     obj.insert("confidence_intervals".into(), Value::Object(cis));
+    obj.insert("scale".into(), json!(SCALE_PERCENT));
     let mut t = format!("{} on {} questions\n", mode.describe(), items.len());
     if let Some(w) = crate::metrics::vqa::few_answers_warning(items.iter().map(|i| i.answers.len()), None) {
         let w = format!("{}: {w}", a.annotations.display());
@@ -262,15 +268,15 @@ fn vqa(a: &VqaArgs) -> anyhow::Result<Output> {
         obj.insert("warnings".into(), json!([w.clone()]));
         t += &format!("{w}\n");
     }
-    t += &format!("Overall accuracy: {:.2}%  CI {}\n", report.overall, ci_text(ci.as_ref(), 100.0, 2));
+    t += &format!("Overall accuracy ×100: {:.2}  CI {}\n", report.overall, ci_text(ci.as_ref(), 100.0, 2));
     if !report.per_answer_type.is_empty() {
-        t += "Per answer type:\n";
+        t += "Per answer type (accuracy ×100):\n";
         for (k, v) in &report.per_answer_type {
             t += &format!("  {k:<30} {v:>6.2}\n");
         }
     }
     if !report.per_question_type.is_empty() {
-        t += "Per question type:\n";
+        t += "Per question type (accuracy ×100):\n";
         for (k, v) in &report.per_question_type {
             t += &format!("  {k:<30} {v:>6.2}\n");
         }
@@ -325,7 +331,7 @@ fn classification(a: &ClassificationArgs) -> anyhow::Result<Output> {
                 cis.insert("roc_auc".into(), ci_json(&x, 1.0));
                 ci = Some(x);
             }
-            t += &format!("ROC-AUC (scikit-learn rules) on {} samples: {:.6}  CI {}\n", labels.len(), auc, ci_text(ci.as_ref(), 1.0, 6));
+            t += &format!("ROC-AUC ×100 (scikit-learn rules) on {} samples: {:.2}  CI {}\n", labels.len(), 100.0 * auc, ci_text(ci.as_ref(), 100.0, 2));
         }
         ClassRecord::Multi { scores, .. } => {
             let nclass = scores.len();
@@ -337,7 +343,7 @@ fn classification(a: &ClassificationArgs) -> anyhow::Result<Output> {
                 })
                 .unzip();
             obj.insert("implementation".into(), json!("top-k accuracy; ties rank the higher class index first (as scikit-learn)"));
-            t += &format!("Top-k accuracy on {} samples, {} classes (ties: higher class index first)\n", rows.len(), nclass);
+            t += &format!("Top-k accuracy ×100 on {} samples, {} classes (ties: higher class index first)\n", rows.len(), nclass);
             for k in [1usize, 5] {
                 let hits = top_k_hits(&rows, &labels, k)?;
                 let acc = hits.iter().sum::<f64>() / hits.len() as f64;
@@ -347,11 +353,13 @@ fn classification(a: &ClassificationArgs) -> anyhow::Result<Output> {
                 if let Some(ci) = &ci {
                     cis.insert(key.clone(), ci_json(ci, 1.0));
                 }
-                t += &format!("  top-{k}: {:.6}  CI {}\n", acc, ci_text(ci.as_ref(), 1.0, 6));
+                t += &format!("  top-{k} ×100: {:.2}  CI {}\n", 100.0 * acc, ci_text(ci.as_ref(), 100.0, 2));
             }
         }
     }
     obj.insert("confidence_intervals".into(), Value::Object(cis));
+    obj.insert("scale".into(), json!(SCALE_FRACTION));
+    t += "scikit-learn prints these as fractions (×1); --format json keeps its fractions.\n";
     t += &bootstrap_note(&a.common);
     Ok(Output { json: Value::Object(obj), table: t })
 }
@@ -371,9 +379,10 @@ fn videoqa(a: &VideoQaArgs) -> anyhow::Result<Output> {
         "accuracy": acc * 100.0,
         "num_questions": hits.len(),
         "implementation": "top-1 exact match after VQA answer normalisation (punctuation, lowercase, number words, articles)",
+        "scale": SCALE_PERCENT,
         "confidence_intervals": Value::Object(cis),
     });
-    let mut t = format!("Video QA exact match (VQA normalisation) on {} questions: {:.2}%  CI {}\n", hits.len(), acc * 100.0, ci_text(ci.as_ref(), 100.0, 2));
+    let mut t = format!("Video QA exact match ×100 (VQA normalisation) on {} questions: {:.2}  CI {}\n", hits.len(), acc * 100.0, ci_text(ci.as_ref(), 100.0, 2));
     t += &bootstrap_note(&a.common);
     Ok(Output { json: obj, table: t })
 }

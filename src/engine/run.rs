@@ -99,6 +99,10 @@ pub struct Provenance {
     pub harness_version: String,
     pub git_commit: String,
     pub model_dir: String,
+    /// The model's source identity from its manifest (`source.checkpoint_sha256`, `source.preset`): what reports
+    /// match published numbers by. Absent in summaries of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_source: Option<ModelSource>,
     pub benchmark_file: String,
     pub identity: RunIdentity,
     pub onnxruntime_library: Option<String>,
@@ -131,6 +135,14 @@ pub struct Provenance {
     /// given and as resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<serde_json::Value>,
+}
+
+/// The source identity of the evaluated model, as its manifest records it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct ModelSource {
+    pub checkpoint_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -656,6 +668,10 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: git_commit(),
         model_dir: config.model_dir.display().to_string(),
+        model_source: Some(ModelSource {
+            checkpoint_sha256: model.manifest.source.checkpoint_sha256.clone(),
+            preset: model.manifest.source.preset.clone(),
+        }),
         benchmark_file: config.benchmark.display().to_string(),
         identity: identity.clone(),
         onnxruntime_library: crate::model::runtime::loaded_library().map(|p| p.display().to_string()),

@@ -46,6 +46,11 @@ pub struct Source {
     /// published file holds them (LLaMA-based v1 models); absent when every weight came from the files.
     #[serde(default)]
     pub added_head_seed: Option<u64>,
+    /// Recorded only: the exporter preset (`--preset NAME`, a published model) this export was made with; absent
+    /// for `--config` exports. Reports put published numbers beside a run by it (with the checkpoint hash),
+    /// never by `name`.
+    #[serde(default)]
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

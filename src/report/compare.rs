@@ -138,7 +138,7 @@ impl Comparison {
         let c = &self.config;
         let mut s = format!("## flamingo-eval compare: {}\n\n", self.headline());
         s.push_str(&format!(
-            "Baseline `{}` → candidate `{}`. Fails on a drop of more than {} point(s) with p < {} \
+            "Baseline `{}` → candidate `{}`. Metric values, Δ and its CI are ×100 (points). Fails on a drop of more than {} point(s) with p < {} \
              (two-sided paired bootstrap over samples, {} resamples, seed {}; {:.0}% CI of Δ).\n\n",
             self.baseline.display(),
             self.candidate.display(),
@@ -190,7 +190,7 @@ impl Comparison {
         let mut suites: BTreeMap<String, Vec<TestCase>> = BTreeMap::new();
         for r in &self.rows {
             let numbers = format!(
-                "{} at {} shot(s): baseline {:.4}, candidate {:.4}, delta {:+.4} (CI [{}, {}]), p = {}, paired samples {}, errors {} -> {}",
+                "{} ×100 at {} shot(s): baseline {:.4}, candidate {:.4}, delta {:+.4} (CI [{}, {}]), p = {}, paired samples {}, errors {} -> {}",
                 r.metric_key,
                 r.shot,
                 r.baseline,

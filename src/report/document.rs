@@ -10,6 +10,8 @@ pub enum Block {
     /// Header row, body rows; cells are plain text.
     Table(Vec<String>, Vec<Vec<String>>),
     List(Vec<String>),
+    /// A paragraph of text followed by a link to a file of the report (`href` relative to the report).
+    Link { text: String, label: String, href: String },
     /// A plot: Markdown links to `file`; HTML embeds `svg` inline.
     Figure { file: String, png: String, svg: String, caption: String },
 }
@@ -49,6 +51,7 @@ impl Document {
                     }
                     s.push('\n');
                 }
+                Block::Link { text, label, href } => s.push_str(&format!("{text} [{}]({href})\n\n", md_cell(label))),
                 Block::Figure { file, png, caption, .. } => {
                     s.push_str(&format!("![{caption}]({file})\n\n({caption}; PNG: [{png}]({png}))\n\n"));
                 }
@@ -93,6 +96,9 @@ impl Document {
                         s.push_str(&format!("<li>{}</li>\n", inline_code(i)));
                     }
                     s.push_str("</ul>\n");
+                }
+                Block::Link { text, label, href } => {
+                    s.push_str(&format!("<p>{} <a href=\"{}\">{}</a></p>\n", inline_code(text), escape(href), escape(label)))
                 }
                 Block::Figure { svg, caption, .. } => {
                     // The SVG document minus its XML declaration, inline.

@@ -16,6 +16,7 @@ pub mod merge;
 pub mod plot;
 pub mod reference;
 pub mod render;
+pub mod samples;
 
 use crate::engine::records::{read_records, SampleRecord};
 use crate::engine::run::RunIdentity;
@@ -119,6 +120,31 @@ impl RunFolder {
     /// "benchmark · model", for legends and headings.
     pub fn label(&self) -> String {
         format!("{} · {}", self.summary.benchmark, self.summary.model)
+    }
+
+    /// The model's source identity (checkpoint hash, exporter preset) and where it was read: the summary's
+    /// `provenance.model_source`, or for older folders the model folder's model.yaml when it still exists and
+    /// is the very file the run used (its SHA-256 is run.json's `model_manifest_sha256`).
+    pub fn model_source(&self) -> Option<(crate::engine::run::ModelSource, &'static str)> {
+        if let Some(v) = self.summary.provenance.get("model_source") {
+            if let Ok(s) = serde_json::from_value(v.clone()) {
+                return Some((s, "summary.json provenance.model_source"));
+            }
+        }
+        let dir = self.provenance_str("model_dir")?;
+        let manifest = Path::new(&dir).join("model.yaml");
+        if crate::hashing::sha256_file_hex(&manifest).ok()? != self.identity.model_manifest_sha256 {
+            return None;
+        }
+        let y: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
+        let src = y.get("source")?;
+        Some((
+            crate::engine::run::ModelSource {
+                checkpoint_sha256: src.get("checkpoint_sha256")?.as_str()?.to_string(),
+                preset: src.get("preset").and_then(|p| p.as_str()).map(String::from),
+            },
+            "the model folder's model.yaml (same SHA-256 as the run's)",
+        ))
     }
 
     pub fn provenance_str(&self, key: &str) -> Option<String> {

@@ -40,7 +40,23 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, title: &str, y_label: &str, series: &[Series]) -> Result<()>
+/// The y-axis of a metric on the ×100 scale: 0–100 for the bounded metrics (accuracies, ROC-AUC), 0 to at least
+/// 100 for CIDEr (unbounded above: up to the largest value, rounded up to a multiple of 10).
+pub fn y_range(metric_key: &str, series: &[Series]) -> (f64, f64) {
+    let hi = series
+        .iter()
+        .flat_map(|s| s.points.iter().flat_map(|p| [Some(p.1), p.2.map(|c| c.1)]))
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let lo = series.iter().flat_map(|s| s.points.iter().flat_map(|p| [Some(p.1), p.2.map(|c| c.0)])).flatten().filter(|v| v.is_finite()).fold(0.0f64, f64::min);
+    match metric_key {
+        "cider" => (lo, (hi * 1.05 / 10.0).ceil().max(10.0) * 10.0),
+        _ => (lo, hi.max(100.0)),
+    }
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, title: &str, y_label: &str, series: &[Series], y: Option<(f64, f64)>) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -64,7 +80,10 @@ where
         (lo, hi) = (0.0, 1.0);
     }
     let pad = ((hi - lo) * 0.1).max(1.0);
-    let (lo, hi) = ((lo - pad).max(if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY }), hi + pad);
+    let (lo, hi) = match y {
+        Some(r) => r,
+        None => ((lo - pad).max(if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY }), hi + pad),
+    };
     let n = shots.len() as f64;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -138,24 +157,24 @@ where
     Ok(())
 }
 
-/// The plot as an SVG document.
-pub fn svg(title: &str, y_label: &str, series: &[Series]) -> Result<String> {
+/// The plot as an SVG document; `y`: the y-axis range (None: fitted to the data).
+pub fn svg(title: &str, y_label: &str, series: &[Series], y: Option<(f64, f64)>) -> Result<String> {
     register_font();
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(root, title, y_label, series)?;
+        draw(root, title, y_label, series, y)?;
     }
     Ok(out)
 }
 
 /// The plot as a PNG file's bytes (RGB, 8 bit).
-pub fn png(title: &str, y_label: &str, series: &[Series]) -> Result<Vec<u8>> {
+pub fn png(title: &str, y_label: &str, series: &[Series], y: Option<(f64, f64)>) -> Result<Vec<u8>> {
     register_font();
     let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(root, title, y_label, series)?;
+        draw(root, title, y_label, series, y)?;
     }
     let mut bytes = Vec::new();
     {

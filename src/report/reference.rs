@@ -1,6 +1,8 @@
 //! Published numbers as data: `results/reference/*.yaml`, one file per paper table, each row one model on
-//! one benchmark at the table's shot counts. The report puts a run beside the row whose benchmark name and
-//! model name (or an alias) match.
+//! one benchmark at the table's shot counts. The report puts a run beside a row only when the model's source
+//! identity recorded at export matches the row: the checkpoint's SHA-256 (`checkpoint_sha256:` of the row),
+//! or the exporter preset (`presets:`) of an export whose weights were read from a checkpoint file. A display
+//! name never matches on its own: a random-initialised model named "OpenFlamingo-3B" is not that model.
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -31,9 +33,16 @@ pub struct ReferenceRow {
     /// The harness's benchmark name (`name:` of benchmarks/*.yaml).
     pub benchmark: String,
     pub model: String,
-    /// Other names of the same model (e.g. exported model directories' `name:`).
+    /// Other names of the same model (documentation only: names are never matched).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Exporter presets (`export_openflamingo --preset NAME`, recorded as `source.preset` in model.yaml) that
+    /// export this published model.
+    #[serde(default)]
+    pub presets: Vec<String>,
+    /// SHA-256 of the published checkpoint file(s) (`source.checkpoint_sha256` of an export of them).
+    #[serde(default)]
+    pub checkpoint_sha256: Vec<String>,
     /// The evaluation split of the published number (test-dev, Karpathy test, val...).
     pub split: String,
     /// The harness's metric key (vqa_accuracy, cider, roc_auc, exact_match, top_k_accuracy).
@@ -47,6 +56,16 @@ pub struct ReferenceRow {
 pub struct Match<'a> {
     pub table: &'a ReferenceTable,
     pub row: &'a ReferenceRow,
+    /// How the row was matched (for the report).
+    pub how: String,
+}
+
+pub use crate::engine::run::ModelSource;
+
+/// A checkpoint hash that names a file's content (64 hex digits), not a random initialisation
+/// (`random-init:<seed>`) or a random model of a published structure (`published-structure:...`).
+pub fn is_file_hash(s: &str) -> bool {
+    s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 impl Match<'_> {
@@ -96,16 +115,43 @@ pub fn load_file(path: &Path) -> Result<ReferenceTable> {
     Ok(t)
 }
 
-/// Rows of `tables` for this benchmark, metric and model (by name or alias, ignoring case and punctuation).
-pub fn matches<'a>(tables: &'a [ReferenceTable], benchmark: &str, metric: &str, model: &str) -> Vec<Match<'a>> {
-    let m = normalize(model);
+/// Rows of `tables` for this benchmark and metric whose model is the one `source` identifies: its checkpoint
+/// hash is one of the row's, or its preset is one of the row's and its weights came from a checkpoint file.
+/// No source (an older results folder whose model folder is gone), no match.
+pub fn matches<'a>(tables: &'a [ReferenceTable], benchmark: &str, metric: &str, source: Option<&ModelSource>) -> Vec<Match<'a>> {
+    let Some(src) = source else { return vec![] };
     let mut out = Vec::new();
     for t in tables {
-        for r in &t.rows {
-            if r.benchmark == benchmark && r.metric == metric && (normalize(&r.model) == m || r.aliases.iter().any(|a| normalize(a) == m)) {
-                out.push(Match { table: t, row: r });
+        for r in t.rows.iter().filter(|r| r.benchmark == benchmark && r.metric == metric) {
+            let how = if r.checkpoint_sha256.iter().any(|h| h.eq_ignore_ascii_case(&src.checkpoint_sha256)) {
+                Some(format!("matched by checkpoint sha256 `{}`", src.checkpoint_sha256))
+            } else if is_file_hash(&src.checkpoint_sha256) && src.preset.as_ref().is_some_and(|p| r.presets.contains(p)) {
+                Some(format!(
+                    "matched by exporter preset `{}`; checkpoint sha256 `{}`{}",
+                    src.preset.as_deref().unwrap_or(""),
+                    src.checkpoint_sha256,
+                    if r.checkpoint_sha256.is_empty() { " (the table lists no published hash to check it against)" } else { " is not the published file's" }
+                ))
+            } else {
+                None
+            };
+            // A listed published hash that differs: the preset's structure with other weights (fine-tuned?).
+            let how = how.filter(|_| r.checkpoint_sha256.is_empty() || r.checkpoint_sha256.iter().any(|h| h.eq_ignore_ascii_case(&src.checkpoint_sha256)));
+            if let Some(how) = how {
+                out.push(Match { table: t, row: r, how });
             }
         }
     }
     out
+}
+
+/// Rows named like `model` (name or alias, ignoring case and punctuation) that [`matches`] did not match:
+/// the report says why they are not shown.
+pub fn named_like<'a>(tables: &'a [ReferenceTable], benchmark: &str, metric: &str, model: &str) -> Vec<&'a ReferenceRow> {
+    let m = normalize(model);
+    tables
+        .iter()
+        .flat_map(|t| t.rows.iter())
+        .filter(|r| r.benchmark == benchmark && r.metric == metric && (normalize(&r.model) == m || r.aliases.iter().any(|a| normalize(a) == m)))
+        .collect()
 }

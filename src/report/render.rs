@@ -6,6 +6,7 @@
 use crate::report::document::{Block, Document};
 use crate::report::plot::{self, Series};
 use crate::report::reference::{self, ReferenceTable};
+use crate::report::samples;
 use crate::report::{discover_runs, fmt_num, write_atomic, RunFolder};
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -16,11 +17,27 @@ pub struct ReportOptions {
     pub out: PathBuf,
     /// Folder of published tables (results/reference).
     pub references: PathBuf,
+    /// The sample browser (samples.html and report_samples/).
+    pub samples: SamplesMode,
+}
+
+/// Whether `report` writes the sample browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SamplesMode {
+    /// When the runs hold at most [`samples::DEFAULT_MAX_RECORDS`] records in all.
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 pub struct ReportOutcome {
     pub files: Vec<PathBuf>,
     pub markdown: String,
+    /// The sample browser, when written.
+    pub browser: Option<samples::BrowserOutcome>,
+    /// Lines for the user (why the browser was not written, media not found).
+    pub notes: Vec<String>,
 }
 
 fn ci_text(ci: Option<crate::report::Interval>) -> String {
@@ -37,6 +54,9 @@ fn file_stem(name: &str) -> String {
 /// Per-class accuracy of the predicted class (classification metrics), per shot: class -> (correct, n).
 fn per_class(run: &RunFolder) -> Result<BTreeMap<usize, BTreeMap<String, (usize, usize)>>> {
     let mut out: BTreeMap<usize, BTreeMap<String, (usize, usize)>> = BTreeMap::new();
+    if !run.samples_path().is_file() {
+        return Ok(out); // no per-sample records kept: no per-class table
+    }
     for r in run.records()?.iter().filter(|r| r.error.is_none()) {
         let Some(name) = r.target["name"].as_str() else { continue };
         let e = out.entry(r.shot).or_default().entry(name.to_string()).or_default();
@@ -114,7 +134,20 @@ fn run_section(doc: &mut Document, run: &RunFolder, tables: &[ReferenceTable]) -
         }
     }
 
-    for m in reference::matches(tables, &s.benchmark, &s.metric_key, &s.model) {
+    let source = run.model_source();
+    let matched = reference::matches(tables, &s.benchmark, &s.metric_key, source.as_ref().map(|x| &x.0));
+    let named = reference::named_like(tables, &s.benchmark, &s.metric_key, &s.model);
+    if matched.is_empty() && !named.is_empty() {
+        doc.push(Block::Paragraph(format!(
+            "Published rows named like this model ({}) are not shown: published numbers are put beside a run only when the model's source identity matches (exporter preset with weights from a checkpoint file, or the published checkpoint's SHA-256); this model's is {}.",
+            named.iter().map(|r| r.model.as_str()).collect::<Vec<_>>().join(", "),
+            match &source {
+                Some((src, _)) => format!("checkpoint `{}`, preset {}", src.checkpoint_sha256, src.preset.as_deref().map(|p| format!("`{p}`")).unwrap_or_else(|| "none".into())),
+                None => "not recorded (a results folder of an older version whose model folder is gone or changed)".into(),
+            }
+        )));
+    }
+    for m in matched {
         let rows: Vec<Vec<String>> = s
             .results
             .iter()
@@ -133,13 +166,15 @@ fn run_section(doc: &mut Document, run: &RunFolder, tables: &[ReferenceTable]) -
             continue;
         }
         doc.push(Block::Paragraph(format!(
-            "Published: {} ({}; split: {}; demonstrations: {}{}). Source file: `{}`.",
+            "Published: {} ({}; split: {}; demonstrations: {}{}). Source file: `{}`; {} (read from {}).",
             m.row.model,
             m.table.source,
             m.row.split,
             m.table.demo_selection,
             m.table.trials.as_ref().map(|t| format!("; {t}")).unwrap_or_default(),
-            m.table.file.display()
+            m.table.file.display(),
+            m.how,
+            source.as_ref().map(|x| x.1).unwrap_or("?")
         )));
         doc.push(Block::Table(
             vec!["shots".into(), "this run".into(), format!("published ({})", m.row.model), "difference".into()],
@@ -202,6 +237,48 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
         runs.iter().map(|r| format!("`{}`", r.dir.display())).collect::<Vec<_>>().join(", ")
     )));
     let mut files = Vec::new();
+    let mut notes = Vec::new();
+    let n_records: usize = runs.iter().map(|r| r.summary.results.iter().map(|x| x.n + x.errors).sum::<usize>()).sum();
+    let write_browser = match opts.samples {
+        SamplesMode::On => true,
+        SamplesMode::Off => false,
+        SamplesMode::Auto => {
+            if n_records > samples::DEFAULT_MAX_RECORDS {
+                notes.push(format!(
+                    "sample browser not written: {n_records} records > {} (the default limit); pass --samples to write it anyway",
+                    samples::DEFAULT_MAX_RECORDS
+                ));
+            }
+            n_records <= samples::DEFAULT_MAX_RECORDS
+        }
+    };
+    let browser = if write_browser {
+        let refs: Vec<&RunFolder> = runs.iter().collect();
+        let b = samples::write_browser(&refs, &opts.out)?;
+        if !b.missing_media.is_empty() {
+            notes.push(format!(
+                "sample browser: {} media file(s) not found or not decodable (shown as placeholders), e.g. {} (paths are relative to the folder the run was started in: run report from there)",
+                b.missing_media.len(),
+                b.missing_media[0]
+            ));
+        }
+        for d in &b.without_records {
+            notes.push(format!("sample browser: {d} has no samples.jsonl: its run is listed with no records"));
+        }
+        let changed = if b.comparisons > 0 {
+            format!(" Changed between runs of one benchmark: {} sample(s), side by side at `samples.html#changed`.", b.changed)
+        } else {
+            String::new()
+        };
+        doc.push(Block::Link {
+            text: format!("Sample browser ({} records: images, prompts, predictions, references, scores, errors; filters and search).{changed}", b.records),
+            label: "samples.html".into(),
+            href: "samples.html".into(),
+        });
+        Some(b)
+    } else {
+        None
+    };
     for b in &benchmarks {
         let group: Vec<&RunFolder> = runs.iter().filter(|r| &r.summary.benchmark == b).collect();
         doc.push(Block::Heading(2, b.clone()));
@@ -232,7 +309,8 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
         }
         let mut seen_pub = Vec::new();
         for r in &group {
-            for m in reference::matches(&tables, b, &r.summary.metric_key, &r.summary.model) {
+            let source = r.model_source();
+            for m in reference::matches(&tables, b, &r.summary.metric_key, source.as_ref().map(|x| &x.0)) {
                 let key = (m.table.file.clone(), m.row.model.clone());
                 if seen_pub.contains(&key) {
                     continue;
@@ -250,8 +328,10 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
         if series.iter().any(|s| !s.points.is_empty()) {
             let stem = format!("shot_scaling_{}", file_stem(b));
             let title = format!("{b}: {metric_key} vs shots");
-            let svg = plot::svg(&title, &format!("{metric_key} ×100"), &series)?;
-            let png = plot::png(&title, &format!("{metric_key} ×100"), &series)?;
+            let y = Some(plot::y_range(&metric_key, &series));
+            let svg = plot::svg(&title, &format!("{metric_key} ×100"), &series, y)?;
+            let png = plot::png(&title, &format!("{metric_key} ×100"), &series, y)?;
+            let published_drawn = series.iter().any(|s| s.published && !s.points.is_empty());
             let (svg_path, png_path) = (opts.out.join(format!("{stem}.svg")), opts.out.join(format!("{stem}.png")));
             write_atomic(&svg_path, svg.as_bytes())?;
             write_atomic(&png_path, &png)?;
@@ -261,11 +341,24 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
                 file: format!("{stem}.svg"),
                 png: format!("{stem}.png"),
                 svg,
-                caption: format!("{b}: {metric_key} ×100 against shot count (bars: 95% CI; dashed: published)"),
+                caption: format!(
+                    "{b}: {metric_key} ×100 against shot count (bars: 95% CI{})",
+                    if published_drawn { "; dashed: published" } else { "" }
+                ),
             });
         }
         for r in &group {
             run_section(&mut doc, r, &tables)?;
+            if browser.is_some() {
+                // The browser lists the runs in this order (runs[k] is its run k).
+                let k = runs.iter().position(|x| std::ptr::eq(x, *r)).expect("a run of this report");
+                let errors: usize = r.summary.results.iter().map(|x| x.errors).sum();
+                doc.push(Block::Link {
+                    text: format!("This run's samples ({errors} failed):"),
+                    label: "incorrect or failed samples".into(),
+                    href: format!("samples.html#run={k}&status=ie"),
+                });
+            }
         }
     }
     let md = doc.markdown();
@@ -275,7 +368,10 @@ pub fn report(dirs: &[PathBuf], opts: &ReportOptions) -> Result<ReportOutcome> {
     write_atomic(&html_path, doc.html().as_bytes())?;
     files.insert(0, html_path);
     files.insert(0, md_path);
-    Ok(ReportOutcome { files, markdown: md })
+    if let Some(b) = &browser {
+        files.push(b.page.clone());
+    }
+    Ok(ReportOutcome { files, markdown: md, browser, notes })
 }
 
 /// The last two components of a results folder (enough to tell runs apart in a legend).
