@@ -199,6 +199,16 @@ pub fn prepare_rices_with(
                     bench.path.display()
                 )
             })?;
+            if model.manifest.vision.image_embedding == crate::model::manifest::EmbeddingKind::Pooled {
+                bail!(
+                    "{}: RICES with `encoder: model`, but {}'s image_embedding is its pooled vision state \
+                     (vision.image_embedding: pooled: the model has no CLIP projection head), not a CLIP embedding; \
+                     use `demo_selection: {{encoder: clip_onnx, clip_onnx: DIR}}` with a CLIP encoder exported by \
+                     export/export_clip.py",
+                    bench.path.display(),
+                    model.manifest.name
+                );
+            }
             bench.prepare_rices_with(&mut ModelEmbedder { model }, policy)
         }
         RicesEncoder::ClipOnnx => {
