@@ -39,12 +39,14 @@ fn bench_with_template(name: &str, template: Option<&str>, dir: &Path) -> PathBu
     p
 }
 
-fn run(model_name: &str, bench: &Path, out: &Path) -> Output {
+fn run(model_name: &str, bench: &Path, out: &Path, extra: &[&str]) -> Output {
     let m = model(model_name);
-    fe(&[
+    let mut args = vec![
         "run", "--quiet", "--threads", "1", "--limit", "3", "--shots", "0,4", "--model", m.to_str().unwrap(), "--benchmark",
         bench.to_str().unwrap(), "--out", out.to_str().unwrap(),
-    ])
+    ];
+    args.extend(extra);
+    fe(&args)
 }
 
 #[test]
@@ -52,12 +54,13 @@ fn idefics_runs_the_demo_benchmarks_beside_openflamingo_on_the_same_demonstratio
     let tmp = tempfile::tempdir().unwrap();
     let mut folders = Vec::new();
     for (name, tpl) in [("demo_vqa", "idefics_vqa"), ("demo_coco", "idefics_caption"), ("demo_hateful", "idefics_hateful_memes")] {
-        let b_idefics = bench_with_template(name, Some(tpl), &tmp.path().join("idefics"));
-        let b_of = bench_with_template(name, None, &tmp.path().join("of"));
+        // one benchmark file for both models; IDEFICS gets its own wording with --template
+        let b = bench_with_template(name, None, tmp.path());
+        let tpl = repo().join(format!("prompts/{tpl}.yaml"));
         let (o1, o2) = (tmp.path().join(format!("{name}-idefics")), tmp.path().join(format!("{name}-of")));
-        let r1 = run("tiny-idefics", &b_idefics, &o1);
+        let r1 = run("tiny-idefics", &b, &o1, &["--template", tpl.to_str().unwrap()]);
         assert!(r1.status.success(), "{name} with tiny-idefics: {}", text(&r1));
-        let r2 = run("tiny-llama", &b_of, &o2);
+        let r2 = run("tiny-llama", &b, &o2, &[]);
         assert!(r2.status.success(), "{name} with tiny-llama: {}", text(&r2));
         let a = read_records(&o1.join("samples.jsonl"), false).unwrap();
         let b = read_records(&o2.join("samples.jsonl"), false).unwrap();
@@ -69,6 +72,7 @@ fn idefics_runs_the_demo_benchmarks_beside_openflamingo_on_the_same_demonstratio
             assert_eq!(x.text_only_demo_ids, y.text_only_demo_ids);
             assert_eq!(x.demo_ids, y.demo_ids, "{name}: sample {} shot {}", x.sample_id, x.shot);
             assert!(x.error.is_none(), "{name}: {:?}", x.error);
+            assert!(x.prompt.contains("Answer:") || x.prompt.contains("Caption:"), "{name}: IDEFICS template: {:?}", x.prompt);
             if x.shot > 0 {
                 assert!(x.prompt.contains("</s>"), "{name}: IDEFICS demonstrations end with EOS: {:?}", x.prompt);
                 assert!(!y.prompt.contains("</s>"));
@@ -140,7 +144,7 @@ fn version_3_keys_are_refused_in_a_version_2_manifest() {
 fn rices_with_the_model_encoder_is_refused_for_a_pooled_embedding() {
     let tmp = tempfile::tempdir().unwrap();
     let b = bench_with_template("demo_vqa_rices", Some("idefics_vqa"), tmp.path());
-    let o = run("tiny-idefics", &b, &tmp.path().join("out"));
+    let o = run("tiny-idefics", &b, &tmp.path().join("out"), &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("vision.image_embedding: pooled") && t.contains("encoder: clip_onnx"), "{t}");

@@ -14,6 +14,9 @@ pub struct PromptsArgs {
     /// Benchmark file (benchmarks/*.yaml).
     #[arg(long)]
     pub benchmark: PathBuf,
+    /// Another prompt template for this benchmark (as `run --template`).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
     /// Shot count (default: every shot count of the benchmark).
     #[arg(long)]
     pub shots: Option<usize>,
@@ -41,6 +44,9 @@ pub struct PromptsArgs {
 
 pub fn run(args: PromptsArgs) -> Result<ExitCode> {
     let mut bench = Benchmark::load(&args.benchmark)?;
+    if let Some(t) = &args.template {
+        bench.set_template(t)?;
+    }
     for s in bench.skipped_summaries() {
         eprintln!("warning: {s}");
     }

@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// The benchmark file (benchmarks/*.yaml).
     #[arg(long)]
     pub benchmark: PathBuf,
+    /// Another prompt template (prompts/*.yaml) for this benchmark, e.g. a model family's own wording
+    /// (prompts/idefics_vqa.yaml); the benchmark file is used unchanged.
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
     /// Shot counts to sweep, e.g. 0,4,8,16,32 (default: the benchmark's).
     #[arg(long, value_delimiter = ',')]
     pub shots: Option<Vec<usize>>,
@@ -176,6 +180,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         rices_cache: args.rices_cache,
         max_error_rate: args.max_error_rate,
         retry_errors: args.retry_errors,
+        template: args.template.clone(),
     };
     let summary = match run(&config) {
         Ok(s) => s,

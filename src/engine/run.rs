@@ -47,6 +47,9 @@ pub struct RunConfig {
     /// failed samples are reported, and only a (shot, trial) with no scored sample fails (see
     /// [`super::outcome`]).
     pub max_error_rate: Option<f64>,
+    /// Another prompt template for the benchmark (`run --template FILE`): the benchmark file is used unchanged
+    /// (data, shots, seeds, demonstration selection); the run's identity hashes this template instead.
+    pub template: Option<PathBuf>,
     /// On resume, recompute the records that failed instead of keeping them.
     pub retry_errors: bool,
 }
@@ -448,6 +451,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         }
     }
     let mut bench = Benchmark::load(&config.benchmark)?;
+    if let Some(t) = &config.template {
+        bench.set_template(t)?;
+    }
     let shots = config.shots.clone().unwrap_or_else(|| bench.spec.shots.clone());
     if let Some(d) = crate::benchmark::spec::first_repeat(&shots) {
         bail!("--shots: {d} is listed twice; list each shot count once");

@@ -99,5 +99,6 @@ pub fn run_config(model_name: &str, bench: &Path, out: &Path) -> flamingo_eval::
         rices_cache: Default::default(),
         max_error_rate: None,
         retry_errors: false,
+        template: None,
     }
 }
