@@ -299,3 +299,53 @@ def preset_config(p: Preset, files: dict, sd: dict, lay, clip_model: Optional[st
            "tokenizer": {"path": lm, "add_special_tokens": True},
            "cross_attn_every_n_layers": p.cross_attn_every_n_layers, "perceiver": perceiver, "cross_attn": cross}
     return normalise_config(cfg, Path(f"preset:{p.name}"))
+
+
+# --------------------------------------------------------------------------------------------------
+# IDEFICS (Hugging Face's Flamingo reproduction): whole-model presets, exported by export/export_idefics.py
+# from the Hugging Face folder a user downloads (export/families/idefics.py). Values: transformers'
+# models/idefics/ and the published configs (PROTOCOL.md section 8c); every field is checked against the folder.
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdeficsPreset:
+    name: str
+    repo: str                         # Hugging Face repository (the folder's origin)
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    cross_layer_interval: int = 4
+    vocab_size: int = 32000
+    additional_vocab_size: int = 2
+    vision_embed_dim: int = 1280      # OpenCLIP ViT-H/14 in Hugging Face form
+    vision_layers: int = 32
+    image_size: int = 224
+    patch_size: int = 14
+    resampler_depth: int = 6
+    resampler_n_latents: int = 64
+    resampler_n_heads: int = 16
+    resampler_head_dim: int = 96
+    image_mean: Tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+    image_std: Tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+    owner: str = "i18-idefics"
+
+    def config_fields(self) -> Dict[str, object]:
+        """config.json fields (dotted for the nested vision/perceiver configs) the folder must have."""
+        return {"model_type": "idefics", "hidden_size": self.hidden_size,
+                "num_hidden_layers": self.num_hidden_layers, "num_attention_heads": self.num_attention_heads,
+                "cross_layer_interval": self.cross_layer_interval, "vocab_size": self.vocab_size,
+                "additional_vocab_size": self.additional_vocab_size, "use_resampler": True,
+                "vision_config.embed_dim": self.vision_embed_dim, "vision_config.num_hidden_layers": self.vision_layers,
+                "vision_config.image_size": self.image_size, "vision_config.patch_size": self.patch_size,
+                "perceiver_config.resampler_depth": self.resampler_depth,
+                "perceiver_config.resampler_n_latents": self.resampler_n_latents,
+                "perceiver_config.resampler_n_heads": self.resampler_n_heads,
+                "perceiver_config.resampler_head_dim": self.resampler_head_dim}
+
+
+IDEFICS_PRESETS: Dict[str, IdeficsPreset] = {p.name: p for p in (
+    IdeficsPreset("idefics-9b", "HuggingFaceM4/idefics-9b", 4096, 32, 32),
+    IdeficsPreset("idefics-9b-instruct", "HuggingFaceM4/idefics-9b-instruct", 4096, 32, 32),
+    IdeficsPreset("idefics-80b", "HuggingFaceM4/idefics-80b", 8192, 80, 64),
+    IdeficsPreset("idefics-80b-instruct", "HuggingFaceM4/idefics-80b-instruct", 8192, 80, 64),
+)}

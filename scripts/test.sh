@@ -63,6 +63,9 @@ echo "== the gate has teeth: known faults must fail it, a clean rerun must pass"
 PY=export/.venv/bin/python scripts/gate_teeth.sh
 
 echo "== exporter tests"
+# IDEFICS' fixed cross-attention is checked against transformers 4.36.2 (+ tokenizers 0.15.2), installed from
+# PyPI into .cache/transformers-4.36.2 with pip --target (the pinned venv is not changed)
+export/.venv/bin/python -c "from export.families.idefics import ensure_fixed_transformers as f; f()"
 set +e
 export/.venv/bin/python -m pytest -q export/tests
 rc=$?

@@ -143,6 +143,19 @@ pub struct Benchmark {
 }
 
 impl Benchmark {
+    /// Use another prompt template (`--template FILE`) with this benchmark: its fields are checked against
+    /// the dataset layout, and `spec.template` names it (absolute), so a run's identity hashes this file.
+    pub fn set_template(&mut self, path: &Path) -> Result<()> {
+        let value = path.to_string_lossy();
+        let found = template::resolve_template(&value, Path::new(".")).map_err(|e| anyhow!("--template {value}: {e:#}"))?;
+        let abs = std::fs::canonicalize(&found).with_context(|| format!("--template {}: no such file", path.display()))?;
+        let template = PromptTemplate::from_file(&abs)?;
+        template.check_fields(datasets::layout_fields(self.spec.dataset.layout))?;
+        self.template = template;
+        self.spec.template = abs.to_string_lossy().into_owned();
+        Ok(())
+    }
+
     /// Parse and validate the benchmark file, its template, and load both splits.
     pub fn load(path: &Path) -> Result<Benchmark> {
         let spec = BenchmarkSpec::from_file(path)?;

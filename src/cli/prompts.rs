@@ -17,6 +17,9 @@ pub struct PromptsArgs {
     /// Shot counts, e.g. 0,4 (default: every shot count of the benchmark).
     #[arg(long, value_delimiter = ',')]
     pub shots: Option<Vec<usize>>,
+    /// Another prompt template for this benchmark (as `run --template`): a bundled name or a file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub template: Option<PathBuf>,
     /// Trial index (0-based; default: every trial).
     #[arg(long)]
     pub trial: Option<usize>,
@@ -43,6 +46,9 @@ pub struct PromptsArgs {
 
 pub fn run(args: PromptsArgs) -> Result<ExitCode> {
     let mut bench = Benchmark::load(&args.benchmark)?;
+    if let Some(t) = &args.template {
+        bench.set_template(t)?;
+    }
     let overrides = crate::benchmark::overrides::SpecOverrides { seeds: args.seeds.seeds(), generation: vec![] };
     crate::benchmark::overrides::apply(&mut bench.spec, &overrides).map_err(|e| anyhow::anyhow!("{}: {e:#}", args.benchmark.display()))?;
     for s in bench.skipped_summaries() {

@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// results folder each (see --out); the exit status is the worst of them.
     #[arg(long, required = true, value_delimiter = ',', value_name = "FILE")]
     pub benchmark: Vec<PathBuf>,
+    /// Another prompt template for the benchmark(s): a bundled name (openflamingo_vqa, idefics_vqa, …) or a
+    /// prompts/*.yaml file, e.g. a model family's own wording; the benchmark file is used unchanged.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub template: Option<PathBuf>,
     /// Shot counts to sweep, e.g. 0,4,8,16,32 (default: the benchmark's).
     #[arg(long, value_delimiter = ',')]
     pub shots: Option<Vec<usize>>,
@@ -255,6 +259,7 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
         retry_errors: args.retry_errors,
         overrides: overrides.clone(),
         progress: Some(ProgressSlot { sweep: sweep.clone(), index }),
+        template: args.template.clone(),
     };
     if several && !args.quiet {
         // The overall count covers every benchmark from the start (each one is loaded once more for it;

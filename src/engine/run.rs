@@ -47,6 +47,9 @@ pub struct RunConfig {
     /// failed samples are reported, and only a (shot, trial) with no scored sample fails (see
     /// [`super::outcome`]).
     pub max_error_rate: Option<f64>,
+    /// Another prompt template for the benchmark (`run --template FILE`): the benchmark file is used unchanged
+    /// (data, shots, seeds, demonstration selection); the run's identity hashes this template instead.
+    pub template: Option<PathBuf>,
     /// On resume, recompute the records that failed instead of keeping them.
     pub retry_errors: bool,
     /// Command-line overrides of the benchmark file: trial seeds (`--seeds`) and generation settings
@@ -224,6 +227,16 @@ pub fn prepare_rices_with(
                     bench.path.display()
                 )
             })?;
+            if model.manifest.vision.image_embedding == crate::model::manifest::EmbeddingKind::Pooled {
+                bail!(
+                    "{}: RICES with `encoder: model`, but {}'s image_embedding is its pooled vision state \
+                     (vision.image_embedding: pooled: the model has no CLIP projection head), not a CLIP embedding; \
+                     use `demo_selection: {{encoder: clip_onnx, clip_onnx: DIR}}` with a CLIP encoder exported by \
+                     export/export_clip.py",
+                    bench.path.display(),
+                    model.manifest.name
+                );
+            }
             bench.prepare_rices_with(&mut ModelEmbedder { model }, policy)
         }
         RicesEncoder::ClipOnnx => {
@@ -473,6 +486,9 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
     };
     let say = |m: String| slot.sweep.println(&m);
     let mut bench = Benchmark::load(&config.benchmark)?;
+    if let Some(t) = &config.template {
+        bench.set_template(t)?;
+    }
     let applied = crate::benchmark::overrides::apply(&mut bench.spec, &config.overrides)
         .map_err(|e| anyhow!("{}: {e:#}", config.benchmark.display()))?;
     let limit = resolve_limit(&bench, config)?;

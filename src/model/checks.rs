@@ -21,10 +21,13 @@ impl std::fmt::Display for Mismatch {
 pub fn manifest_mismatches(m: &Manifest) -> Vec<Mismatch> {
     let mut out = Vec::new();
     let (size, patch) = (m.preprocess.image_size as usize, m.vision.patch_size as usize);
-    if patch > 0 && (size % patch != 0 || (size / patch) * (size / patch) != m.vision.num_patches) {
+    // vision.cls_token kept (IDEFICS): the perceiver also gets the CLS token
+    let cls = (m.vision.cls_token == crate::model::manifest::ClsToken::Kept) as usize;
+    if patch > 0 && (size % patch != 0 || (size / patch) * (size / patch) + cls != m.vision.num_patches) {
         out.push(Mismatch(format!(
-            "preprocess.image_size {size} with vision.patch_size {patch} gives {} patches, but vision.num_patches is {}",
+            "preprocess.image_size {size} with vision.patch_size {patch} gives {} patches{}, but vision.num_patches is {}",
             if size % patch == 0 { ((size / patch) * (size / patch)).to_string() } else { "a fractional number of".into() },
+            if cls == 1 { " + CLS (vision.cls_token: kept)" } else { "" },
             m.vision.num_patches
         )));
     }
@@ -129,6 +132,7 @@ fn probe_last_position(model: &mut FlamingoModel) -> anyhow::Result<()> {
         mask: vec![vec![1; past]],
         real_len: vec![past],
         media: vec![vec![]],
+        attends: vec![false],
     };
     let token = model.tokenizer.endofchunk_id;
     model.extend(&state, &[vec![token]]).map(|_| ())

@@ -239,6 +239,9 @@ pub(crate) struct RowsState {
     pub real_len: Vec<usize>,
     /// Media of each row (the decode-step media index is `media.len()`).
     pub media: Vec<Vec<Arc<EncodedMedia>>>,
+    /// Whether tokens after the prompt attend to the row's most recent media: what the prompt's last token
+    /// attends to (false after an EOS with `cross_attention.media_reset_after_eos`, or without media).
+    pub attends: Vec<bool>,
 }
 
 impl RowsState {
@@ -248,18 +251,20 @@ impl RowsState {
             mask: rows.iter().map(|&r| self.mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| self.real_len[r]).collect(),
             media: rows.iter().map(|&r| self.media[r].clone()).collect(),
+            attends: rows.iter().map(|&r| self.attends[r]).collect(),
         })
     }
 
     /// Like [`Self::select_rows`], but reuses this state's caches: rows are rearranged in place (nothing is
     /// copied when `rows` selects every row in order).
     pub fn into_rows(self, rows: &[usize]) -> Result<RowsState> {
-        let RowsState { kv, mask, real_len, media } = self;
+        let RowsState { kv, mask, real_len, media, attends } = self;
         Ok(RowsState {
             kv: kv.into_selected_rows(rows)?,
             mask: rows.iter().map(|&r| mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| real_len[r]).collect(),
             media: rows.iter().map(|&r| media[r].clone()).collect(),
+            attends: rows.iter().map(|&r| attends[r]).collect(),
         })
     }
 }
@@ -684,21 +689,21 @@ impl FlamingoModel {
         self.check_length(s)?;
         let pad = self.tokenizer.pad_id as i64;
         let img = self.tokenizer.image_id;
+        let reset = self.manifest.cross_attention().media_reset_after_eos.then_some(self.tokenizer.eos_id);
         let mut ids = vec![pad; b * s];
         let mut mask = vec![0i64; b * s];
         let mut pos = vec![1i64; b * s];
         let mut midx = vec![0i64; b * s];
+        let mut attends = Vec::with_capacity(b);
         for (r, p) in prompts.iter().enumerate() {
             let off = s - p.ids.len();
-            let mut count = 0i64;
+            let index = crate::model::prompt_format::media_index(&p.ids, img, reset);
+            attends.push(index.last().is_some_and(|&m| m > 0));
             for (j, &t) in p.ids.iter().enumerate() {
-                if t == img {
-                    count += 1;
-                }
                 ids[r * s + off + j] = t as i64;
                 mask[r * s + off + j] = 1;
                 pos[r * s + off + j] = j as i64;
-                midx[r * s + off + j] = count;
+                midx[r * s + off + j] = index[j];
             }
         }
         let media: Vec<Vec<Arc<EncodedMedia>>> = prompts.iter().map(|p| p.media.clone()).collect();
@@ -711,6 +716,7 @@ impl FlamingoModel {
             mask: mask.chunks(s).map(|c| c.to_vec()).collect(),
             real_len: prompts.iter().map(|p| p.ids.len()).collect(),
             media,
+            attends,
         };
         Ok((state, logits))
     }
@@ -744,8 +750,9 @@ impl FlamingoModel {
                     ids[r * s + j] = row[j] as i64;
                     pos[r * s + j] = (state.real_len[r] + j) as i64;
                 }
-                // New tokens attend to the row's most recent media, which is passed as the only slot.
-                midx[r * s + j] = (!state.media[r].is_empty()) as i64;
+                // New tokens attend to what the prompt's last token attends to: the row's most recent media,
+                // passed as the only slot (or none).
+                midx[r * s + j] = state.attends[r] as i64;
                 m.push(real as i64);
             }
             mask.extend_from_slice(&m);
@@ -753,7 +760,15 @@ impl FlamingoModel {
         }
         // Only the last media of each row can be attended to after the prompt: pass just that one (T = 1)
         // instead of every image of a 32-shot prompt at every decode step.
-        let last: Vec<Vec<Arc<EncodedMedia>>> = state.media.iter().map(|m| m.last().cloned().into_iter().collect()).collect();
+        // (cross_attention.no_media uniform_all_media: a token that attends to none averages every slot it is
+        // given, so such a row gets all its media, as in its prompt.)
+        let uniform = self.manifest.cross_attention().no_media == crate::model::manifest::NoMedia::UniformAllMedia;
+        let last: Vec<Vec<Arc<EncodedMedia>>> = state
+            .media
+            .iter()
+            .zip(&state.attends)
+            .map(|(m, &a)| if uniform && !a { m.clone() } else { m.last().cloned().into_iter().collect() })
+            .collect();
         let (lat, t) = self.latents_batch(&last);
         let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &lat, t, &state.kv, b, s)?;
         let new_state = RowsState {
@@ -761,6 +776,7 @@ impl FlamingoModel {
             mask: new_masks,
             real_len: tokens.iter().zip(&state.real_len).map(|(t, &r)| r + t.len()).collect(),
             media: state.media.clone(),
+            attends: state.attends.clone(),
         };
         Ok((new_state, logits))
     }
@@ -774,13 +790,16 @@ impl FlamingoModel {
     /// prompts share a batch.
     pub fn generate(&mut self, prompts: &[&Prompt], params: &SearchParams) -> Result<Vec<Generation>> {
         params.validate()?;
-        let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        // (With cross_attention.no_media uniform_all_media a row's zero-padded media slots would be averaged
+        // too: rows are then grouped by media count as well.)
+        let uniform = self.manifest.cross_attention().no_media == crate::model::manifest::NoMedia::UniformAllMedia;
+        let mut by_len: std::collections::BTreeMap<(usize, usize), Vec<usize>> = Default::default();
         for (i, p) in prompts.iter().enumerate() {
-            by_len.entry(p.ids.len()).or_default().push(i);
+            by_len.entry((p.ids.len(), if uniform { p.media.len() } else { 0 })).or_default().push(i);
         }
         let v = self.manifest.lang.vocab_size;
         let mut out: Vec<Option<Generation>> = vec![None; prompts.len()];
-        for (len, group) in by_len {
+        for ((len, _), group) in by_len {
             let batch: Vec<&Prompt> = group.iter().map(|&i| prompts[i]).collect();
             let (mut state, logits) = self.prefill(&batch, 1)?;
             // All rows of all prompts of this group decode together: every row has the same length at every

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The contract versions this runtime implements.
-pub const SUPPORTED_CONTRACT_VERSIONS: &[u32] = &[1, 2];
+pub const SUPPORTED_CONTRACT_VERSIONS: &[u32] = &[1, 2, 3];
 
 /// The version the exporter writes today.
 pub const CURRENT_CONTRACT_VERSION: u32 = 2;
@@ -33,6 +33,14 @@ pub struct Manifest {
     pub lang: Lang,
     pub special_tokens: SpecialTokens,
     pub tokenizer: TokenizerSettings,
+    /// Version 3 (IDEFICS): where the gated cross-attention sits and what a token without an image gets.
+    /// Absent (versions 1 and 2): OpenFlamingo's placement and semantics ([`CrossAttention::openflamingo`]).
+    #[serde(default)]
+    pub cross_attention: Option<CrossAttention>,
+    /// Version 3 (IDEFICS): how images and the end of a demonstration are written in the prompt text.
+    /// Absent: `<image>` as is, `<|endofchunk|>` ([`PromptFormat::openflamingo`]).
+    #[serde(default)]
+    pub prompt_format: Option<PromptFormat>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +54,9 @@ pub struct Source {
     /// published file holds them (LLaMA-based v1 models); absent when every weight came from the files.
     #[serde(default)]
     pub added_head_seed: Option<u64>,
+    /// Version 3, recorded only: the transformers version the graphs were exported with (IDEFICS).
+    #[serde(default)]
+    pub transformers_version: Option<String>,
     /// Recorded only: the exporter preset (`--preset NAME`, a published model) this export was made with; absent
     /// for `--config` exports. Reports put published numbers beside a run by it (with the checkpoint hash),
     /// never by `name`.
@@ -92,12 +103,124 @@ pub enum Interpolation {
 #[serde(rename_all = "snake_case")]
 pub enum ResizeMode {
     ShortestSide,
+    /// Version 3: resize to exactly `image_size × image_size`, aspect ratio not kept (IdeficsImageProcessor).
+    Exact,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CropMode {
     Center,
+    /// Version 3: no crop (with `resize: exact`).
+    None,
+}
+
+/// What happens to an alpha channel (and to non-RGB modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AlphaMode {
+    /// Pillow `convert("RGB")` after the resize (open_clip): the image is resized premultiplied, alpha dropped.
+    #[default]
+    Drop,
+    /// Version 3 (IdeficsImageProcessor's `convert_to_rgb`): every non-RGB image is converted to RGBA and
+    /// composited onto white (Pillow `alpha_composite`) BEFORE the resize, which then sees RGB.
+    CompositeWhite,
+}
+
+/// Which vision tokens the vision graph hands the perceiver (informational: the graph does it; checked
+/// against `num_patches`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClsToken {
+    /// OpenFlamingo: the grid's patch tokens only.
+    #[default]
+    Dropped,
+    /// Version 3 (IDEFICS): CLS first, then the grid (`num_patches` = grid² + 1).
+    Kept,
+}
+
+/// What `image_embedding` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingKind {
+    /// The CLIP image embedding (`ln_post(CLS) @ proj`): usable for RICES (`encoder: model`).
+    #[default]
+    Projected,
+    /// Version 3 (IDEFICS, no projection head): the pooled CLS state, not a CLIP embedding; RICES with
+    /// `encoder: model` is refused (use `encoder: clip_onnx`).
+    Pooled,
+}
+
+/// Where the gated cross-attention blocks are and what a token that attends to no media gets (version 3).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CrossAttention {
+    /// Only `before_layer` exists: the block runs before decoder layer i (informational: the graph does it).
+    pub position: CrossAttnPosition,
+    /// Blocks sit before layers `first_layer + k * lang.cross_attn_every_n_layers` (OpenFlamingo: n - 1,
+    /// IDEFICS: 0). Informational (the graph does it), validated.
+    pub first_layer: usize,
+    /// What a token with media index 0 gets.
+    pub no_media: NoMedia,
+    /// A token after an EOS (`special_tokens.eos`) attends to no media until the next `<image>` (IDEFICS'
+    /// `image_attention_mask`); the EOS itself still attends to the current one.
+    pub media_reset_after_eos: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrossAttnPosition {
+    BeforeLayer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoMedia {
+    /// Zero cross-attention output (OpenFlamingo; IDEFICS with transformers >= 4.36).
+    Zero,
+    /// Compatibility mode of transformers <= 4.35's IDEFICS: a uniform average over every media slot the
+    /// row is given. The runtime then gives each row exactly its own media (rows with different media counts
+    /// are never batched) and, after the prompt, all of them when the last prompt token attends to none.
+    UniformAllMedia,
+}
+
+impl CrossAttention {
+    pub fn openflamingo(every_n: usize) -> CrossAttention {
+        CrossAttention {
+            position: CrossAttnPosition::BeforeLayer,
+            first_layer: every_n.saturating_sub(1),
+            no_media: NoMedia::Zero,
+            media_reset_after_eos: false,
+        }
+    }
+}
+
+/// How the prompt text is written around images (version 3). The runtime rewrites every `<image>` marker.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PromptFormat {
+    /// The text of `special_tokens.endofchunk` in `tokenizer.json` (templates end demonstrations with it).
+    pub endofchunk_text: String,
+    /// Written before / after each `<image>` (IDEFICS: `<fake_token_around_image>`); "" = nothing.
+    pub image_open: String,
+    pub image_close: String,
+    /// Two images with nothing between them share one token: `open <image> close <image> close`.
+    pub share_between_adjacent_images: bool,
+    /// Strip spaces (only U+0020) at both ends of every text piece between markers (IdeficsProcessor strips
+    /// each text item).
+    pub strip_text_around_images: bool,
+}
+
+impl PromptFormat {
+    pub fn openflamingo() -> PromptFormat {
+        PromptFormat {
+            endofchunk_text: "<|endofchunk|>".into(),
+            image_open: String::new(),
+            image_close: String::new(),
+            share_between_adjacent_images: false,
+            strip_text_around_images: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +232,9 @@ pub struct Preprocess {
     pub crop: CropMode,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Version 3; absent = `drop`.
+    #[serde(default)]
+    pub alpha: AlphaMode,
 }
 
 impl Preprocess {
@@ -121,6 +247,7 @@ impl Preprocess {
             crop: CropMode::Center,
             mean: [0.48145466, 0.4578275, 0.40821073],
             std: [0.26862954, 0.26130258, 0.27577711],
+            alpha: AlphaMode::Drop,
         }
     }
 }
@@ -132,6 +259,12 @@ pub struct Vision {
     pub num_patches: usize,
     pub width: usize,
     pub embed_dim: usize,
+    /// Version 3; absent = `dropped`.
+    #[serde(default)]
+    pub cls_token: ClsToken,
+    /// Version 3; absent = `projected`.
+    #[serde(default)]
+    pub image_embedding: EmbeddingKind,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +354,7 @@ impl Manifest {
         };
         let manifest: Manifest = parsed.map_err(|e| anyhow::anyhow!("{}: invalid manifest: {e}", path.display()))?;
         manifest.validate(&path)?;
+        manifest.validate_v3(&value_keys(&text), &path)?;
         if version == Some(1) {
             eprintln!(
                 "warning: {}: contract_version 1 manifest: generated text is decoded without transformers' \
@@ -333,10 +467,103 @@ impl Manifest {
         Ok(())
     }
 
+    /// The cross-attention settings: the version-3 section, or OpenFlamingo's (versions 1 and 2).
+    pub fn cross_attention(&self) -> CrossAttention {
+        self.cross_attention.clone().unwrap_or_else(|| CrossAttention::openflamingo(self.lang.cross_attn_every_n_layers))
+    }
+
+    /// The prompt format: the version-3 section, or OpenFlamingo's (versions 1 and 2).
+    pub fn prompt_format(&self) -> PromptFormat {
+        self.prompt_format.clone().unwrap_or_else(PromptFormat::openflamingo)
+    }
+
+    /// Version-3 keys: refused in older manifests (they would change the meaning of a v1/v2 file), checked
+    /// for consistency otherwise.
+    fn validate_v3(&self, present: &[String], path: &Path) -> Result<()> {
+        if self.contract_version < 3 {
+            for key in V3_KEYS {
+                if present.iter().any(|k| k == key) {
+                    bail!(
+                        "{}: {key} is a contract version 3 key, but contract_version is {}; re-export the model \
+                         (or set contract_version: 3)",
+                        path.display(),
+                        self.contract_version
+                    );
+                }
+            }
+            for (key, bad) in [
+                ("preprocess.resize: exact", self.preprocess.resize == ResizeMode::Exact),
+                ("preprocess.crop: none", self.preprocess.crop == CropMode::None),
+            ] {
+                if bad {
+                    bail!("{}: {key} needs contract_version 3 (it is {})", path.display(), self.contract_version);
+                }
+            }
+        }
+        match (self.preprocess.resize, self.preprocess.crop) {
+            (ResizeMode::ShortestSide, CropMode::Center) | (ResizeMode::Exact, CropMode::None) => {}
+            (r, c) => bail!(
+                "{}: preprocess.resize {r:?} with preprocess.crop {c:?} is not a supported pipeline (shortest_side \
+                 needs crop: center; exact needs crop: none)",
+                path.display()
+            ),
+        }
+        let ca = self.cross_attention();
+        if ca.first_layer >= self.lang.n_layers {
+            bail!(
+                "{}: cross_attention.first_layer is {}; it must be below lang.n_layers ({})",
+                path.display(),
+                ca.first_layer,
+                self.lang.n_layers
+            );
+        }
+        let pf = self.prompt_format();
+        if pf.endofchunk_text.is_empty() {
+            bail!("{}: prompt_format.endofchunk_text must not be empty", path.display());
+        }
+        if pf.share_between_adjacent_images && (pf.image_open.is_empty() || pf.image_open != pf.image_close) {
+            bail!(
+                "{}: prompt_format.share_between_adjacent_images needs image_open and image_close to be the same \
+                 non-empty text (got {:?} / {:?})",
+                path.display(),
+                pf.image_open,
+                pf.image_close
+            );
+        }
+        Ok(())
+    }
+
     /// Path of a component file inside the model directory.
     pub fn component_path(&self, dir: &Path, component: &Component) -> PathBuf {
         dir.join(&component.file)
     }
+}
+
+/// Keys that only a version-3 manifest may hold.
+const V3_KEYS: &[&str] = &[
+    "cross_attention",
+    "prompt_format",
+    "source.transformers_version",
+    "source.preset",
+    "preprocess.alpha",
+    "vision.cls_token",
+    "vision.image_embedding",
+];
+
+/// The `section.key` names present in a manifest text (two levels), for the version checks.
+fn value_keys(text: &str) -> Vec<String> {
+    let Ok(serde_yaml::Value::Mapping(m)) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in m {
+        let Some(k) = k.as_str() else { continue };
+        out.push(k.to_string());
+        if let serde_yaml::Value::Mapping(inner) = v {
+            out.extend(inner.keys().filter_map(|x| x.as_str()).map(|x| format!("{k}.{x}")));
+        }
+    }
+    out
 }
 
 /// Reads a version-1 manifest with its version-1 meaning, as the version-2 fields it implies:

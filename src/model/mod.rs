@@ -10,6 +10,7 @@ pub mod clip;
 pub mod flamingo;
 pub mod manifest;
 pub mod preprocess;
+pub mod prompt_format;
 pub mod runtime;
 pub mod search;
 pub mod session;

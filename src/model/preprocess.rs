@@ -12,7 +12,7 @@
 //! resized premultiplied and the alpha is then dropped (as `convert("RGB")` does). EXIF orientation is NOT
 //! applied, because PIL's `Image.open` (and so OpenFlamingo) does not apply it.
 
-use crate::model::manifest::{Interpolation, Preprocess};
+use crate::model::manifest::{AlphaMode, Interpolation, Preprocess, ResizeMode};
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
 
@@ -425,10 +425,61 @@ fn round_half_even(x: f64) -> usize {
     }
 }
 
-/// Resize, centre-crop and normalise into CHW float32 pixels (`[3, size, size]`, flattened).
+/// Pillow's `alpha_composite(white RGBA, image.convert("RGBA")).convert("RGB")` — IdeficsImageProcessor's
+/// `convert_to_rgb` for every image that is not RGB — as an RGB image (Pillow's 7-bit-precision integer
+/// blend over an opaque background; checked exhaustively against Pillow for every colour/alpha pair).
+pub fn composite_on_white(img: &RawImage) -> RawImage {
+    if img.channels == 3 && !img.palette {
+        return img.clone(); // "RGB": returned as is
+    }
+    const P: u32 = 7;
+    let shift_div255 = |a: u32| ((a >> 8) + a) >> 8;
+    let blend = |c: u32, a: u32| -> u8 {
+        if a == 0 {
+            return 255;
+        }
+        let outa = a * 255 + 255 * (255 - a);
+        let coef1 = a * 255 * 255 * (1 << P) / outa;
+        let coef2 = 255 * (1 << P) - coef1;
+        (shift_div255(c * coef1 + 255 * coef2 + (0x80 << P)) >> P) as u8
+    };
+    let n = img.width * img.height;
+    let mut data = Vec::with_capacity(n * 3);
+    for i in 0..n {
+        let px = &img.data[i * img.channels..(i + 1) * img.channels];
+        let (rgb, a): ([u32; 3], u32) = if img.cmyk {
+            let nk = 255 - px[3] as u32;
+            let f = |c: u8| (nk as i32 - muldiv255(c as u32, nk) as i32).clamp(0, 255) as u32;
+            ([f(px[0]), f(px[1]), f(px[2])], 255)
+        } else {
+            match img.channels {
+                1 => ([px[0] as u32; 3], 255),
+                2 => ([px[0] as u32; 3], px[1] as u32),
+                3 => ([px[0] as u32, px[1] as u32, px[2] as u32], 255),
+                _ => ([px[0] as u32, px[1] as u32, px[2] as u32], px[3] as u32),
+            }
+        };
+        data.extend(rgb.iter().map(|&c| blend(c, a)));
+    }
+    RawImage { width: img.width, height: img.height, channels: 3, data, palette: false, cmyk: false }
+}
+
+/// Resize (shortest side + centre crop, or to exactly `size × size`) and normalise into CHW float32 pixels
+/// (`[3, size, size]`, flattened).
 pub fn preprocess(img: &RawImage, cfg: &Preprocess) -> Vec<f32> {
     let size = cfg.image_size as usize;
-    let (rw, rh) = shortest_side_size(img.width, img.height, size);
+    let rgb;
+    let img = match cfg.alpha {
+        AlphaMode::Drop => img,
+        AlphaMode::CompositeWhite => {
+            rgb = composite_on_white(img);
+            &rgb
+        }
+    };
+    let (rw, rh) = match cfg.resize {
+        ResizeMode::ShortestSide => shortest_side_size(img.width, img.height, size),
+        ResizeMode::Exact => (size, size),
+    };
     let resized = resize(img, rw, rh, cfg.interpolation);
     let top = round_half_even((rh as f64 - size as f64) / 2.0);
     let left = round_half_even((rw as f64 - size as f64) / 2.0);

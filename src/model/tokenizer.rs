@@ -6,7 +6,7 @@
 //! Decoding skips special tokens and, when `tokenizer.clean_up_tokenization_spaces`, applies transformers'
 //! clean-up (what `batch_decode` does in OpenFlamingo's eval).
 
-use crate::model::manifest::Manifest;
+use crate::model::manifest::{Manifest, PromptFormat};
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 
@@ -20,6 +20,8 @@ pub struct Tokenizer {
     pub prompt_bos: Option<u32>,
     /// `tokenizer.clean_up_tokenization_spaces`.
     pub clean_up_spaces: bool,
+    /// How `<image>` markers are written (`prompt_format`; OpenFlamingo's when absent).
+    pub format: PromptFormat,
 }
 
 impl Tokenizer {
@@ -27,7 +29,8 @@ impl Tokenizer {
         let inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| anyhow!("{}: could not load tokenizer: {e}", path.display()))?;
         let st = &manifest.special_tokens;
-        for (text, id) in [("<image>", st.image), ("<|endofchunk|>", st.endofchunk)] {
+        let format = manifest.prompt_format();
+        for (text, id) in [("<image>", st.image), (format.endofchunk_text.as_str(), st.endofchunk)] {
             match inner.token_to_id(text) {
                 Some(found) if found == id => {}
                 Some(found) => bail!(
@@ -36,6 +39,15 @@ impl Tokenizer {
                     path.display()
                 ),
                 None => bail!("{}: the tokenizer has no {text} token (model.yaml expects id {id})", path.display()),
+            }
+        }
+        for (key, text) in [("image_open", &format.image_open), ("image_close", &format.image_close)] {
+            if !text.is_empty() && inner.token_to_id(text).is_none() {
+                bail!(
+                    "{}: model.yaml's prompt_format.{key} is {text:?}, which is not a token of this tokenizer; the \
+                     manifest and tokenizer belong to different exports",
+                    path.display()
+                );
             }
         }
         let prompt_bos = if manifest.tokenizer.add_bos { st.bos } else { None };
@@ -56,6 +68,7 @@ impl Tokenizer {
             eos_id: st.eos,
             prompt_bos,
             clean_up_spaces: manifest.tokenizer.clean_up_tokenization_spaces,
+            format,
         };
         tok.check_post_processor(path)?;
         Ok(tok)
@@ -82,9 +95,12 @@ impl Tokenizer {
         Ok(())
     }
 
-    /// Token ids of a prompt row: BOS first when model.yaml's `tokenizer.add_bos` says so, then the text
-    /// tokenised without the tokenizer's own special tokens.
+    /// Token ids of a prompt row: BOS first when model.yaml's `tokenizer.add_bos` says so, then the text —
+    /// with its `<image>` markers written as `prompt_format` says — tokenised without the tokenizer's own
+    /// special tokens.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let text = crate::model::prompt_format::render(text, &self.format);
+        let text = text.as_str();
         let enc = self.inner.encode(text, false).map_err(|e| anyhow!("tokenizer failed on {text:?}: {e}"))?;
         Ok(self.prompt_bos.into_iter().chain(enc.get_ids().iter().copied()).collect())
     }

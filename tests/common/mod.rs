@@ -102,5 +102,6 @@ pub fn run_config(model_name: &str, bench: &Path, out: &Path) -> flamingo_eval::
         overrides: Default::default(),
         sample_limit: None,
         progress: None,
+        template: None,
     }
 }
