@@ -70,11 +70,20 @@ pub fn ptb_tokens_unfiltered(line: &str) -> Vec<String> {
 /// lower-cased tokens of each line.
 pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
     let mut chars: Vec<char> = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    // `&apos;` lexes exactly like ’ (observed), but keeps its spelling wherever ’ is kept as written
+    let mut apos_entity: Vec<usize> = Vec::new();
     for (k, line) in lines.iter().enumerate() {
         if k > 0 {
             chars.push('\n');
         }
-        chars.extend(line.chars().map(|c| if LINE_TERMINATORS.contains(&c) || c == '\n' { ' ' } else { c }));
+        let mut rest = *line;
+        while let Some(p) = rest.find("&apos;") {
+            chars.extend(rest[..p].chars().map(|c| if LINE_TERMINATORS.contains(&c) || c == '\n' { ' ' } else { c }));
+            apos_entity.push(chars.len());
+            chars.push('\u{2019}');
+            rest = &rest[p + 6..];
+        }
+        chars.extend(rest.chars().map(|c| if LINE_TERMINATORS.contains(&c) || c == '\n' { ' ' } else { c }));
     }
     let mut out: Vec<Vec<String>> = vec![Vec::new(); lines.len()];
     let mut next_at = vec![usize::MAX; chars.len() + 1];
@@ -87,6 +96,7 @@ pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
     }
     let mut lx = Lexer {
         c: &chars,
+        apos_entity: &apos_entity,
         line: 0,
         toks: Vec::new(),
         dom_run: (0, 0, None),
@@ -142,6 +152,8 @@ fn is_upper(c: char) -> bool {
 
 struct Lexer<'a> {
     c: &'a [char],
+    /// positions (ascending) of the ’ that stand for an `&apos;` of the input
+    apos_entity: &'a [usize],
     line: usize,
     toks: Vec<(usize, String)>,
     /// [`Lexer::domain`]'s last scan: (start, end, last ".com"-like dot) of a run, reused inside it
@@ -237,8 +249,30 @@ impl<'a> Lexer<'a> {
         self.toks.push((self.line, s.into()));
     }
 
+    /// The input's text from `a` to `b` (an `&apos;` spelled as such).
     fn text(&self, a: usize, b: usize) -> String {
-        self.c[a..b].iter().collect()
+        if self.apos_entity.is_empty() {
+            return self.c[a..b].iter().collect();
+        }
+        let mut t = String::new();
+        for k in a..b {
+            self.push_char(&mut t, k);
+        }
+        t
+    }
+
+    /// Whether the character at `i` is an `&apos;` of the input (lexed as ’).
+    fn is_apos_entity(&self, i: usize) -> bool {
+        !self.apos_entity.is_empty() && self.apos_entity.binary_search(&i).is_ok()
+    }
+
+    /// Appends the input's character at `i` to `t` as written (`&apos;` for an entity).
+    fn push_char(&self, t: &mut String, i: usize) {
+        if self.is_apos_entity(i) {
+            t.push_str("&apos;");
+        } else {
+            t.push(self.c[i]);
+        }
     }
 
     fn starts_with(&self, i: usize, s: &str) -> bool {
@@ -356,11 +390,16 @@ impl<'a> Lexer<'a> {
         if is_alnum(ch) || (ch == '&' && self.letter_entity(i).is_some()) {
             return self.word(i);
         }
-        // a run of typographic quotes is one token: "«“" → "````"
-        if fancy_quote(ch).is_some() && next.and_then(fancy_quote).is_some() {
+        // a run of typographic quotes is one token: "«“" → "````" (but ’’ is a closing double quote first)
+        if ch == '\u{2019}' && next == Some('\u{2019}') && !self.is_apos_entity(i) && !self.is_apos_entity(i + 1) {
+            self.push("''");
+            return i + 2;
+        }
+        let quote = |k: usize| if self.is_apos_entity(k) { None } else { self.at(k).and_then(fancy_quote) };
+        if quote(i).is_some() && quote(i + 1).is_some() {
             let mut j = i;
             let mut t = String::new();
-            while let Some(q) = self.at(j).and_then(fancy_quote) {
+            while let Some(q) = quote(j) {
                 t.push_str(q);
                 j += 1;
             }
@@ -608,7 +647,8 @@ impl<'a> Lexer<'a> {
             last0
         } else {
             let mut end = i;
-            while self.is(end, |c| prefix_ok(c) || c == '.') {
+            // (an `&apos;` is no part of it, unlike ’)
+            while self.is(end, |c| prefix_ok(c) || c == '.') && !self.is_apos_entity(end) {
                 end += 1;
             }
             let mut last = None;
@@ -898,7 +938,7 @@ impl<'a> Lexer<'a> {
                 let open = self.is(end, |x| x.is_ascii_alphanumeric() || x == '$');
                 self.push(if open { "``" } else { "''" });
             }
-            "apos" if name == "apos" => self.push("'"),
+            // `&apos;` itself never gets here: it is lexed as ’ (see `ptb_tokenize_lines`)
             "quot" | "apos" => {
                 let t = self.text(i, end);
                 self.push(t);
@@ -1048,7 +1088,7 @@ impl<'a> Lexer<'a> {
 
     fn apostrophe(&mut self, i: usize) -> usize {
         let next = self.at(i + 1);
-        if next.is_some_and(|c| c == '\'' || c == '\u{2019}') {
+        if next.is_some_and(|c| c == '\'' || c == '\u{2019}') && !self.is_apos_entity(i) && !self.is_apos_entity(i + 1) {
             self.push("''");
             return i + 2;
         }
@@ -1069,12 +1109,32 @@ impl<'a> Lexer<'a> {
             self.push(t);
             return k;
         }
-        if self.c[i] == '\u{2019}' || self.c[i] == '\u{92}' {
+        let fancy = self.c[i] == '\u{2019}' || self.c[i] == '\u{92}';
+        if fancy {
             // ’re, ’s … split off even before more letters ("’red" → "'re" "d")
             for cl in ["re", "ve", "ll", "s", "m", "d"] {
                 if letters.starts_with(cl) {
                     self.push(format!("'{}", self.text(i + 1, i + 1 + cl.len())));
                     return i + 1 + cl.len();
+                }
+            }
+            // ’n (with a closing ’: ’n’) and ’em split off whatever letters follow, and keep the ’
+            if letters.starts_with('n') {
+                let e = if self.is(i + 2, |c| c == '\u{2019}' || c == '\u{92}') { i + 3 } else { i + 2 };
+                let t = self.text(i, e);
+                self.push(t);
+                return e;
+            }
+            if letters.starts_with("em") {
+                let t = self.text(i, i + 3);
+                self.push(t);
+                return i + 3;
+            }
+            for w in ["cause", "til"] {
+                if letters.starts_with(w) {
+                    let t = self.text(i, i + 1 + w.len());
+                    self.push(t);
+                    return i + 1 + w.len();
                 }
             }
         }
@@ -1110,13 +1170,14 @@ impl<'a> Lexer<'a> {
                     return e;
                 }
             }
-            if rest.starts_with("tis") || rest.starts_with("twas") {
+            if !fancy && (rest.starts_with("tis") || rest.starts_with("twas")) {
                 let t = format!("'{}", self.text(i + 1, i + 2));
                 self.push(t);
                 return self.word(i + 2);
             }
         }
-        if next.is_some_and(|c| c.is_ascii_alphabetic()) {
+        // an ASCII apostrophe before a letter reads as an opening quote; ’ stays a closing one
+        if !fancy && next.is_some_and(|c| c.is_ascii_alphabetic()) {
             self.push("`");
         } else {
             self.push("'");
@@ -1265,7 +1326,7 @@ impl<'a> Lexer<'a> {
             if ch == '/' {
                 slashed = true;
             }
-            text.push(ch);
+            self.push_char(&mut text, i);
             f.add(ch);
             i += 1;
         }
@@ -1289,7 +1350,7 @@ impl<'a> Lexer<'a> {
             while self.is(j, is_letter) {
                 j += 1;
             }
-            let apos = if j == i + 2 { '\'' } else { self.c[i] };
+            let apos = if j == i + 2 { "'".to_string() } else { self.text(i, i + 1) };
             let nt = format!("{n_char}{apos}{}", self.text(i + 1, j));
             self.push(nt);
             return j;
@@ -1304,7 +1365,8 @@ impl<'a> Lexer<'a> {
             || text.eq_ignore_ascii_case("ol"))
             && self.is(i, |c| c == '\'' || c == '\u{2019}')
         {
-            let t = format!("{text}{}", self.c[i]);
+            let mut t = text;
+            self.push_char(&mut t, i);
             self.push(t);
             return i + 1;
         }
