@@ -90,7 +90,7 @@ pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
     for k in (0..chars.len()).rev() {
         next_at[k] = match chars[k] {
             '@' => k,
-            ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>' => usize::MAX,
+            c if ends_at_sign_token(c) => usize::MAX,
             _ => next_at[k + 1],
         };
     }
@@ -342,6 +342,11 @@ impl<'a> Lexer<'a> {
         }
         if matches!(ch, ':' | ';' | '=' | '>' | '<') {
             if let Some(e) = self.emoticon(i) {
+                return e;
+            }
+        }
+        if ch == '<' {
+            if let Some(e) = self.at_sign_token(i) {
                 return e;
             }
         }
@@ -602,21 +607,28 @@ impl<'a> Lexer<'a> {
         Some(j)
     }
 
-    /// A token holding `@` (e-mail addresses, handles glued to words): from an ASCII letter or digit over
-    /// everything up to a space, tab, no-break space, round bracket or double quote (control and
-    /// untokenizable characters included), less a final period.
+    /// A token holding `@` (e-mail addresses, handles glued to words): from an ASCII letter or digit (or
+    /// one `<` before it) over everything up to a character of [`ends_at_sign_token`] (control and
+    /// untokenizable characters included) or one `>` after the `@`, less a final period.
     fn at_sign_token(&mut self, i: usize) -> Option<usize> {
-        if !self.is(i, |c| c.is_ascii_alphanumeric()) || self.next_at[i] == usize::MAX {
+        // one `<` may open it (`<b@c`)
+        let s = if self.at(i) == Some('<') { i + 1 } else { i };
+        if !self.is(s, |c| c.is_ascii_alphanumeric()) || self.next_at[s] == usize::MAX {
             return None;
         }
-        let stop = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>');
-        let mut j = i;
+        let stop = ends_at_sign_token;
+        let mut j = s;
         let mut at = None;
         while let Some(c) = self.at(j) {
-            if stop(c) && !(c == '>' && at.is_some()) {
+            if c == '>' && at.is_some() {
+                // one `>` after the `@` closes it
+                j += 1;
                 break;
             }
-            if c == '@' && at.is_none() && j > i && !self.is(j + 1, |x| x == '.' || stop(x)) {
+            if stop(c) {
+                break;
+            }
+            if c == '@' && at.is_none() && j > s && !self.is(j + 1, |x| x == '.' || stop(x)) {
                 at = Some(j);
             }
             j += 1;
@@ -1439,7 +1451,7 @@ impl<'a> Lexer<'a> {
         let y_ok = i - start > 1 && self.c[i - 2].is_ascii_alphabetic();
         let vowels = i - start >= 2
             && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
-            && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || (ascii && c.is_ascii_uppercase()));
+            && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || c.is_ascii_uppercase());
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
         single
             || vowels
@@ -1485,20 +1497,13 @@ impl<'a> Lexer<'a> {
         Some(dot + 1)
     }
 
-    /// Whether spaces (at most one line break among them) and then a word that typically opens a sentence
-    /// follow position `i` (capitalised or all capitals, e.g. `The`, `IT`).
+    /// Whether spaces (line breaks among them: blank lines are skipped) and then a word that typically
+    /// opens a sentence follow position `i` (capitalised or all capitals, e.g. `The`, `IT`).
     fn starter_follows(&mut self, mut i: usize) -> bool {
         let s0 = i;
-        let mut breaks = 0;
         while let Some(c) = self.at(i) {
             match c {
-                ' ' | '\t' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}' => {}
-                '\n' => {
-                    breaks += 1;
-                    if breaks > 1 {
-                        return false;
-                    }
-                }
+                ' ' | '\t' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}' | '\n' => {}
                 _ => break,
             }
             i += 1;
@@ -1602,6 +1607,11 @@ impl WordShape {
             self.since_hyphen += 1;
         }
     }
+}
+
+/// Characters that end a token holding `@` (and no `@` beyond them belongs to the token before them).
+fn ends_at_sign_token(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\u{a0}' | '(' | ')' | '"' | '<' | '>' | '{' | '}' | '|')
 }
 
 /// The ASCII form of a typographic quote (and its Windows-1252 code points read as C1 characters).
