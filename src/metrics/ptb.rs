@@ -188,6 +188,13 @@ const ABBREV_FINAL: &[&str] = &[
 /// Like [`ABBREV_FINAL`] but only when capitalised (lower-case `wash.` is a word and a period).
 const ABBREV_FINAL_CAPITALISED: &[&str] = &["mass", "wash", "pa", "tex", "ill", "ore", "la", "miss", "ark", "del"];
 
+/// File extensions after which a period stays inside a token (observed).
+const FILE_EXTENSIONS: &[&str] = &[
+    "bat", "bmp", "c", "cgi", "class", "cpp", "dll", "doc", "docx", "exe", "gif", "gz", "h", "htm", "html", "jar",
+    "java", "jpeg", "jpg", "mov", "mp3", "pdf", "php", "pl", "png", "ppt", "ps", "py", "sql", "tar", "txt", "wav",
+    "xml", "zip",
+];
+
 /// Words after which the Java lexer reads an initial's period (`E.`) as the end of a sentence (observed).
 const SENTENCE_STARTERS: &[&str] = &[
     "A",
@@ -383,6 +390,7 @@ impl<'a> Lexer<'a> {
                 .or_else(|| self.nbsp_number(i))
                 .or_else(|| self.amp_compound(i))
                 .or_else(|| self.spaced_fraction(i))
+                .or_else(|| self.filename(i))
             {
                 return e;
             }
@@ -696,7 +704,7 @@ impl<'a> Lexer<'a> {
                 k += 1;
             }
             let k0 = k;
-            while k > j + 1 && matches!(self.c[k - 1], '?' | '!' | ',') {
+            while k > j + 1 && matches!(self.c[k - 1], '?' | '!' | ',' | '-') {
                 k -= 1;
             }
             if k < k0 || k >= self.c.len() || self.c[k].is_ascii() {
@@ -750,7 +758,7 @@ impl<'a> Lexer<'a> {
         while self.is(k, url_char) {
             k += 1;
         }
-        while k > j + 1 && self.is(k - 1, |c| ".,;:!?".contains(c)) {
+        while k > j + 1 && self.is(k - 1, |c| ".,;:!?-".contains(c)) {
             k -= 1;
         }
         if k < j + 3 {
@@ -883,6 +891,41 @@ impl<'a> Lexer<'a> {
         let t = self.text(i, j);
         self.push(t);
         Some(j)
+    }
+
+    /// A file name that starts with a digit: ASCII letters, digits and periods ending in `.` and a common
+    /// file extension (any case), one token where a word would split at the period (`2file.jpg`,
+    /// `3.5.jpg`, `10D.C`).
+    fn filename(&mut self, i: usize) -> Option<usize> {
+        let mut run_end = i;
+        while self.is(run_end, |c| c.is_ascii_alphanumeric() || c == '.') {
+            run_end += 1;
+        }
+        // (a word that starts with a letter takes its periods anyway: `signA.B.C.D`, `file.jpg`)
+        if run_end < i + 3 || !self.c[i].is_ascii_digit() {
+            return None;
+        }
+        // the longest prefix of the run that ends in `.EXT` (`10D.C` of `10D.C.D.`)
+        let mut ext_end = run_end;
+        for d in (i + 1..run_end).rev() {
+            if self.c[d] != '.' {
+                continue;
+            }
+            let ext = self.text(d + 1, ext_end).to_ascii_lowercase();
+            let after_ok = ext_end < run_end || !self.is(run_end, is_alnum);
+            if after_ok && self.c[d - 1] != '.' && FILE_EXTENSIONS.contains(&ext.as_str()) {
+                // a dotted acronym with its period (`b.c.`, `A.B.C.D.`) is a longer token
+                let single = |seg: &[char]| seg.len() == 1 && seg[0].is_ascii_alphabetic();
+                if self.at(ext_end) == Some('.') && self.c[i..ext_end].split(|&c| c == '.').all(single) {
+                    return None;
+                }
+                let t = self.text(i, ext_end);
+                self.push(t);
+                return Some(ext_end);
+            }
+            ext_end = d;
+        }
+        None
     }
 
     /// `1 1/2`: a whole number and a fraction, one token with a no-break space.
@@ -1290,7 +1333,7 @@ impl<'a> Lexer<'a> {
             }
             let nx = self.at(i + 1);
             let join = match ch {
-                '-' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && !(numeric && separated),
+                '-' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && !(numeric && separated) && !f.inner_apostrophe,
                 '_' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok,
                 '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok,
                 c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
@@ -1298,7 +1341,8 @@ impl<'a> Lexer<'a> {
                 '.' if text.len() <= 8
                     && self.final_abbreviation(&text)
                     && nx.is_some_and(is_letter)
-                    && !self.is(i + 2, is_letter) =>
+                    && !(self.is(i + 2, is_alnum)
+                        || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?')) && self.is(i + 3, is_letter))) =>
                 {
                     false
                 }
@@ -1314,10 +1358,33 @@ impl<'a> Lexer<'a> {
                 {
                     false
                 }
+                // a hyphenated word ending in a single letter takes a dotted acronym after it, with its
+                // final period: `a-b.c.` `1-a.b.d.` (but `a-b . c`)
+                '.' if f.hyphens > 0 && f.since_hyphen == 1 && is_letter(prev) => {
+                    let mut k = i;
+                    while self.at(k) == Some('.') && self.is(k + 1, is_letter) && self.at(k + 2) == Some('.') {
+                        k += 2;
+                    }
+                    if k > i {
+                        for x in i..=k {
+                            text.push(self.c[x]);
+                            f.add(self.c[x]);
+                        }
+                        i = k + 1;
+                        // and a hyphen after it joins the next part (`a-b.c.-d`)
+                        if self.at(i) == Some('-') && self.is(i + 1, is_alnum) {
+                            text.push('-');
+                            f.add('-');
+                            i += 1;
+                            continue;
+                        }
+                        self.emit_word(text);
+                        return i;
+                    }
+                    false
+                }
                 '.' => {
-                    (nx.is_some_and(is_letter)
-                        && (f.dot_ok || (f.hyphens > 0 && f.since_hyphen == 1))
-                        && (is_letter(prev) || f.any_letter))
+                    (nx.is_some_and(is_letter) && f.dot_ok && (is_letter(prev) || f.any_letter))
                         || (numeric && is_digit(prev) && nx.is_some_and(is_digit))
                 }
                 '!' | '?' => is_letter(prev) && nx.is_some_and(is_letter) && f.question_ok,
@@ -1573,6 +1640,10 @@ struct WordShape {
     hyphens: usize,
     /// characters since the last `-`
     since_hyphen: usize,
+    /// characters so far
+    len: usize,
+    /// an apostrophe after the second character (`ma'am`, not `o'clock`): no hyphen joins then
+    inner_apostrophe: bool,
 }
 
 impl Default for WordShape {
@@ -1586,6 +1657,8 @@ impl Default for WordShape {
             question_ok: true,
             hyphens: 0,
             since_hyphen: 0,
+            len: 0,
+            inner_apostrophe: false,
         }
     }
 }
@@ -1600,6 +1673,8 @@ impl WordShape {
         self.slash_ok &= c.is_ascii_alphanumeric() || c == '/' || c == '-';
         self.dot_ok &= alnum || matches!(c, '.' | '?' | '!');
         self.question_ok &= letter || matches!(c, '?' | '!' | '.');
+        self.inner_apostrophe |= self.len >= 2 && matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`');
+        self.len += 1;
         if c == '-' {
             self.hyphens += 1;
             self.since_hyphen = 0;
