@@ -357,9 +357,9 @@ impl<'a> Lexer<'a> {
                 return e;
             }
         }
-        if matches!(ch, '^' | '-' | '=' | '>') && next == Some('_') {
-            let close = if ch == '>' { '<' } else { ch };
-            if self.at(i + 2) == Some(close) {
+        // `^_^`, `>_<`, `x_-`, `=_x`: two eyes joined by `_`
+        if matches!(ch, '^' | '-' | '=' | '>' | '<' | 'x') && next == Some('_') {
+            if self.is(i + 2, |c| matches!(c, '^' | '-' | '>' | '<' | 'x')) && !(ch == 'x' && self.at(i + 2) == Some('x')) {
                 let t = self.text(i, i + 3);
                 self.push(t);
                 return i + 3;
@@ -487,7 +487,7 @@ impl<'a> Lexer<'a> {
             '@' => {
                 if next == Some('@') {
                     self.run_of(i, |c| c == '@')
-                } else if next.is_some_and(|c| c.is_ascii_alphabetic()) {
+                } else if next.is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
                     self.word(i)
                 } else {
                     self.one(i, "@")
@@ -1020,36 +1020,29 @@ impl<'a> Lexer<'a> {
     /// no-break spaces.
     fn tag(&mut self, i: usize, emit: bool) -> Option<usize> {
         let n = self.c.len();
-        if self.starts_with(i, "<?") {
+        // `<?x …>` and `<!-- …>`: up to the first `>` on the line, whatever lies between
+        let pi = self.starts_with(i, "<?") && self.is(i + 2, |c| c.is_ascii_alphabetic());
+        if pi || self.starts_with(i, "<!--") {
+            if !pi && i < self.comment_fail_until {
+                return None;
+            }
             let mut j = i + 2;
-            while j < n && self.c[j] != '\n' && self.c[j] != '<' {
-                if self.starts_with(j, "?>") {
-                    let t = self.text(i, j + 2);
+            while j < n && self.c[j] != '\n' {
+                if self.c[j] == '>' {
+                    let t: String = self.text(i, j + 1).chars().map(|c| if c == ' ' { '\u{a0}' } else { c }).collect();
                     if emit {
                         self.push(t);
                     }
-                    return Some(j + 2);
+                    return Some(j + 1);
                 }
                 j += 1;
+            }
+            if !pi {
+                self.comment_fail_until = j;
             }
             return None;
         }
-        if self.starts_with(i, "<!--") {
-            if i < self.comment_fail_until {
-                return None;
-            }
-            let mut j = i + 4;
-            while j < n && self.c[j] != '\n' {
-                if self.starts_with(j, "-->") {
-                    let t: String = self.c[i..j + 3].iter().map(|&c| if c == ' ' { '\u{a0}' } else { c }).collect();
-                    if emit {
-                        self.push(t);
-                    }
-                    return Some(j + 3);
-                }
-                j += 1;
-            }
-            self.comment_fail_until = j;
+        if self.starts_with(i, "<?") {
             return None;
         }
         let mut j = i + 1;
@@ -1275,7 +1268,7 @@ impl<'a> Lexer<'a> {
         let mut slashed = false;
         let mut separated = text.contains(['.', ',', ':', '-', '+']);
         if text == "@" {
-            while self.is(i, |c| c.is_ascii_alphanumeric()) {
+            while self.is(i, |c| c.is_ascii_alphanumeric() || c == '_') {
                 text.push(self.c[i]);
                 i += 1;
             }
