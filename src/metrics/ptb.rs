@@ -1295,6 +1295,11 @@ impl<'a> Lexer<'a> {
                 if !ch.is_ascii() && is_mark(ch) && i > start && !is_letter(self.c[i - 1]) && !is_mark(self.c[i - 1]) {
                     break;
                 }
+                // nor a word with `-`, `_` or a Unicode hyphen in it, nor one that starts with a digit
+                // (`a-bn\u{303}` → `a-bn` `\u{303}`, `5a\u{308}`)
+                if !ch.is_ascii() && is_mark(ch) && i > start && (f.joined || self.is(start, is_digit)) {
+                    break;
+                }
                 if is_letter(ch) {
                     if (numeric && separated) || (slashed && !ch.is_ascii()) {
                         break;
@@ -1326,10 +1331,18 @@ impl<'a> Lexer<'a> {
             }
             let nx = self.at(i + 1);
             let join = match ch {
-                '-' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && !(numeric && separated) && !f.inner_apostrophe,
-                '_' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok,
+                '-' => {
+                    nx.is_some_and(|c| is_alnum(c) && !is_mark(c))
+                        && !(numeric && separated)
+                        && !f.inner_apostrophe
+                        && !f.has_mark
+                }
+                '_' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok && !f.has_mark,
                 '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok,
-                c if is_word_hyphen(c) => nx.is_some_and(is_alnum),
+                // only inside words of letters, digits, `_` and hyphens (`a.b‐c` → `a.b` `c`, `-55‐10`)
+                c if is_word_hyphen(c) => {
+                    nx.is_some_and(is_alnum) && f.underscore_ok && !f.has_mark && !text.starts_with(['-', '+', ',', ':'])
+                }
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
                 '.' if text.len() <= 8
                     && self.final_abbreviation(&text)
@@ -1637,6 +1650,10 @@ struct WordShape {
     len: usize,
     /// an apostrophe after the second character (`ma'am`, not `o'clock`): no hyphen joins then
     inner_apostrophe: bool,
+    /// a `-`, `_` or Unicode hyphen joined: no combining mark joins then
+    joined: bool,
+    /// a combining mark joined: no hyphen or `_` joins then
+    has_mark: bool,
 }
 
 impl Default for WordShape {
@@ -1652,6 +1669,8 @@ impl Default for WordShape {
             since_hyphen: 0,
             len: 0,
             inner_apostrophe: false,
+            joined: false,
+            has_mark: false,
         }
     }
 }
@@ -1668,6 +1687,8 @@ impl WordShape {
         self.question_ok &= letter || matches!(c, '?' | '!' | '.');
         self.inner_apostrophe |= self.len >= 2 && matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`');
         self.len += 1;
+        self.joined |= c == '-' || c == '_' || is_word_hyphen(c);
+        self.has_mark |= !c.is_ascii() && is_mark(c);
         if c == '-' {
             self.hyphens += 1;
             self.since_hyphen = 0;
