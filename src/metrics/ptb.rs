@@ -1248,7 +1248,8 @@ impl<'a> Lexer<'a> {
             while self.is(j, is_letter) {
                 j += 1;
             }
-            let t = self.text(i, j);
+            // the apostrophe is written ' whatever it was (`n’t`, `n&apos;t`)
+            let t = format!("{}'{}", self.c[i], self.text(i + 2, j));
             self.push(t);
             return j;
         }
@@ -1441,8 +1442,9 @@ impl<'a> Lexer<'a> {
             return j;
         }
         // c'mon glued to more letters: "c'mon" and the rest
-        if text == "c" && self.at(i) == Some('\'') && self.starts_with(i + 1, "mon") && self.is(i + 4, is_letter) {
-            self.push("c'mon");
+        if (text == "c" || text == "C") && self.at(i) == Some('\'') && self.starts_with(i + 1, "mon") && self.is(i + 4, is_alnum) {
+            let t = self.text(i - 1, i + 4);
+            self.push(t);
             return i + 4;
         }
         // y'all, j'ai, ol': the letters and the apostrophe
@@ -1454,6 +1456,21 @@ impl<'a> Lexer<'a> {
             self.push_char(&mut t, i);
             self.push(t);
             return i + 1;
+        }
+        // d' and l' (elision) before anything but a clitic or a word they join: `d'` `y`, `l'` `"`
+        if matches!(text.as_str(), "d" | "D" | "l" | "L") && self.is(i, |c| c == '\'' || c == '\u{2019}') {
+            let mut k = i + 1;
+            while self.is(k, |c| c.is_ascii_alphabetic()) {
+                k += 1;
+            }
+            let rest = self.text(i + 1, k).to_lowercase();
+            let clitic = matches!(rest.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") && !self.is(k, is_letter);
+            if !clitic {
+                let mut t = text;
+                self.push_char(&mut t, i);
+                self.push(t);
+                return i + 1;
+            }
         }
         // C#, F#
         if matches!(text.as_str(), "C" | "c" | "F" | "f") && self.at(i) == Some('#') {
@@ -1513,6 +1530,10 @@ impl<'a> Lexer<'a> {
             return false;
         }
         let first = i - start == 1;
+        // one letter, an apostrophe and one letter are three tokens (`o'n` → `o` `'n`, `B'x`)
+        if first && rest.len() < 2 {
+            return false;
+        }
         let ascii = self.c[i] == '\'' || self.c[i] == '`';
         let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
         if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
@@ -1525,7 +1546,7 @@ impl<'a> Lexer<'a> {
         let vowels = i - start >= 2
             && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
             && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || c.is_ascii_uppercase());
-        let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
+        let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon" && !self.is(j, is_digit);
         single
             || vowels
             || cmon
