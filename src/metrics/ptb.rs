@@ -1534,6 +1534,10 @@ impl<'a> Lexer<'a> {
         if first && rest.len() < 2 {
             return false;
         }
+        // c'mon before a digit ends there (`c'mon3` → `c'mon` `3`)
+        if first && matches!(prev, 'c' | 'C') && rest == "mon" && self.is(j, is_digit) {
+            return false;
+        }
         let ascii = self.c[i] == '\'' || self.c[i] == '`';
         let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
         if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
@@ -1546,7 +1550,7 @@ impl<'a> Lexer<'a> {
         let vowels = i - start >= 2
             && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
             && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || c.is_ascii_uppercase());
-        let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon" && !self.is(j, is_digit);
+        let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
         single
             || vowels
             || cmon
@@ -1760,5 +1764,123 @@ mod tests {
         assert_eq!(t("He isn't here; they can't go."), "he is n't here ; they ca n't go .");
         assert_eq!(t("It costs $5.00."), "it costs $ 5.00 .");
         assert_eq!(ptb_tokenize("A cat, (sleeping)."), vec!["a", "cat", "-lrb-", "sleeping", "-rrb-"]);
+    }
+
+    // The expected strings below are the Java tool's output (CoreNLP 3.4.1, -preserveLines -lowerCase) on
+    // the same input, probed with scripts/ptb_differential/probe.sh.
+
+    #[test]
+    fn right_single_quote_forms() {
+        assert_eq!(t("’n"), "’n");
+        assert_eq!(t("’nice"), "’n ice");
+        assert_eq!(t("rock’n’roll"), "rock ’n’ roll");
+        assert_eq!(t("’emb"), "’em b");
+        assert_eq!(t("’cause ’til"), "’cause ’til");
+        assert_eq!(t("’Twas ’tis"), "' twas ' tis");
+        assert_eq!(t("’x’"), "' x '");
+        assert_eq!(t("a’b"), "a ' b");
+        assert_eq!(t("’’’x"), "'' ' x");
+        assert_eq!(t("ca n’t"), "ca n't");
+    }
+
+    #[test]
+    fn apos_entity_lexes_as_right_quote() {
+        assert_eq!(t("I&apos;m don&apos;t &apos;s"), "i 'm do n't 's");
+        assert_eq!(t("st&apos;reet"), "st 're et");
+        assert_eq!(t("&apos;New"), "&apos;n ew");
+        assert_eq!(t("Y&apos;ork ma&apos;am"), "y&apos; ork ma&apos;am");
+        assert_eq!(t("rock&apos;n&apos;roll"), "rock &apos;n&apos; roll");
+        // unlike ’’, two entities are two quotes
+        assert_eq!(t("&apos;&apos;x"), "' ' x");
+        assert_eq!(t("&apos;www.foo.org"), "' www.foo.org");
+    }
+
+    #[test]
+    fn quote_between_vowel_and_capital_stays_inside() {
+        assert_eq!(t("white‘Twas x"), "white‘twas x");
+        assert_eq!(t("Mary’Twas"), "mary’twas");
+        assert_eq!(t("white‘twas x"), "white ` twas x");
+        assert_eq!(t("abc‘Twas x"), "abc ` twas x");
+    }
+
+    #[test]
+    fn elision_and_single_letters() {
+        assert_eq!(t("d'x"), "d' x");
+        assert_eq!(t("D'y x"), "d' y x");
+        assert_eq!(t("l'\"arge"), "l' `` arge");
+        assert_eq!(t("D'''x"), "d' '' x");
+        assert_eq!(t("D's d'Artagnan"), "d 's d'artagnan");
+        assert_eq!(t("l’x"), "l’ x");
+        assert_eq!(t("O'n A'n"), "o 'n a 'n");
+        assert_eq!(t("O'xy B'xy"), "o'xy b'xy");
+        assert_eq!(t("C'mon3:45:12"), "c'mon 3:45:12");
+    }
+
+    #[test]
+    fn at_sign_tokens_end_at_braces_and_bars() {
+        assert_eq!(t("street.}@user's"), "street . -rcb- @user 's");
+        assert_eq!(t("a@b.com{x}"), "a@b.com -lcb- x -rcb-");
+        assert_eq!(t("a@b||c"), "a@b | | c");
+        assert_eq!(t("a@b>c>d"), "a@b> c > d");
+        assert_eq!(t("x <b@c"), "x <b@c");
+        assert_eq!(t("a<<b@c"), "a << b@c");
+        assert_eq!(t("q @_a_b @a_ q"), "q @_a_b @a_ q");
+    }
+
+    #[test]
+    fn initial_before_blank_lines_and_a_sentence_opening() {
+        let lines = ptb_tokenize_lines(&["x b.", "", "\u{2002}", "The"]);
+        assert_eq!(lines[0].join(" "), "x b .");
+        let lines = ptb_tokenize_lines(&["x b.", "\u{2002}", "the dog"]);
+        assert_eq!(lines[0].join(" "), "x b.");
+    }
+
+    #[test]
+    fn file_names_and_dotted_words() {
+        assert_eq!(t("2file.jpg 1a.JPG 5.jpg 3.5.jpg"), "2file.jpg 1a.jpg 5.jpg 3.5.jpg");
+        assert_eq!(t("1a.jpgx 1a.avi"), "1a . jpgx 1a . avi");
+        assert_eq!(t("10D.C.D."), "10d.c . d.");
+        assert_eq!(t("1A.B.C."), "1a.b.c .");
+        assert_eq!(t("1a.jpg."), "1a.jpg .");
+        assert_eq!(t("b.c. x"), "b.c. x");
+        assert_eq!(t("a-b.c a-b.c. a-b.c.-d a-b.c.d"), "a-b . c a-b.c. a-b.c.-d a-b.c. d");
+        assert_eq!(t("x-RRB-D.C.-RSB-"), "x-rrb-d.c.-rsb -");
+        assert_eq!(t("Fri.a!b Fri.a.b Fri.a2"), "fri.a!b fri.a.b fri.a2");
+        assert_eq!(t("Fri.a b"), "fri. a b");
+        assert_eq!(t("Jan.i.e."), "jan.i.e .");
+        assert_eq!(t("foo.com/ab-c- x.org/ab--"), "foo.com/ab-c - x.org/ab --");
+    }
+
+    #[test]
+    fn no_hyphen_after_inner_apostrophe() {
+        assert_eq!(t("ma'am-x Hawai'i-x"), "ma'am - x hawai'i - x");
+        assert_eq!(t("O'Neil-x o'clock-x"), "o'neil-x o'clock-x");
+    }
+
+    #[test]
+    fn comments_and_processing_instructions_end_at_first_gt() {
+        assert_eq!(t("<!-- c --&amp>"), "<!--\u{a0}c\u{a0}--&amp>");
+        assert_eq!(t("<!-- a <b> c -->"), "<!--\u{a0}a\u{a0}<b> c -- >");
+        assert_eq!(t("<!--x> <!-->"), "<!--x> <!-->");
+        assert_eq!(t("<?x y> <?x?y>"), "<?x\u{a0}y> <?x?y>");
+        assert_eq!(t("<?$x?>"), "< ? $ x ? >");
+        assert_eq!(t("<? x ?>"), "< ? x ? >");
+    }
+
+    #[test]
+    fn underscore_eye_emoticons() {
+        assert_eq!(t("q x_< -_x =_^ <_> ^_^ q"), "q x_< -_x =_^ <_> ^_^ q");
+        assert_eq!(t("q X_< o_< *_x x_x q"), "q x _ < o _ < * _ x x_x q");
+    }
+
+    #[test]
+    fn unicode_hyphens_and_combining_marks() {
+        assert_eq!(t("well\u{2010}known a!well\u{2010}known"), "well\u{2010}known a!well known");
+        assert_eq!(t("-55\u{2010}10 a.b\u{2010}c"), "-55 10 a.b c");
+        assert_eq!(t("U.S.A.a\u{58a}b"), "u.s.a.a b");
+        assert_eq!(t("a-bn\u{303}x"), "a-bn \u{303}x");
+        assert_eq!(t("5a\u{308}b"), "5a \u{308}b");
+        assert_eq!(t("ab5n\u{303}"), "ab5n\u{303}");
+        assert_eq!(t("n\u{303}a-b"), "n\u{303}a - b");
     }
 }
