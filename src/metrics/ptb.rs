@@ -357,9 +357,9 @@ impl<'a> Lexer<'a> {
                 return e;
             }
         }
-        // `^_^`, `>_<`, `x_-`, `=_x`: two eyes joined by `_`
+        // `^_^`, `>_<`, `x_-`, `=_x`, `=_=`: two eyes joined by `_`
         if matches!(ch, '^' | '-' | '=' | '>' | '<' | 'x') && next == Some('_') {
-            if self.is(i + 2, |c| matches!(c, '^' | '-' | '>' | '<' | 'x')) && !(ch == 'x' && self.at(i + 2) == Some('x')) {
+            if self.is(i + 2, |c| matches!(c, '^' | '-' | '>' | '<' | 'x' | '=')) && !(ch == 'x' && self.at(i + 2) == Some('x')) {
                 let t = self.text(i, i + 3);
                 self.push(t);
                 return i + 3;
@@ -629,8 +629,10 @@ impl<'a> Lexer<'a> {
         let mut at = None;
         while let Some(c) = self.at(j) {
             if c == '>' && at.is_some() {
-                // one `>` after the `@` closes it
-                j += 1;
+                // one `>` after the `@` closes it (not after a period: `x@is.>` → `x@is` `.` `>`)
+                if self.c[j - 1] != '.' {
+                    j += 1;
+                }
                 break;
             }
             if stop(c) {
@@ -1301,6 +1303,10 @@ impl<'a> Lexer<'a> {
                 if !ch.is_ascii() && is_mark(ch) && i > start && (f.joined || self.is(start, is_digit)) {
                     break;
                 }
+                // digits do not follow a ma'am-style word (`ma'am5` → `ma'am` `5`)
+                if is_digit(ch) && f.inner_apostrophe {
+                    break;
+                }
                 if is_letter(ch) {
                     if (numeric && separated) || (slashed && !ch.is_ascii()) {
                         break;
@@ -1312,7 +1318,8 @@ impl<'a> Lexer<'a> {
                 i += 1;
                 continue;
             }
-            if ch == '&' {
+            if ch == '&' && !(f.joined || self.is(start, is_digit)) {
+                // (like a combining mark, not in a word with `-` / `_` / a hyphen or a digit-initial one)
                 if let Some(e) = self.letter_entity(i) {
                     for k in i..e {
                         text.push(self.c[k]);
@@ -1352,6 +1359,15 @@ impl<'a> Lexer<'a> {
                         || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?')) && self.is(i + 3, is_letter))) =>
                 {
                     false
+                }
+                // a letter entity after the period reads as a letter (`Wash.&eacute;`)
+                '.' if nx == Some('&')
+                    && f.dot_ok
+                    && f.any_letter
+                    && !f.joined
+                    && self.letter_entity(i + 1).is_some() =>
+                {
+                    true
                 }
                 '.' if nx == Some('-') && is_alnum(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
                     text.push_str(".-");
@@ -1448,7 +1464,9 @@ impl<'a> Lexer<'a> {
             return i + 4;
         }
         // y'all, j'ai, ol': the letters and the apostrophe
-        if (matches!(text.as_str(), "y" | "Y" | "j" | "J") && self.is(i + 1, |c| c.is_ascii_alphabetic())
+        // (y'll is a clitic and y'llx no y'; j' is one before anything)
+        if (matches!(text.as_str(), "y" | "Y") && self.is(i + 1, |c| c.is_ascii_alphabetic()) && !self.starts_with_nocase(i + 1, "ll")
+            || matches!(text.as_str(), "j" | "J")
             || text.eq_ignore_ascii_case("ol"))
             && self.is(i, |c| c == '\'' || c == '\u{2019}')
         {
@@ -1517,7 +1535,7 @@ impl<'a> Lexer<'a> {
             j += 1;
         }
         let rest = self.text(i + 1, j).to_lowercase();
-        if !self.is(j, |c| c.is_ascii_alphabetic()) && matches!(rest.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
+        if !self.is(j, is_letter) && matches!(rest.as_str(), "s" | "m" | "d" | "re" | "ve" | "ll") {
             return false;
         }
         if matches!(prev, 'n' | 'N') && rest.starts_with('t') && i - start > 1 {
@@ -1531,20 +1549,21 @@ impl<'a> Lexer<'a> {
         }
         let first = i - start == 1;
         // one letter, an apostrophe and one letter are three tokens (`o'n` → `o` `'n`, `B'x`)
-        if first && rest.len() < 2 {
+        if first && !self.is(i + 2, is_letter) {
             return false;
         }
         // c'mon before a digit ends there (`c'mon3` → `c'mon` `3`)
         if first && matches!(prev, 'c' | 'C') && rest == "mon" && self.is(j, is_digit) {
             return false;
         }
+        // a capital and any apostrophe before two letters: one word (`B'xy`, `A‘Twas`, `B’xy`)
+        if first && prev.is_ascii_uppercase() && prev != 'I' {
+            return true;
+        }
         let ascii = self.c[i] == '\'' || self.c[i] == '`';
         let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
         if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
             return false;
-        }
-        if first && prev.is_ascii_uppercase() && prev != 'I' && ascii {
-            return true;
         }
         let y_ok = i - start > 1 && self.c[i - 2].is_ascii_alphabetic();
         let vowels = i - start >= 2
