@@ -932,7 +932,8 @@ impl<'a> Lexer<'a> {
 
     /// `1 1/2`: a whole number and a fraction, one token with a no-break space.
     fn spaced_fraction(&mut self, i: usize) -> Option<usize> {
-        if i > 0 && self.is(i - 1, |c| is_alnum(c) || c == ',') {
+        // (also where the token before ends in a letter: `x's2 3/4`, `ma'am5 1/2`)
+        if i > 0 && self.is(i - 1, |c| c == ',') {
             return None;
         }
         let run = |k: usize| {
@@ -1345,11 +1346,17 @@ impl<'a> Lexer<'a> {
                         && !f.inner_apostrophe
                         && !f.has_mark
                 }
-                '_' => nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok && !f.has_mark,
+                '_' => {
+                    nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok && !f.has_mark && !f.inner_apostrophe
+                }
                 '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok,
                 // only inside words of letters, digits, `_` and hyphens (`a.b‐c` → `a.b` `c`, `-55‐10`)
                 c if is_word_hyphen(c) => {
-                    nx.is_some_and(is_alnum) && f.underscore_ok && !f.has_mark && !text.starts_with(['-', '+', ',', ':'])
+                    nx.is_some_and(is_alnum)
+                        && f.underscore_ok
+                        && !f.has_mark
+                        && !f.inner_apostrophe
+                        && !text.starts_with(['-', '+', ',', ':'])
                 }
                 '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
                 '.' if text.len() <= 8
@@ -1413,7 +1420,13 @@ impl<'a> Lexer<'a> {
                 '!' | '?' => is_letter(prev) && nx.is_some_and(is_letter) && f.question_ok,
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
-                '\'' | '\u{2019}' | '\u{2018}' | '`' => self.inner_apostrophe(start, i),
+                '\'' | '\u{2019}' | '\u{2018}' | '`' => {
+                    let join = self.inner_apostrophe(start, i);
+                    // only an elision (`o'clock`, `d'Art`) takes `-` / `_` / hyphens after it
+                    let elision = i - start == 1 && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o');
+                    f.inner_apostrophe |= join && !elision;
+                    join
+                }
                 _ => false,
             };
             if !join {
@@ -1690,9 +1703,8 @@ struct WordShape {
     hyphens: usize,
     /// characters since the last `-`
     since_hyphen: usize,
-    /// characters so far
-    len: usize,
-    /// an apostrophe after the second character (`ma'am`, not `o'clock`): no hyphen joins then
+    /// an apostrophe other than an elision's joined (`ma'am`, `B'xy`, `c'mon`, not `o'clock`): no hyphen,
+    /// `_` or digit joins then
     inner_apostrophe: bool,
     /// a `-`, `_` or Unicode hyphen joined: no combining mark joins then
     joined: bool,
@@ -1711,7 +1723,6 @@ impl Default for WordShape {
             question_ok: true,
             hyphens: 0,
             since_hyphen: 0,
-            len: 0,
             inner_apostrophe: false,
             joined: false,
             has_mark: false,
@@ -1725,12 +1736,10 @@ impl WordShape {
         let alnum = is_alnum(c);
         self.all_letters &= letter;
         self.any_letter |= letter;
-        self.underscore_ok &= alnum || c == '_' || c == '-' || is_word_hyphen(c);
+        self.underscore_ok &= alnum || c == '_' || c == '-' || is_word_hyphen(c) || is_apostrophe(c);
         self.slash_ok &= c.is_ascii_alphanumeric() || c == '/' || c == '-';
         self.dot_ok &= alnum || matches!(c, '.' | '?' | '!');
         self.question_ok &= letter || matches!(c, '?' | '!' | '.');
-        self.inner_apostrophe |= self.len >= 2 && matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`');
-        self.len += 1;
         self.joined |= c == '-' || c == '_' || is_word_hyphen(c);
         self.has_mark |= !c.is_ascii() && is_mark(c);
         if c == '-' {
@@ -1740,6 +1749,11 @@ impl WordShape {
             self.since_hyphen += 1;
         }
     }
+}
+
+/// The apostrophes that may stand inside a word (`o'clock`, `o’clock`, `o‘clock`, `o`clock`).
+fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`')
 }
 
 /// Characters that end a token holding `@` (and no `@` beyond them belongs to the token before them).
@@ -1874,6 +1888,23 @@ mod tests {
     fn no_hyphen_after_inner_apostrophe() {
         assert_eq!(t("ma'am-x Hawai'i-x"), "ma'am - x hawai'i - x");
         assert_eq!(t("O'Neil-x o'clock-x"), "o'neil-x o'clock-x");
+        assert_eq!(t("B'xy-z c'mon_x ma'am5"), "b'xy - z c'mon _ x ma'am 5");
+        assert_eq!(t("O'Neil_x o'clocx\u{2011}rayk"), "o'neil_x o'clocx\u{2011}rayk");
+        assert_eq!(t("B'xy\u{2011}z"), "b'xy z");
+    }
+
+    #[test]
+    fn spaced_fraction_after_a_clitic() {
+        assert_eq!(t("x's2 3/4"), "x 's 2\u{a0}3/4");
+        assert_eq!(t("ab12 3/4 a,1 1/2"), "ab12 3/4 a ,1 1/2");
+    }
+
+    #[test]
+    fn letter_entities_and_at_signs() {
+        assert_eq!(t("Wash.&eacute; ab&eacute;"), "wash.&eacute; ab&eacute;");
+        assert_eq!(t("a_b&eacute; a-b&eacute; 5&eacute;"), "a_b &eacute; a-b &eacute; 5 &eacute;");
+        assert_eq!(t("x@is.> q =_= q"), "x@is . > q =_= q");
+        assert_eq!(t("J'' A'sx"), "j' ' a'sx");
     }
 
     #[test]
