@@ -832,24 +832,40 @@ impl<'a> Lexer<'a> {
         Some(j)
     }
 
-    /// `12 345 678` with no-break spaces between groups of three digits (at least two groups).
+    /// Digit groups separated by spaces or no-break spaces (a hyphen may separate too): two or more digits,
+    /// then at least two groups of three or four digits, the last one taking any digits after it
+    /// (`500 555 1234`, `12 345 678555`); one token, the spaces written as no-break spaces.
     fn nbsp_number(&mut self, i: usize) -> Option<usize> {
-        let mut j = i;
-        while self.is(j, is_digit) {
-            j += 1;
-        }
-        let mut groups = 0;
-        while self.at(j) == Some('\u{a0}') && self.is(j + 1, is_digit) {
-            j += 1;
-            while self.is(j, is_digit) {
-                j += 1;
+        let run = |k: usize| {
+            let mut e = k;
+            while self.is(e, is_digit) {
+                e += 1;
             }
-            groups += 1;
-        }
-        if groups < 2 {
+            e
+        };
+        let mut j = run(i);
+        if j < i + 2 {
             return None;
         }
-        let t = self.text(i, j);
+        let mut groups = 0;
+        let mut spaced = false;
+        while self.is(j, |c| matches!(c, ' ' | '\u{a0}' | '-')) {
+            let e = run(j + 1);
+            let len = e - (j + 1);
+            if len < 3 {
+                break;
+            }
+            spaced |= self.c[j] != '-';
+            groups += 1;
+            j = e;
+            if len > 4 {
+                break;
+            }
+        }
+        if groups < 2 || !spaced {
+            return None;
+        }
+        let t: String = self.text(i, j).chars().map(|c| if c == ' ' { '\u{a0}' } else { c }).collect();
         self.push(t);
         Some(j)
     }
@@ -1358,7 +1374,8 @@ impl<'a> Lexer<'a> {
                         && !f.inner_apostrophe
                         && !text.starts_with(['-', '+', ',', ':'])
                 }
-                '\u{2044}' => numeric && is_digit(prev) && nx.is_some_and(is_digit),
+                // only after plain digits (`1⁄2`, but `-1 ⁄ 2`, `1.5 ⁄ 2`)
+                '\u{2044}' => numeric && text.chars().all(is_digit) && nx.is_some_and(is_digit),
                 '.' if text.len() <= 8
                     && self.final_abbreviation(&text)
                     && nx.is_some_and(is_letter)
@@ -1891,6 +1908,23 @@ mod tests {
         assert_eq!(t("B'xy-z c'mon_x ma'am5"), "b'xy - z c'mon _ x ma'am 5");
         assert_eq!(t("O'Neil_x o'clocx\u{2011}rayk"), "o'neil_x o'clocx\u{2011}rayk");
         assert_eq!(t("B'xy\u{2011}z"), "b'xy z");
+    }
+
+    #[test]
+    fn digit_groups_with_spaces() {
+        assert_eq!(t("x 500 555 1234 y"), "x 500\u{a0}555\u{a0}1234 y");
+        assert_eq!(t("500 555-1234 500-555-1234"), "500\u{a0}555-1234 500-555-1234");
+        assert_eq!(t("1 500 555 1234"), "1 500\u{a0}555\u{a0}1234");
+        assert_eq!(t("12\u{a0}345\u{a0}678555\u{a0}1234"), "12\u{a0}345\u{a0}678555 1234");
+        assert_eq!(t("12 34567 890"), "12 34567 890");
+        assert_eq!(t("12 345 67"), "12 345 67");
+        assert_eq!(t("555\u{a0}1234"), "555 1234");
+        assert_eq!(t("1 2 3"), "1 2 3");
+    }
+
+    #[test]
+    fn fraction_slash_only_after_plain_digits() {
+        assert_eq!(t("1\u{2044}2 -1\u{2044}2 .1\u{2044}2 1.5\u{2044}2"), "1\u{2044}2 -1 \u{2044} 2 .1 \u{2044} 2 1.5 \u{2044} 2");
     }
 
     #[test]
