@@ -832,9 +832,9 @@ impl<'a> Lexer<'a> {
         Some(j)
     }
 
-    /// Digit groups separated by spaces or no-break spaces (a hyphen may separate too): two or more digits,
-    /// then at least two groups of three or four digits, the last one taking any digits after it
-    /// (`500 555 1234`, `12 345 678555`); one token, the spaces written as no-break spaces.
+    /// Digit groups separated by spaces, no-break spaces or hyphens (a space among them): two or more
+    /// digits, then two or three groups of three or four digits, the last one taking any digits after it
+    /// (`500 555 1234`, `500 555-1234`, `12 345 678555`); one token, the spaces written as no-break spaces.
     fn nbsp_number(&mut self, i: usize) -> Option<usize> {
         let run = |k: usize| {
             let mut e = k;
@@ -852,7 +852,7 @@ impl<'a> Lexer<'a> {
         while self.is(j, |c| matches!(c, ' ' | '\u{a0}' | '-')) {
             let e = run(j + 1);
             let len = e - (j + 1);
-            if len < 3 {
+            if len < 3 || groups == 3 {
                 break;
             }
             spaced |= self.c[j] != '-';
@@ -1913,7 +1913,9 @@ mod tests {
     #[test]
     fn digit_groups_with_spaces() {
         assert_eq!(t("x 500 555 1234 y"), "x 500\u{a0}555\u{a0}1234 y");
-        assert_eq!(t("500 555-1234 500-555-1234"), "500\u{a0}555-1234 500-555-1234");
+        assert_eq!(t("500 555-1234 500-555-1234"), "500\u{a0}555-1234\u{a0}500 -555 -1234");
+        assert_eq!(t("12 345 678 901 234"), "12\u{a0}345\u{a0}678\u{a0}901 234");
+        assert_eq!(t("12-345 678 901 234"), "12-345\u{a0}678\u{a0}901 234");
         assert_eq!(t("1 500 555 1234"), "1 500\u{a0}555\u{a0}1234");
         assert_eq!(t("12\u{a0}345\u{a0}678555\u{a0}1234"), "12\u{a0}345\u{a0}678555 1234");
         assert_eq!(t("12 34567 890"), "12 34567 890");
