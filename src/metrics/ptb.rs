@@ -478,7 +478,9 @@ impl<'a> Lexer<'a> {
             '+' | ',' | ':' if next.is_some_and(is_digit) => self.word(i),
             '+' if next == Some('.') && self.is(i + 2, is_digit) => self.word(i),
             '#' => {
-                if next.is_some_and(is_hashtag_letter) {
+                if next.is_some_and(is_hashtag_letter)
+                    || (next == Some('\u{ad}') && self.is(i + 2, is_hashtag_letter))
+                {
                     self.word(i)
                 } else {
                     self.run_of(i, |c| c == '#')
@@ -506,7 +508,10 @@ impl<'a> Lexer<'a> {
             '\u{be}' => self.one(i, "3/4"),
             '\u{2153}' => self.one(i, "1/3"),
             '\u{2154}' => self.one(i, "2/3"),
-            '\u{ad}' => self.one(i, "-"),
+            // a soft hyphen before a word belongs to it (and vanishes: `\u{ad}2 3/4` → `2` `3/4`); alone it
+            // vanishes
+            '\u{ad}' if next.is_some_and(is_alnum) => self.word(i + 1),
+            '\u{ad}' => i + 1,
             c if is_word_hyphen(c) => i + 1,
             c if is_superscript_digit(c) => self.run_of(i, is_superscript_digit),
             c if is_subscript_digit(c) => self.run_of(i, is_subscript_digit),
@@ -1296,7 +1301,8 @@ impl<'a> Lexer<'a> {
             return i;
         }
         if text == "#" {
-            while self.is(i, is_hashtag_letter) {
+            // (a soft hyphen stays in a hashtag)
+            while self.is(i, |c| is_hashtag_letter(c) || c == '\u{ad}') {
                 text.push(self.c[i]);
                 i += 1;
             }
@@ -1346,9 +1352,16 @@ impl<'a> Lexer<'a> {
                     continue;
                 }
             }
-            if ch == '\u{ad}' && self.is(i + 1, is_alnum) && i > start && f.all_letters {
-                i += 1;
-                continue;
+            // a soft hyphen inside a word vanishes (but ends a digit-initial word with letters: `5a\u{ad}b`)
+            if ch == '\u{ad}' {
+                let mut k = i;
+                while self.at(k) == Some('\u{ad}') {
+                    k += 1;
+                }
+                if self.is(k, is_alnum) && !(self.is(start, is_digit) && (f.any_letter || self.is(k, is_letter))) {
+                    i = k;
+                    continue;
+                }
             }
             let prev = if i > 0 { self.c[i - 1] } else { ' ' };
             if !is_alnum(prev) {
@@ -1361,6 +1374,7 @@ impl<'a> Lexer<'a> {
                         && !(numeric && separated)
                         && !f.inner_apostrophe
                         && !f.has_mark
+                        && !text.contains(['?', '!'])
                 }
                 '_' => {
                     nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok && !f.has_mark && !f.inner_apostrophe
@@ -1383,6 +1397,20 @@ impl<'a> Lexer<'a> {
                         || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?')) && self.is(i + 3, is_letter))) =>
                 {
                     false
+                }
+                // a period and soft hyphens end the word with the period (`ab.\u{ad}` → `ab.`)
+                '.' if nx == Some('\u{ad}') && f.any_letter => {
+                    let mut k = i + 1;
+                    while self.at(k) == Some('\u{ad}') {
+                        k += 1;
+                    }
+                    if self.is(k, is_alnum) {
+                        false
+                    } else {
+                        text.push('.');
+                        self.emit_word(text);
+                        return k;
+                    }
                 }
                 // a letter entity after the period reads as a letter (`Wash.&eacute;`)
                 '.' if nx == Some('&')
@@ -1922,6 +1950,22 @@ mod tests {
         assert_eq!(t("12 345 67"), "12 345 67");
         assert_eq!(t("555\u{a0}1234"), "555 1234");
         assert_eq!(t("1 2 3"), "1 2 3");
+    }
+
+    #[test]
+    fn soft_hyphens() {
+        assert_eq!(t("a\u{ad}b 5\u{ad}5 a-b\u{ad}c re-doa\u{ad}b a\u{ad}\u{ad}b"), "ab 55 a-bc re-doab ab");
+        assert_eq!(t("5a\u{ad}b 10\u{ad}cats"), "5a b 10 cats");
+        assert_eq!(t("\u{ad}2 3/4"), "2 3/4");
+        assert_eq!(t("\u{ad}1,2 x"), "1,2 x");
+        assert_eq!(t("ab\u{ad} cd ab.\u{ad}"), "ab cd ab.");
+        assert_eq!(t("a#\u{ad}b x#y#z\u{ad}"), "a #\u{ad}b x #y #z\u{ad}");
+        assert_eq!(t("\u{ad}user.name+tag@ex.co.uk"), "user.name + tag@ex.co.uk");
+    }
+
+    #[test]
+    fn no_hyphen_after_question_marks() {
+        assert_eq!(t("a?b-c a!b-c x?y?z-a"), "a?b - c a!b - c x?y?z - a");
     }
 
     #[test]
