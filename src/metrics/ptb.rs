@@ -1070,27 +1070,37 @@ impl<'a> Lexer<'a> {
             return None;
         }
         let mut j = i + 1;
-        if self.at(j) == Some('/') || self.at(j) == Some('!') {
+        let closing = self.at(j) == Some('/');
+        let bang = self.at(j) == Some('!');
+        if closing || bang {
             j += 1;
         }
-        if !self.is(j, |c| c.is_ascii_alphabetic()) {
+        // the name: a letter (after `<!` also `-`), then letters, digits, `.` `-` `_` `:`
+        let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.');
+        if !self.is(j, |c| c.is_ascii_alphabetic() || (bang && c == '-')) {
             return None;
         }
-        while self.is(j, |c| c.is_ascii_alphanumeric()) {
+        while self.is(j, name_char) {
             j += 1;
         }
-        // attributes: names, optionally `="…"` or `='…'`
+        // attributes (not in a closing tag): names, optionally `="…"` or `='…'`; `/ >` may end it
         loop {
             while self.at(j) == Some(' ') {
                 j += 1;
             }
             match self.at(j) {
                 Some('>') => break,
-                Some('/') if self.at(j + 1) == Some('>') => {
+                Some('/') if !closing => {
                     j += 1;
+                    while self.at(j) == Some(' ') {
+                        j += 1;
+                    }
+                    if self.at(j) != Some('>') {
+                        return None;
+                    }
                     break;
                 }
-                Some(c) if c.is_ascii_alphabetic() => {
+                Some(c) if !closing && (c.is_ascii_alphabetic() || (bang && c == '-')) => {
                     while self.is(j, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.')) {
                         j += 1;
                     }
@@ -1995,6 +2005,15 @@ mod tests {
         assert_eq!(t("<?x y> <?x?y>"), "<?x\u{a0}y> <?x?y>");
         assert_eq!(t("<?$x?>"), "< ? $ x ? >");
         assert_eq!(t("<? x ?>"), "< ? x ? >");
+    }
+
+    #[test]
+    fn tag_names_and_closing_tags() {
+        assert_eq!(t("<a.b> <a_b> <a:b> <a1.2> <DIVdog.--> </bNo.1>"), "<a.b> <a_b> <a:b> <a1.2> <divdog.--> </bno.1>");
+        assert_eq!(t("<a / > <a b=\"c\" / >"), "<a\u{a0}/\u{a0}> <a\u{a0}b=\"c\"\u{a0}/\u{a0}>");
+        assert_eq!(t("</DI V > </DIV >"), "< / di v > </div\u{a0}>");
+        assert_eq!(t("<!-x> <!- - c -->"), "<!-x> <!-\u{a0}-\u{a0}c\u{a0}-->");
+        assert_eq!(t("<a$b> <a b=c>"), "< a $ b > < a b = c >");
     }
 
     #[test]
