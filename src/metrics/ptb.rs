@@ -308,6 +308,21 @@ impl<'a> Lexer<'a> {
         None
     }
 
+    /// The first character after `i` that is no space (` `, tab, no-break space, U+2000..U+200A, U+3000,
+    /// at most one line break): the spaces between `No.` and a number (U+205F, controls or U+200B are not).
+    fn next_after_spaces(&self, mut i: usize) -> Option<char> {
+        let mut breaks = 0;
+        while let Some(c) = self.at(i) {
+            match c {
+                ' ' | '\t' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}' => {}
+                '\n' if breaks == 0 => breaks += 1,
+                _ => return Some(c),
+            }
+            i += 1;
+        }
+        None
+    }
+
     fn run(&mut self) {
         let n = self.c.len();
         let mut i = 0;
@@ -1633,8 +1648,10 @@ impl<'a> Lexer<'a> {
         if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
             return false;
         }
-        let y_ok = i - start > 1 && self.c[i - 2].is_ascii_alphabetic();
+        let y_ok = i - start > 1 && is_letter(self.c[i - 2]);
+        // (only in a word of letters: `ay'all`, but `a?y'all`, `E.U.NZDy'all`, `1080p-LRBy'all` split)
         let vowels = i - start >= 2
+            && self.c[start..i].iter().all(|&c| is_letter(c))
             && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
             && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || c.is_ascii_uppercase());
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
@@ -1658,7 +1675,7 @@ impl<'a> Lexer<'a> {
 
         let capitalised = w[0].is_uppercase();
         let no_number = matches!(low.as_str(), "no" | "fig" | "ca" | "pp" | "op")
-            && self.next_nonspace(dot + 1).is_some_and(is_digit);
+            && self.next_after_spaces(dot + 1).is_some_and(is_digit);
         let plain = ABBREV_PLAIN.contains(&low.as_str()) || dotted_acronym || single_letter || no_number;
         let final_kind = (dotted_acronym && w.len() == 3)
             || low == "ph.d"
@@ -2005,6 +2022,20 @@ mod tests {
         assert_eq!(t("<?x y> <?x?y>"), "<?x\u{a0}y> <?x?y>");
         assert_eq!(t("<?$x?>"), "< ? $ x ? >");
         assert_eq!(t("<? x ?>"), "< ? x ? >");
+    }
+
+    #[test]
+    fn spaces_between_no_and_a_number() {
+        assert_eq!(t("no.\u{2002}5 no.\u{a0}5"), "no. 5 no. 5");
+        assert_eq!(t("no.\u{205f}5"), "no . 5");
+        assert_eq!(t("no.\u{200b}5"), "no . 5");
+    }
+
+    #[test]
+    fn vowel_apostrophe_vowel_only_in_words_of_letters() {
+        assert_eq!(t("ay'all w\u{bd0f}Y'all"), "ay'all w\u{bd0f}y'all");
+        assert_eq!(t("a?y'all"), "a?y ` all");
+        assert_eq!(t("E.U.NZDy\u{2019}all"), "e.u.nzdy ' all");
     }
 
     #[test]
