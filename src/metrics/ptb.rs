@@ -1423,6 +1423,20 @@ impl<'a> Lexer<'a> {
                 {
                     false
                 }
+                // a version number: `2.x`, `10.5.X` (not `-5.x`, `50.x_`)
+                '.' if numeric
+                    && text.chars().all(|c| is_digit(c) || c == '.')
+                    && matches!(nx, Some('x' | 'X'))
+                    && !self.is(i + 2, |c| is_alnum(c) || c == '_') =>
+                {
+                    text.push('.');
+                    text.push(self.c[i + 1]);
+                    f.add('.');
+                    f.add(self.c[i + 1]);
+                    numeric = false;
+                    i += 2;
+                    continue;
+                }
                 // a period and soft hyphens end the word with the period (`ab.\u{ad}` → `ab.`)
                 '.' if nx == Some('\u{ad}') && f.any_letter => {
                     let mut k = i + 1;
@@ -1671,7 +1685,8 @@ impl<'a> Lexer<'a> {
         let low = text.to_lowercase();
         let dotted_acronym =
             w.len() >= 3 && w.iter().enumerate().all(|(k, x)| if k % 2 == 1 { *x == '.' } else { x.is_alphabetic() });
-        let single_letter = w.len() == 1 && w[0].is_ascii_alphabetic();
+        // (a letter after a soft hyphen is no initial: `5a\u{ad}b.` → `b` `.`)
+        let single_letter = w.len() == 1 && w[0].is_ascii_alphabetic() && !(dot >= 2 && self.c[dot - 2] == '\u{ad}');
 
         let capitalised = w[0].is_uppercase();
         let no_number = matches!(low.as_str(), "no" | "fig" | "ca" | "pp" | "op")
@@ -1988,6 +2003,7 @@ mod tests {
         assert_eq!(t("ab\u{ad} cd ab.\u{ad}"), "ab cd ab.");
         assert_eq!(t("a#\u{ad}b x#y#z\u{ad}"), "a #\u{ad}b x #y #z\u{ad}");
         assert_eq!(t("\u{ad}user.name+tag@ex.co.uk"), "user.name + tag@ex.co.uk");
+        assert_eq!(t("5a\u{ad}b."), "5a b .");
     }
 
     #[test]
@@ -2022,6 +2038,12 @@ mod tests {
         assert_eq!(t("<?x y> <?x?y>"), "<?x\u{a0}y> <?x?y>");
         assert_eq!(t("<?$x?>"), "< ? $ x ? >");
         assert_eq!(t("<? x ?>"), "< ? x ? >");
+    }
+
+    #[test]
+    fn version_numbers() {
+        assert_eq!(t("50.x 5.X, 10.5.x 50.x-y"), "50.x 5.x , 10.5.x 50.x-y");
+        assert_eq!(t("50.a -5.x 50.x_ 50.xy"), "50 . a -5 . x 50 . x _ 50 . xy");
     }
 
     #[test]
