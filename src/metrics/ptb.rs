@@ -172,7 +172,7 @@ struct Lexer<'a> {
 const ABBREV_PLAIN: &[&str] = &[
     "mr", "mrs", "ms", "dr", "st", "ave", "vs", "mt", "ft", "gov", "sen", "prof", "capt", "gen", "col", "lt", "sgt",
     "rev", "dept", "cie", "jos", "messrs", "mme", "sens", "ste", "supt", "rep", "reps", "hon", "adm", "maj", "cmdr",
-    "pvt", "cpl", "mfg", "assoc", "cf", "est", "mlle",
+    "pvt", "cpl", "mfg", "assoc", "cf", "mlle",
 ];
 
 /// Abbreviations that keep their period and may end a sentence: when the next token starts with an
@@ -182,7 +182,7 @@ const ABBREV_FINAL: &[&str] = &[
     "intl", "pte", "sq", "ct", "ext", "bhd", "plc", "pty", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept",
     "oct", "nov", "dec", "mon", "tues", "fri", "calif", "ariz", "fla", "ind", "va", "vt", "mo", "ga", "md", "mich",
     "minn", "mont", "neb", "nev", "okla", "tenn", "wis", "wyo", "conn", "colo", "ala", "kan", "kans", "dak", "penn",
-    "al",
+    "al", "est",
 ];
 
 /// Like [`ABBREV_FINAL`] but only when capitalised (lower-case `wash.` is a word and a period).
@@ -1383,7 +1383,8 @@ impl<'a> Lexer<'a> {
                 while self.at(k) == Some('\u{ad}') {
                     k += 1;
                 }
-                if self.is(k, is_alnum) && !(self.is(start, is_digit) && (f.any_letter || self.is(k, is_letter))) {
+                let split = (self.is(start, is_digit) && (f.any_letter || self.is(k, is_letter))) || text.contains('_');
+                if self.is(k, is_alnum) && !split {
                     i = k;
                     continue;
                 }
@@ -1419,7 +1420,8 @@ impl<'a> Lexer<'a> {
                     && self.final_abbreviation(&text)
                     && nx.is_some_and(is_letter)
                     && !(self.is(i + 2, is_alnum)
-                        || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?')) && self.is(i + 3, is_letter))) =>
+                        || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?' | '\'' | '\u{2019}'))
+                            && self.is(i + 3, is_letter))) =>
                 {
                     false
                 }
@@ -1427,7 +1429,7 @@ impl<'a> Lexer<'a> {
                 '.' if numeric
                     && text.chars().all(|c| is_digit(c) || c == '.')
                     && matches!(nx, Some('x' | 'X'))
-                    && !self.is(i + 2, |c| is_alnum(c) || c == '_') =>
+                    && (i + 2 >= self.c.len() || is_gap(self.c[i + 2]) || ",!?.-".contains(self.c[i + 2])) =>
                 {
                     text.push('.');
                     text.push(self.c[i + 1]);
@@ -1597,8 +1599,8 @@ impl<'a> Lexer<'a> {
             if let Some(end) = self.abbreviation(&text, i) {
                 return end;
             }
-            // a period before , : ; stays on the word
-            if self.is(i + 1, |c| matches!(c, ',' | ':' | ';')) {
+            // a period before , : ; stays on the word (not on a ma'am-style one)
+            if self.is(i + 1, |c| matches!(c, ',' | ':' | ';')) && !f.inner_apostrophe {
                 self.push(format!("{text}."));
                 return i + 1;
             }
@@ -2004,6 +2006,7 @@ mod tests {
         assert_eq!(t("a#\u{ad}b x#y#z\u{ad}"), "a #\u{ad}b x #y #z\u{ad}");
         assert_eq!(t("\u{ad}user.name+tag@ex.co.uk"), "user.name + tag@ex.co.uk");
         assert_eq!(t("5a\u{ad}b."), "5a b .");
+        assert_eq!(t("a_b\u{ad}c"), "a_b c");
     }
 
     #[test]
@@ -2041,9 +2044,18 @@ mod tests {
     }
 
     #[test]
+    fn abbreviation_period_before_one_letter() {
+        assert_eq!(t("est.a b Mr.a b"), "est. a b mr.a b");
+        assert_eq!(t("Corp.I'd est.I'd"), "corp.i 'd est.i 'd");
+        assert_eq!(t("x est. The"), "x est. . the");
+        assert_eq!(t("B'swith.; x's.;"), "b'swith . ; x 's . ;");
+    }
+
+    #[test]
     fn version_numbers() {
         assert_eq!(t("50.x 5.X, 10.5.x 50.x-y"), "50.x 5.x , 10.5.x 50.x-y");
         assert_eq!(t("50.a -5.x 50.x_ 50.xy"), "50 . a -5 . x 50 . x _ 50 . xy");
+        assert_eq!(t("50.x< 50.x) 50.x;"), "50 . x < 50 . x -rrb- 50 . x ;");
     }
 
     #[test]
