@@ -1857,6 +1857,10 @@ fn fancy_quote(c: char) -> Option<&'static str> {
         '\u{201d}' | '\u{bb}' | '\u{94}' => Some("''"),
         '\u{2018}' | '\u{201b}' | '\u{2039}' | '\u{91}' => Some("`"),
         '\u{2019}' | '\u{203a}' | '\u{92}' => Some("'"),
+        // low-9 and reversed quotes join a run as written
+        '\u{201a}' => Some("\u{201a}"),
+        '\u{201e}' => Some("\u{201e}"),
+        '\u{201f}' => Some("\u{201f}"),
         _ => None,
     }
 }
@@ -2041,6 +2045,13 @@ mod tests {
         assert_eq!(t("<?x y> <?x?y>"), "<?x\u{a0}y> <?x?y>");
         assert_eq!(t("<?$x?>"), "< ? $ x ? >");
         assert_eq!(t("<? x ?>"), "< ? x ? >");
+    }
+
+    #[test]
+    fn low_quotes_in_quote_runs() {
+        assert_eq!(t("\u{201e}x\u{201c}\u{201e} table"), "\u{201e} x ``\u{201e} table");
+        assert_eq!(t("\u{2009}\u{201a}\u{201f} \u{201e}\u{201e}"), "\u{201a}\u{201f} \u{201e}\u{201e}");
+        assert_eq!(t("table.\u{2019}\u{201a}x"), "table . '\u{201a} x");
     }
 
     #[test]
