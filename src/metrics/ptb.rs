@@ -679,8 +679,10 @@ impl<'a> Lexer<'a> {
         if self.at(i) == Some('.') {
             return None;
         }
-        let prefix_ok =
-            |c: char| !is_space(c) && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&');
+        let prefix_ok = |c: char| {
+            !is_space(c)
+                && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&' || c.is_ascii_control())
+        };
         let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
         // the run of characters that may belong to such a token, and the last ".com" etc. in it whose
         // labels before it are lower-case letters or digits (a position inside the last run reuses it)
@@ -2045,6 +2047,12 @@ mod tests {
         assert_eq!(t("<?x y> <?x?y>"), "<?x\u{a0}y> <?x?y>");
         assert_eq!(t("<?$x?>"), "< ? $ x ? >");
         assert_eq!(t("<? x ?>"), "< ? x ? >");
+    }
+
+    #[test]
+    fn control_characters_before_a_domain_belong_to_it() {
+        assert_eq!(t("\u{20a9}\u{6}example.com/path a \u{1c}example.com/path"), "\u{20a9}\u{6}example.com/path a \u{1c}example.com/path");
+        assert_eq!(t("x\u{2}y.com \u{1}www.foo.org"), "x\u{2}y.com \u{1}www.foo.org");
     }
 
     #[test]
