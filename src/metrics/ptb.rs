@@ -1062,7 +1062,11 @@ impl<'a> Lexer<'a> {
     fn tag(&mut self, i: usize, emit: bool) -> Option<usize> {
         let n = self.c.len();
         // `<?x …>` and `<!-- …>`: up to the first `>` on the line, whatever lies between
-        let pi = self.starts_with(i, "<?") && self.is(i + 2, |c| c.is_ascii_alphabetic());
+        // (and `<!` before a letter or `-`: `<!-I'd-comment-->`, `<!DOCTYP〝E html>`, `<!x $>`)
+        let pi = (self.starts_with(i, "<?") || self.starts_with(i, "<!"))
+            && self.is(i + 2, |c| c.is_ascii_alphabetic())
+            && !self.starts_with(i, "<!--");
+        let pi = pi || (self.starts_with(i, "<!-") && !self.starts_with(i, "<!--"));
         if pi || self.starts_with(i, "<!--") {
             if !pi && i < self.comment_fail_until {
                 return None;
@@ -1229,7 +1233,7 @@ impl<'a> Lexer<'a> {
                 self.push(t);
                 return i + 3;
             }
-            for w in ["cause", "til"] {
+            for w in ["cause", "till", "til"] {
                 if letters.starts_with(w) {
                     let t = self.text(i, i + 1 + w.len());
                     self.push(t);
@@ -1248,7 +1252,7 @@ impl<'a> Lexer<'a> {
                 self.push(t);
                 return j + 1;
             }
-            for w in ["cause", "til"] {
+            for w in ["cause", "till", "til"] {
                 if letters.starts_with(w) {
                     let t = format!("'{}", self.text(i + 1, i + 1 + w.len()));
                     self.push(t);
@@ -1385,7 +1389,9 @@ impl<'a> Lexer<'a> {
                 while self.at(k) == Some('\u{ad}') {
                     k += 1;
                 }
-                let split = (self.is(start, is_digit) && (f.any_letter || self.is(k, is_letter))) || text.contains('_');
+                let split = (self.is(start, is_digit) && (f.any_letter || self.is(k, is_letter)))
+                    || text.contains('_')
+                    || text.contains(is_apostrophe);
                 if self.is(k, is_alnum) && !split {
                     i = k;
                     continue;
@@ -1602,7 +1608,10 @@ impl<'a> Lexer<'a> {
                 return end;
             }
             // a period before , : ; stays on the word (not on a ma'am-style one)
-            if self.is(i + 1, |c| matches!(c, ',' | ':' | ';')) && !f.inner_apostrophe {
+            if self.is(i + 1, |c| matches!(c, ',' | ':' | ';'))
+                && !f.inner_apostrophe
+                && !text.chars().all(|c| is_digit(c) || c == '.' || c == ',')
+            {
                 self.push(format!("{text}."));
                 return i + 1;
             }
@@ -2053,6 +2062,20 @@ mod tests {
     fn control_characters_before_a_domain_belong_to_it() {
         assert_eq!(t("\u{20a9}\u{6}example.com/path a \u{1c}example.com/path"), "\u{20a9}\u{6}example.com/path a \u{1c}example.com/path");
         assert_eq!(t("x\u{2}y.com \u{1}www.foo.org"), "x\u{2}y.com \u{1}www.foo.org");
+    }
+
+    #[test]
+    fn declarations_end_at_first_gt() {
+        assert_eq!(t("<!-I'd-comment--> <!x $>"), "<!-i'd-comment--> <!x\u{a0}$>");
+        assert_eq!(t("<!DOCTYP\u{301d}E html>"), "<!doctyp\u{301d}e\u{a0}html>");
+        assert_eq!(t("<!DOCTYPE html"), "< ! doctype html");
+    }
+
+    #[test]
+    fn till_soft_hyphen_after_apostrophe_number_period() {
+        assert_eq!(t("'tillarge \u{2019}tillx 'tilx"), "'till arge \u{2019}till x 'til x");
+        assert_eq!(t("d'Artagnan\u{ad}x ma'am\u{ad}x"), "d'artagnan x ma'am x");
+        assert_eq!(t("5.5.: ab.:"), "5.5 . : ab. :");
     }
 
     #[test]
