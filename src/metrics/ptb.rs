@@ -1610,7 +1610,7 @@ impl<'a> Lexer<'a> {
             // a period before , : ; stays on the word (not on a ma'am-style one)
             if self.is(i + 1, |c| matches!(c, ',' | ':' | ';'))
                 && !f.inner_apostrophe
-                && !text.chars().all(|c| is_digit(c) || c == '.' || c == ',')
+                && !(text.contains(['.', ',']) && text.chars().all(|c| is_digit(c) || c == '.' || c == ','))
             {
                 self.push(format!("{text}."));
                 return i + 1;
@@ -2075,7 +2075,7 @@ mod tests {
     fn till_soft_hyphen_after_apostrophe_number_period() {
         assert_eq!(t("'tillarge \u{2019}tillx 'tilx"), "'till arge \u{2019}till x 'til x");
         assert_eq!(t("d'Artagnan\u{ad}x ma'am\u{ad}x"), "d'artagnan x ma'am x");
-        assert_eq!(t("5.5.: ab.:"), "5.5 . : ab. :");
+        assert_eq!(t("5.5.: ab.: 000.;"), "5.5 . : ab. : 000. ;");
     }
 
     #[test]
