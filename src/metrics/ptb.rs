@@ -1470,7 +1470,13 @@ impl<'a> Lexer<'a> {
                 {
                     true
                 }
-                '.' if nx == Some('-') && is_alnum(prev) && self.is(i + 2, |c| c.is_ascii_alphabetic()) => {
+                // `ab.-cd` (not after ? ! or an apostrophe in the word)
+                '.' if nx == Some('-')
+                    && is_alnum(prev)
+                    && self.is(i + 2, |c| c.is_ascii_alphabetic())
+                    && !text.contains(['?', '!'])
+                    && !text.contains(is_apostrophe) =>
+                {
                     text.push_str(".-");
                     f.add('.');
                     f.add('-');
@@ -2027,6 +2033,7 @@ mod tests {
     #[test]
     fn no_hyphen_after_question_marks() {
         assert_eq!(t("a?b-c a!b-c x?y?z-a"), "a?b - c a!b - c x?y?z - a");
+        assert_eq!(t("ab.-cd a?b.-c o'clock.-x"), "ab.-cd a?b . - c o'clock . - x");
     }
 
     #[test]
