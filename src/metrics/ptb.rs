@@ -1641,6 +1641,10 @@ impl<'a> Lexer<'a> {
         if !nx.is_some_and(|c| c.is_ascii_alphabetic()) {
             return false;
         }
+        // not in a word with a period (`No.O'Neil` → `No.O` `'` `Neil`)
+        if self.c[start..i].contains(&'.') {
+            return false;
+        }
 
         if i - start == 1 && matches!(prev, 'y' | 'Y' | 'j' | 'J') {
             return false;
@@ -2034,6 +2038,7 @@ mod tests {
     fn no_hyphen_after_question_marks() {
         assert_eq!(t("a?b-c a!b-c x?y?z-a"), "a?b - c a!b - c x?y?z - a");
         assert_eq!(t("ab.-cd a?b.-c o'clock.-x"), "ab.-cd a?b . - c o'clock . - x");
+        assert_eq!(t("No.O'Neil ab.O'Neil"), "no.o ` neil ab.o ` neil");
     }
 
     #[test]
