@@ -104,6 +104,7 @@ pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
         comment_fail_until: 0,
         compound_fail: (0, 0),
         host_fail: (0, 0),
+        file_run: (0, 0, Vec::new()),
     };
     lx.run();
     for (line, t) in lx.toks {
@@ -160,12 +161,14 @@ struct Lexer<'a> {
     dom_run: (usize, usize, Option<usize>),
     /// for each position, the next `@` before a character that ends an `@` token (or usize::MAX)
     next_at: Vec<usize>,
-    /// an unterminated `<!--` was found before this position on its line: later ones fail as well
+    /// an unterminated `<!--` / `<!x` / `<?x` was found before this position on its line: later ones fail too
     comment_fail_until: usize,
     /// [`Lexer::dotted_compound`] failed on this span: starts inside it fail too
     compound_fail: (usize, usize),
     /// [`Lexer::domain_path`]'s host run ended without a `/` here: starts inside it fail too
     host_fail: (usize, usize),
+    /// [`Lexer::filename`]'s last run (start, end) and its `.EXT` candidates (period, end), rightmost first
+    file_run: (usize, usize, Vec<(usize, usize)>),
 }
 
 /// Abbreviations that keep their period and never end a sentence (titles and the like), any case.
@@ -937,35 +940,44 @@ impl<'a> Lexer<'a> {
     /// file extension (any case), one token where a word would split at the period (`2file.jpg`,
     /// `3.5.jpg`, `10D.C`).
     fn filename(&mut self, i: usize) -> Option<usize> {
-        let mut run_end = i;
-        while self.is(run_end, |c| c.is_ascii_alphanumeric() || c == '.') {
-            run_end += 1;
-        }
         // (a word that starts with a letter takes its periods anyway: `signA.B.C.D`, `file.jpg`)
-        if run_end < i + 3 || !self.c[i].is_ascii_digit() {
+        if !self.c[i].is_ascii_digit() {
+            return None;
+        }
+        // the run of letters, digits and periods and its `.EXT` ends, found once per run
+        if !(self.file_run.0 <= i && i < self.file_run.1) {
+            let mut run_end = i;
+            while self.is(run_end, |c| c.is_ascii_alphanumeric() || c == '.') {
+                run_end += 1;
+            }
+            let mut ends = Vec::new();
+            let mut ext_end = run_end;
+            for d in (i + 1..run_end).rev() {
+                if self.c[d] != '.' {
+                    continue;
+                }
+                let ext = self.text(d + 1, ext_end).to_ascii_lowercase();
+                let after_ok = ext_end < run_end || !self.is(run_end, is_alnum);
+                if after_ok && self.c[d - 1] != '.' && FILE_EXTENSIONS.contains(&ext.as_str()) {
+                    ends.push((d, ext_end));
+                }
+                ext_end = d;
+            }
+            self.file_run = (i, run_end, ends);
+        }
+        if self.file_run.1 < i + 3 {
             return None;
         }
         // the longest prefix of the run that ends in `.EXT` (`10D.C` of `10D.C.D.`)
-        let mut ext_end = run_end;
-        for d in (i + 1..run_end).rev() {
-            if self.c[d] != '.' {
-                continue;
-            }
-            let ext = self.text(d + 1, ext_end).to_ascii_lowercase();
-            let after_ok = ext_end < run_end || !self.is(run_end, is_alnum);
-            if after_ok && self.c[d - 1] != '.' && FILE_EXTENSIONS.contains(&ext.as_str()) {
-                // a dotted acronym with its period (`b.c.`, `A.B.C.D.`) is a longer token
-                let single = |seg: &[char]| seg.len() == 1 && seg[0].is_ascii_alphabetic();
-                if self.at(ext_end) == Some('.') && self.c[i..ext_end].split(|&c| c == '.').all(single) {
-                    return None;
-                }
-                let t = self.text(i, ext_end);
-                self.push(t);
-                return Some(ext_end);
-            }
-            ext_end = d;
+        let single = |seg: &[char]| seg.len() == 1 && seg[0].is_ascii_alphabetic();
+        let end = self.file_run.2.iter().find(|(d, _)| *d > i).map(|&(_, e)| e)?;
+        // a dotted acronym with its period (`b.c.`, `A.B.C.D.`) is a longer token
+        if self.at(end) == Some('.') && self.c[i..end].split(|&c| c == '.').all(single) {
+            return None;
         }
-        None
+        let t = self.text(i, end);
+        self.push(t);
+        Some(end)
     }
 
     /// `1 1/2`: a whole number and a fraction, one token with a no-break space.
@@ -1068,7 +1080,8 @@ impl<'a> Lexer<'a> {
             && !self.starts_with(i, "<!--");
         let pi = pi || (self.starts_with(i, "<!-") && !self.starts_with(i, "<!--"));
         if pi || self.starts_with(i, "<!--") {
-            if !pi && i < self.comment_fail_until {
+            // (no `>` to the end of the line after an earlier one: none after this one either)
+            if i < self.comment_fail_until {
                 return None;
             }
             let mut j = i + 2;
@@ -1082,9 +1095,7 @@ impl<'a> Lexer<'a> {
                 }
                 j += 1;
             }
-            if !pi {
-                self.comment_fail_until = j;
-            }
+            self.comment_fail_until = j;
             return None;
         }
         if self.starts_with(i, "<?") {
@@ -1390,8 +1401,8 @@ impl<'a> Lexer<'a> {
                     k += 1;
                 }
                 let split = (self.is(start, is_digit) && (f.any_letter || self.is(k, is_letter)))
-                    || text.contains('_')
-                    || text.contains(is_apostrophe);
+                    || f.underscore
+                    || f.apostrophe;
                 if self.is(k, is_alnum) && !split {
                     i = k;
                     continue;
@@ -1408,7 +1419,7 @@ impl<'a> Lexer<'a> {
                         && !(numeric && separated)
                         && !f.inner_apostrophe
                         && !f.has_mark
-                        && !text.contains(['?', '!'])
+                        && !f.question
                 }
                 '_' => {
                     nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok && !f.has_mark && !f.inner_apostrophe
@@ -1423,19 +1434,19 @@ impl<'a> Lexer<'a> {
                         && !text.starts_with(['-', '+', ',', ':'])
                 }
                 // only after plain digits (`1⁄2`, but `-1 ⁄ 2`, `1.5 ⁄ 2`)
-                '\u{2044}' => numeric && text.chars().all(is_digit) && nx.is_some_and(is_digit),
+                '\u{2044}' => numeric && f.only_digits && nx.is_some_and(is_digit),
                 '.' if text.len() <= 8
                     && self.final_abbreviation(&text)
                     && nx.is_some_and(is_letter)
                     && !(self.is(i + 2, is_alnum)
-                        || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?' | '\'' | '\u{2019}'))
-                            && self.is(i + 3, is_letter))) =>
+                        || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?')) && self.is(i + 3, is_letter))
+                        || (self.is(i + 2, |c| c == '\'' || c == '\u{2019}') && self.clitic_at(i + 3))) =>
                 {
                     false
                 }
                 // a version number: `2.x`, `10.5.X` (not `-5.x`, `50.x_`)
                 '.' if numeric
-                    && text.chars().all(|c| is_digit(c) || c == '.')
+                    && f.only_digits_periods
                     && matches!(nx, Some('x' | 'X'))
                     && (i + 2 >= self.c.len() || is_gap(self.c[i + 2]) || ",!?.-".contains(self.c[i + 2])) =>
                 {
@@ -1474,8 +1485,8 @@ impl<'a> Lexer<'a> {
                 '.' if nx == Some('-')
                     && is_alnum(prev)
                     && self.is(i + 2, |c| c.is_ascii_alphabetic())
-                    && !text.contains(['?', '!'])
-                    && !text.contains(is_apostrophe) =>
+                    && !f.question
+                    && !f.apostrophe =>
                 {
                     text.push_str(".-");
                     f.add('.');
@@ -1484,7 +1495,7 @@ impl<'a> Lexer<'a> {
                     continue;
                 }
                 '.' if nx.is_some_and(is_letter)
-                    && self.c[start..i].iter().find(|c| is_alnum(**c)).is_some_and(|c| is_digit(*c)) =>
+                    && f.first_alnum_digit =>
                 {
                     false
                 }
@@ -1521,7 +1532,7 @@ impl<'a> Lexer<'a> {
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
                 '\'' | '\u{2019}' | '\u{2018}' | '`' => {
-                    let join = self.inner_apostrophe(start, i);
+                    let join = self.inner_apostrophe(start, i, &f);
                     // only an elision (`o'clock`, `d'Art`) takes `-` / `_` / hyphens after it
                     let elision = i - start == 1 && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o');
                     f.inner_apostrophe |= join && !elision;
@@ -1634,15 +1645,24 @@ impl<'a> Lexer<'a> {
             || (text.chars().next().is_some_and(char::is_uppercase) && ABBREV_FINAL_CAPITALISED.contains(&low.as_str()))
     }
 
+    /// Whether a clitic's letters (`s`, `m`, `d`, `re`, `ve`, `ll`, any case) start at `i` and end a word.
+    fn clitic_at(&self, i: usize) -> bool {
+        let mut j = i;
+        while self.is(j, is_letter) {
+            j += 1;
+        }
+        matches!(self.text(i, j).to_lowercase().as_str(), "s" | "m" | "d" | "re" | "ve" | "ll")
+    }
+
     /// Whether the apostrophe at `i` (inside the word that began at `start`) stays inside it.
-    fn inner_apostrophe(&self, start: usize, i: usize) -> bool {
+    fn inner_apostrophe(&self, start: usize, i: usize, f: &WordShape) -> bool {
         let prev = self.c[i - 1];
         let nx = self.at(i + 1);
         if !nx.is_some_and(|c| c.is_ascii_alphabetic()) {
             return false;
         }
         // not in a word with a period (`No.O'Neil` → `No.O` `'` `Neil`)
-        if self.c[start..i].contains(&'.') {
+        if f.period {
             return false;
         }
 
@@ -1688,7 +1708,7 @@ impl<'a> Lexer<'a> {
         let y_ok = i - start > 1 && is_letter(self.c[i - 2]);
         // (only in a word of letters: `ay'all`, but `a?y'all`, `E.U.NZDy'all`, `1080p-LRBy'all` split)
         let vowels = i - start >= 2
-            && self.c[start..i].iter().all(|&c| is_letter(c))
+            && f.all_letters
             && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
             && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || c.is_ascii_uppercase());
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
@@ -1820,6 +1840,17 @@ struct WordShape {
     joined: bool,
     /// a combining mark joined: no hyphen or `_` joins then
     has_mark: bool,
+    /// holds `_` / an apostrophe / `?` or `!` / a period
+    underscore: bool,
+    apostrophe: bool,
+    question: bool,
+    period: bool,
+    /// only digits / only digits and periods so far
+    only_digits: bool,
+    only_digits_periods: bool,
+    /// the first letter or digit was a digit
+    first_alnum_digit: bool,
+    any_alnum: bool,
 }
 
 impl Default for WordShape {
@@ -1836,6 +1867,14 @@ impl Default for WordShape {
             inner_apostrophe: false,
             joined: false,
             has_mark: false,
+            underscore: false,
+            apostrophe: false,
+            question: false,
+            period: false,
+            only_digits: true,
+            only_digits_periods: true,
+            first_alnum_digit: false,
+            any_alnum: false,
         }
     }
 }
@@ -1852,6 +1891,16 @@ impl WordShape {
         self.question_ok &= letter || matches!(c, '?' | '!' | '.');
         self.joined |= c == '-' || c == '_' || is_word_hyphen(c);
         self.has_mark |= !c.is_ascii() && is_mark(c);
+        self.underscore |= c == '_';
+        self.apostrophe |= is_apostrophe(c);
+        self.question |= c == '?' || c == '!';
+        self.period |= c == '.';
+        self.only_digits &= is_digit(c);
+        self.only_digits_periods &= is_digit(c) || c == '.';
+        if alnum && !self.any_alnum {
+            self.any_alnum = true;
+            self.first_alnum_digit = is_digit(c);
+        }
         if c == '-' {
             self.hyphens += 1;
             self.since_hyphen = 0;
@@ -2101,6 +2150,8 @@ mod tests {
     fn abbreviation_period_before_one_letter() {
         assert_eq!(t("est.a b Mr.a b"), "est. a b mr.a b");
         assert_eq!(t("Corp.I'd est.I'd"), "corp.i 'd est.i 'd");
+        // (the Java tool writes this apostrophe ', we write `; both are filtered out)
+        assert_eq!(ptb_tokenize_joined("Fri.a'b"), "fri. a b");
         assert_eq!(t("x est. The"), "x est. . the");
         assert_eq!(t("B'swith.; x's.;"), "b'swith . ; x 's . ;");
     }
