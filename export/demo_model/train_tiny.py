@@ -19,6 +19,12 @@ prompt). The loss is on each chunk's answer and its `<|endofchunk|>`; in the fas
 bound anew to colours in every sequence) only on answers whose colour was already shown earlier in the
 sequence, i.e. the ones the demonstrations determine. So in-context use of demonstrations is what is learned.
 
+Fast-binding options (off by default; the committed weights are the defaults' run): `--binding-share B` (share of
+binding sequences, the other tasks scaled), `--gate-init G` (initial tanh-gate value, default 0.1),
+`--curriculum C` (binding sequences hold at most 2 colours, so 2 names, at first and all 5 after a fraction C
+of the steps). `python -m export.demo_model.probe_binding --weights W` measures whether a weights file copies
+names by colour (README "Trained demo model" has the diagnosis of the committed model).
+
 Determinism: one thread, MKL_CBWR=COMPATIBLE, seeded torch and numpy, torch deterministic algorithms; the
 output safetensors file is byte-identical for the same arguments on the same machine type.
 """
@@ -59,7 +65,9 @@ TEMPLATES = {  # (demo format, separator): prompts/openflamingo_*.yaml
     "meme": ("<image>is an image with: '{text}' written on it. Is it hateful? Answer:{target}" + EOC, ""),
 }
 TASKS = ["caption", "vqa", "meme", "binding"]
-TASK_P = [0.25, 0.25, 0.2, 0.3]
+TASK_P = [0.25, 0.25, 0.2, 0.3]  # --binding-share B: binding B, the others scaled to 1 - B
+GATE_INIT = 0.1  # --gate-init: initial value of every GatedCrossAttentionBlock tanh gate (OpenFlamingo: 0)
+CURRICULUM = 0.0  # --curriculum C: binding sequences hold 2 colours at first, all 5 after C of the steps (0: off)
 BINDING_WEIGHT = 1.0  # loss weight of the binding answers (the in-context skill the demo measures)
 
 
@@ -77,15 +85,16 @@ def make_chunk(task, scene, rng, binding):
     return {"question": shapes.BINDING_QUESTION, "target": binding[scene["colour"]]}
 
 
-def make_sequence(rng, n_images):
-    """One training sequence: (text, [scenes], [(start, end, loss weight)] answer character spans)."""
-    task = TASKS[rng.choice(len(TASKS), p=TASK_P)]
+def make_sequence(rng, n_images, max_colours=len(shapes.COLOURS), task_p=None):
+    """One training sequence: (text, [scenes], [(start, end, loss weight)] answer character spans).
+    max_colours: at most this many colours (so names) in a binding sequence (the curriculum's stage)."""
+    task = TASKS[rng.choice(len(TASKS), p=TASK_P if task_p is None else task_p)]
     fmt, sep = TEMPLATES["vqa" if task == "binding" else task]
     binding, colours = None, None
     if task == "binding":
         names = [shapes.NONCE[i] for i in rng.permutation(len(shapes.NONCE))[:len(shapes.COLOURS)]]
         binding = dict(zip(shapes.COLOURS, names))
-        colours = [list(shapes.COLOURS)[i] for i in rng.permutation(len(shapes.COLOURS))[:rng.randint(1, 6)]]
+        colours = [list(shapes.COLOURS)[i] for i in rng.permutation(len(shapes.COLOURS))[:rng.randint(1, max_colours + 1)]]
     text, spans, scenes = "", [], []
     if task != "binding" and rng.rand() < 0.2:  # OpenFlamingo's zero-shot prompt: two text-only demos first
         for _ in range(2):
@@ -110,8 +119,19 @@ def make_sequence(rng, n_images):
     return text, scenes, spans
 
 
+def curriculum_colours(step, steps, curriculum=None):
+    """Fast-binding curriculum: at most 2 colours (names) per binding sequence at first, one more every
+    curriculum/3 of the run, all 5 from `curriculum` (a fraction of the steps) on; 0 = off (always 5).
+    Fewer names per sequence make the copy-by-colour easier to find."""
+    c = CURRICULUM if curriculum is None else curriculum
+    if steps <= 0 or c <= 0:
+        return len(shapes.COLOURS)
+    return min(len(shapes.COLOURS), 2 + int(3 * step / (c * steps)))
+
+
 class Batcher:
-    def __init__(self, built, seed, batch_size, max_images):
+    def __init__(self, built, seed, batch_size, max_images, steps=0, curriculum=None, task_p=None):
+        self.calls, self.steps, self.curriculum, self.task_p = 0, steps, curriculum, task_p
         self.tok = built.tokenizer
         self.proc = built.image_processor
         self.rng = np.random.RandomState(seed)
@@ -126,7 +146,9 @@ class Batcher:
 
     def next(self):
         n = int(self.rng.randint(1, self.max_images + 1))
-        rows = [make_sequence(self.rng, n) for _ in range(self.bs)]
+        k = curriculum_colours(self.calls, self.steps, self.curriculum)
+        self.calls += 1
+        rows = [make_sequence(self.rng, n, k, self.task_p) for _ in range(self.bs)]
         enc = [self.tok(t, return_offsets_mapping=True) for t, _, _ in rows]
         L = max(len(e["input_ids"]) for e in enc)
         ids = torch.full((self.bs, L), self.pad, dtype=torch.long)
@@ -159,18 +181,30 @@ def _encode_vision_x_trainable(self, vision_x):
 
 
 def train(steps: int, out: Path, seed: int = TRAIN_SEED, batch_size: int = 8, max_images: int = 9,
-          lr: float = 3e-3, threads: int = 1, log=print, train_vision: bool = False) -> dict:
+          lr: float = 3e-3, threads: int = 1, log=print, train_vision: bool = False, binding_share=None,
+          gate_init=None, curriculum=None) -> dict:
     prev = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(steps, out, seed, batch_size, max_images, lr, log, train_vision)
+        return _train(steps, out, seed, batch_size, max_images, lr, log, train_vision,
+                      task_probabilities(binding_share), GATE_INIT if gate_init is None else gate_init, curriculum)
     finally:
         torch.set_num_threads(prev[0])
         torch.use_deterministic_algorithms(prev[1])
 
 
-def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision):
+def task_probabilities(binding_share=None) -> list:
+    """TASK_P, or with the binding task's share set to `binding_share` and the other tasks' scaled to the rest."""
+    if binding_share is None:
+        return list(TASK_P)
+    if not 0.0 <= binding_share <= 1.0:
+        raise ValueError(f"binding share {binding_share} is not in [0, 1]")
+    rest = sum(TASK_P[:-1])
+    return [p * (1.0 - binding_share) / rest for p in TASK_P[:-1]] + [binding_share]
+
+
+def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision, task_p, gate_init, curriculum):
     cfg = load_config(CONFIG)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
@@ -182,8 +216,8 @@ def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision):
     with torch.no_grad():  # open the tanh gates a little so the cross-attention gets gradient from step 0
         for m in model.modules():
             if isinstance(m, GatedCrossAttentionBlock):
-                m.attn_gate.fill_(0.1)
-                m.ff_gate.fill_(0.1)
+                m.attn_gate.fill_(gate_init)
+                m.ff_gate.fill_(gate_init)
     model.requires_grad_(True)
     model.train()
     if train_vision:
@@ -198,7 +232,7 @@ def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision):
     warm = min(100, max(1, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps))))))
-    batcher = Batcher(built, seed, batch_size, max_images)
+    batcher = Batcher(built, seed, batch_size, max_images, steps, curriculum, task_p)
     history = []
     ema = None
     for step in range(steps):
@@ -243,10 +277,15 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-vision", action="store_true",
                     help="also train the ViT (OpenFlamingo's forward keeps it frozen under no_grad)")
+    ap.add_argument("--binding-share", type=float, help=f"share of fast-binding sequences (default {TASK_P[-1]})")
+    ap.add_argument("--gate-init", type=float, default=GATE_INIT, help="initial tanh-gate value")
+    ap.add_argument("--curriculum", type=float, default=CURRICULUM,
+                    help="binding curriculum length, a fraction of the steps (2 -> 5 colours); 0: off")
     ap.add_argument("--out", default=str(WEIGHTS))
     ap.add_argument("--log", help="write the training report (json) here")
     a = ap.parse_args(argv)
     rep = train(a.steps, Path(a.out), seed=a.seed, batch_size=a.batch_size, max_images=a.max_images, lr=a.lr, train_vision=a.train_vision, threads=a.threads,
+                binding_share=a.binding_share, gate_init=a.gate_init, curriculum=a.curriculum,
                 log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.log:
         Path(a.log).write_text(json.dumps(rep, indent=1) + "\n")

@@ -64,3 +64,47 @@ def test_training_smoke_is_deterministic(tmp_path):
     sd = load_file(str(tmp_path / "a.safetensors"))
     ref = load_file(str(DEMO / "weights.safetensors"))
     assert sorted(sd) == sorted(ref) and all(sd[k].shape == ref[k].shape for k in sd)
+
+
+def test_binding_curriculum_limits_the_names_per_sequence():
+    """The fast-binding curriculum: 2 colours (so 2 names) per binding sequence at the start of a run, all 5
+    from CURRICULUM on; a sequence never holds more names than the stage allows, and every name it holds is
+    bound to exactly one colour."""
+    import numpy as np
+
+    from export.demo_model import shapes, train_tiny as tt
+
+    steps = 1000
+    stages = [tt.curriculum_colours(s, steps, 0.3) for s in range(steps)]
+    assert stages[0] == 2 and stages[-1] == len(shapes.COLOURS)
+    assert stages == sorted(stages) and stages.index(len(shapes.COLOURS)) <= 300
+    assert tt.curriculum_colours(0, 0, 0.3) == len(shapes.COLOURS)  # no curriculum without a step count
+    assert tt.curriculum_colours(0, steps, 0.0) == len(shapes.COLOURS)  # off
+    assert tt.curriculum_colours(0, steps) == tt.curriculum_colours(0, steps, tt.CURRICULUM)  # the default
+    rng = np.random.RandomState(0)
+    seen = 0
+    for _ in range(400):
+        text, scenes, spans = tt.make_sequence(rng, 9, max_colours=2)
+        if "What is it called?" not in text:
+            continue
+        seen += 1
+        names = {}
+        for chunk, s in zip(text.split("<image>")[1:], scenes):
+            name = chunk.split("Short answer:")[1].split(tt.EOC)[0]
+            assert names.setdefault(s["colour"], name) == name
+        assert len(names) <= 2 and len(set(names.values())) == len(names)
+        assert len(spans) == 9 - len(names)  # loss on every answer whose colour was shown before
+    assert seen > 100
+
+
+def test_binding_share_scales_the_other_tasks():
+    from export.demo_model import train_tiny as tt
+
+    assert tt.task_probabilities() == tt.TASK_P
+    p = tt.task_probabilities(0.6)
+    assert abs(sum(p) - 1) < 1e-12 and p[-1] == 0.6
+    assert all(abs(p[i] / p[0] - tt.TASK_P[i] / tt.TASK_P[0]) < 1e-12 for i in range(3))
+    import pytest
+
+    with pytest.raises(ValueError, match="binding share 1.5"):
+        tt.task_probabilities(1.5)
