@@ -28,3 +28,23 @@ fn openflamingo_v1_preset_matches_only_the_v1_model_card_rows() {
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].value_at(0), Some(76.7));
 }
+
+#[test]
+fn idefics_presets_match_only_their_model_card_rows() {
+    let tables = load_dir(&repo().join("results/reference")).unwrap();
+    // (preset, benchmark, metric, 0-shot, 32-shot) from the IDEFICS model card's tables
+    for (preset, bench, metric, zero, thirty_two) in [
+        ("idefics-80b", "vqav2", "vqa_accuracy", 60.0, 65.9),
+        ("idefics-9b", "coco", "cider", 46.0, 98.0),
+        ("idefics-80b-instruct", "hateful_memes", "roc_auc", 58.9, 54.9),
+        ("idefics-9b-instruct", "flickr30k", "cider", 71.9, 76.3),
+    ] {
+        let m = matches(&tables, bench, metric, preset);
+        assert_eq!(m.len(), 1, "{preset} {bench}");
+        assert_eq!(m[0].value_at(0), Some(zero), "{preset} {bench}");
+        assert_eq!(m[0].value_at(32), Some(thirty_two), "{preset} {bench}");
+    }
+    // an OpenFlamingo preset never finds an IDEFICS row, nor the other way round
+    assert!(matches(&tables, "vqav2", "vqa_accuracy", "OpenFlamingo-9B-vitl-mpt7b").iter().all(|x| !x.row.model.starts_with("IDEFICS")));
+    assert!(matches(&tables, "vqav2", "vqa_accuracy", "idefics-9b").iter().all(|x| x.row.model == "IDEFICS-9B"));
+}

@@ -544,7 +544,6 @@ const V3_KEYS: &[&str] = &[
     "cross_attention",
     "prompt_format",
     "source.transformers_version",
-    "source.preset",
     "preprocess.alpha",
     "vision.cls_token",
     "vision.image_embedding",

@@ -484,6 +484,6 @@ mod tests {
     #[test]
     fn hint_quotes_paths_for_the_shell() {
         let h = changed_view_hint(Path::new("results/base"), Path::new("my runs/it's"));
-        assert!(h.contains("report results/base 'my runs/it'\\''s' --out DIR"), "{h}");
+        assert!(h.contains("report --results results/base 'my runs/it'\\''s' --out DIR"), "{h}");
     }
 }
