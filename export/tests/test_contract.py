@@ -100,9 +100,18 @@ def test_graph_signatures(name):
     assert o == {"patch_tokens": (F, 3), "image_embedding": (F, 2)}
     _, i, o = io(d / "perceiver.onnx")
     assert i == {"patch_tokens": (F, 5)} and o == {"latents": (F, 4)}
+    xl = m["cross_attn_cache"]["layers"]
+    assert xl == [k for k in range(L) if (k + 1) % m["lang"]["cross_attn_every_n_layers"] == 0]
+    kv_model, i, o = io(d / "xattn_kv.onnx")
+    assert i == {"latents": (F, 4)} and o == {f"xattn_kv_{k}": (F, 4) for k in xl}
+    kv_dims = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]
+               for v in list(kv_model.graph.input) + list(kv_model.graph.output)}
+    assert kv_dims["latents"][2:] == [m["perceiver"]["num_latents"], m["vision"]["width"]]
+    for k in xl:
+        assert kv_dims[f"xattn_kv_{k}"][2:] == [m["perceiver"]["num_latents"], m["cross_attn_cache"]["width"]]
     model, i, o = io(d / "lang_decoder.onnx")
-    want_in = {"input_ids": (I, 2), "attention_mask": (I, 2), "media_index": (I, 2), "vision_latents": (F, 4),
-               "logits_keep": (I, 1)}
+    want_in = {"input_ids": (I, 2), "attention_mask": (I, 2), "media_index": (I, 2), "logits_keep": (I, 1),
+               **{f"xattn_kv_{k}": (F, 4) for k in xl}}
     if m["lang"]["uses_position_ids"]:
         want_in["position_ids"] = (I, 2)
     want_out = {"logits": (F, 3)}
@@ -113,9 +122,8 @@ def test_graph_signatures(name):
     # static dims that the manifest promises
     dims = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
     assert dims["past_key_0"][1] == m["lang"]["n_heads"] and dims["past_key_0"][3] == m["lang"]["head_dim"]
-    assert dims["vision_latents"][2] == m["perceiver"]["num_latents"]
-    assert dims["vision_latents"][3] == m["vision"]["width"]
-    for g in ("vision_encoder", "perceiver", "lang_decoder"):
+    assert dims[f"xattn_kv_{xl[0]}"][2:] == [m["perceiver"]["num_latents"], m["cross_attn_cache"]["width"]]
+    for g in ("vision_encoder", "perceiver", "lang_decoder", "xattn_kv"):
         onnx.checker.check_model(str(d / f"{g}.onnx"))
 
 

@@ -129,6 +129,7 @@ fn probe_last_position(model: &mut FlamingoModel) -> anyhow::Result<()> {
         mask: vec![vec![1; past]],
         real_len: vec![past],
         media: vec![vec![]],
+        cross: crate::model::xattn::CrossRows(vec![None]),
     };
     let token = model.tokenizer.endofchunk_id;
     model.extend(&state, &[vec![token]]).map(|_| ())
