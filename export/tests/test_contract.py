@@ -12,7 +12,7 @@ from .conftest import FIXTURES, TINY
 MANIFEST_KEYS = {
     "contract_version": None, "exporter_version": None, "opset": None, "name": None,
     "source": {"checkpoint_sha256", "open_flamingo_version", "open_clip_version", "patch_tokens_ln_post"},
-    "components": {"vision_encoder", "perceiver", "lang_decoder", "tokenizer"},
+    "components": {"vision_encoder", "perceiver", "lang_decoder", "xattn_kv", "tokenizer"},
     "preprocess": {"image_size", "resize", "interpolation", "crop", "mean", "std"},
     "vision": {"patch_size", "num_patches", "width", "embed_dim"},
     "perceiver": {"num_latents", "depth", "heads", "dim_head", "max_frames", "frame_embeddings"},
@@ -20,6 +20,7 @@ MANIFEST_KEYS = {
              "uses_position_ids", "cross_attn_every_n_layers"},
     "special_tokens": {"image", "endofchunk", "pad", "eos", "bos"},
     "tokenizer": {"add_bos", "padding_side", "clean_up_tokenization_spaces"},
+    "cross_attn_cache": {"layers", "width"},
 }
 OPTIONAL_KEYS = {"source": {"added_head_seed"}}
 # the LLaMA fixture: its tokenizer prepends BOS (<s> = 1), its head rows of the added tokens come from a seed
@@ -49,7 +50,7 @@ def test_manifest(name):
     for k, sub in MANIFEST_KEYS.items():
         if sub is not None:
             assert sub <= set(m[k]) <= sub | OPTIONAL_KEYS.get(k, set()), k
-    assert m["contract_version"] == 2 and m["opset"] == 17 and m["name"] == name
+    assert m["contract_version"] == 3 and m["opset"] == 17 and m["name"] == name
     assert m["source"]["patch_tokens_ln_post"] is False
     assert m["source"]["open_clip_version"] == "2.20.0" and m["source"]["open_flamingo_version"] == "2.0.1"
     for comp in m["components"].values():
