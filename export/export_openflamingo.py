@@ -31,7 +31,7 @@ import yaml  # noqa: E402
 from .config import ExportError, load_config  # noqa: E402
 
 EXPORTER_VERSION = "0.1.0"
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 _INTERP = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest", "lanczos": "lanczos"}
 
 
@@ -162,7 +162,8 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
         },
         "components": {k: _component(files[k], v) for k, v in
                        (("vision_encoder", "vision_encoder.onnx"), ("perceiver", "perceiver.onnx"),
-                        ("lang_decoder", "lang_decoder.onnx"), ("tokenizer", "tokenizer.json"))},
+                        ("lang_decoder", "lang_decoder.onnx"), ("xattn_kv", "xattn_kv.onnx"),
+                        ("tokenizer", "tokenizer.json"))},
         "preprocess": pre,
         "vision": vision,
         "perceiver": graphs["perceiver"],
@@ -171,6 +172,8 @@ def build_manifest(built, graphs: dict, files: dict, checkpoint_sha: str, ln_pos
                            "eos": tok.eos_token_id, "bos": rules["bos"]},
         "tokenizer": {"add_bos": rules["add_bos"], "padding_side": "left",
                       "clean_up_tokenization_spaces": rules["clean_up_tokenization_spaces"]},
+        # contract 3: the decoder takes each gated layer's projected media keys/values (xattn_kv.onnx)
+        "cross_attn_cache": graphs["cross_attn_cache"],
     }
 
 
@@ -264,14 +267,15 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
             tok_path = tmp / "tokenizer.json"
             built.tokenizer.backend_tokenizer.save(str(tok_path), pretty=True)
             files = {"vision_encoder": tmp / "vision_encoder.onnx", "perceiver": tmp / "perceiver.onnx",
-                     "lang_decoder": tmp / "lang_decoder.onnx", "tokenizer": tok_path}
+                     "lang_decoder": tmp / "lang_decoder.onnx", "xattn_kv": tmp / "xattn_kv.onnx",
+                     "tokenizer": tok_path}
             manifest = build_manifest(built, graphs, files, sha, applies, compensate, preset=preset)
             (tmp / "model.yaml").write_text(dump_manifest(manifest))
             log(f"[export] graphs written in {time.time() - t1:.1f}s")
             t2 = time.time()
             import onnx
 
-            for k in ("vision_encoder", "perceiver", "lang_decoder"):
+            for k in ("vision_encoder", "perceiver", "lang_decoder", "xattn_kv"):
                 onnx.checker.check_model(str(files[k]))
             parity = check_parity(built, tmp, compensate, tol=tol, max_new_tokens=max_new_tokens)
             log(f"[export] parity ok in {time.time() - t2:.1f}s: max abs diff {parity['max_abs_diff']:.3g}, "

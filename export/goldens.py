@@ -138,6 +138,17 @@ def write_goldens(built, model_dir: Path, compensated: bool) -> None:
             "description": "perceiver.onnx on the vision case's patch tokens as B=2 media, T=1, F=1",
             "images": [PNG, JPEG], "patch_tokens": w.add("perceiver_patch_tokens", tokens[:, None, None]),
             "latents": w.add("perceiver_latents", lat)}
+        # cross-attention keys/values of those latents (contract 3: xattn_kv.onnx), per gated layer
+        from .wrappers import xattn_layers
+
+        layers = model.lang_encoder._get_decoder_layers()
+        xl = xattn_layers(model.lang_encoder)
+        cases["xattn_kv"] = {
+            "description": "xattn_kv.onnx on the perceiver case's latents [B=2,T=1,L,Dv]: each gated "
+                           "cross-attention layer's to_kv (keys then values on the last axis)",
+            "layers": xl, "latents": "perceiver_latents",
+            "xattn_kv": {str(i): w.add(f"xattn_kv_{i}", layers[i].gated_cross_attn_layer.attn.to_kv(lat))
+                         for i in xl}}
         fmax = model.perceiver.frame_embs.shape[0] if model.perceiver.frame_embs is not None else 1
         if fmax > 1:
             fpx = load_pixels(proc, VIDEO_FRAMES[:fmax])
@@ -219,7 +230,7 @@ def write_goldens(built, model_dir: Path, compensated: bool) -> None:
     b_new = beam.sequences[:, ids.shape[1]:]
     cases["batch2_leftpad"] = {
         "description": "two prompts of different lengths and image counts, left-padded with <PAD>; "
-                       "position_ids = cumsum(mask)-1 (1 at padding); vision_latents zero-padded to T=3; "
+                       "position_ids = cumsum(mask)-1 (1 at padding); media (vision_latents / xattn_kv) zero-padded to T=3; "
                        "last-position logits of the prefill and Flamingo.generate results per row",
         **info, "max_new_tokens": BATCH_MAX_NEW_TOKENS, "length_penalty": 0.0, "eos_token_id": eoc,
         "pad_token_id": eoc,

@@ -1,4 +1,4 @@
-"""Export the three contract graphs of a built OpenFlamingo model (torch.onnx legacy exporter, opset 17)."""
+"""Export the contract graphs of a built OpenFlamingo model (torch.onnx legacy exporter, opset 17)."""
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from .config import ExportError
-from .wrappers import (LangDecoderOnnx, PerceiverOnnx, VisionEncoderOnnx, export_mode, lang_io_names,
-                       visual_tokens_without_ln_post)
+from .wrappers import (LangDecoderOnnx, PerceiverOnnx, VisionEncoderOnnx, XattnKvOnnx, export_mode, lang_io_names,
+                       visual_tokens_without_ln_post, xattn_layers)
 
 OPSET = 17
 # One ONNX protobuf cannot exceed 2 GiB: graphs whose weights come near it keep their tensors in one external
@@ -112,27 +112,36 @@ def export_graphs(built, out_dir: Path, compensate_ln_post: bool) -> dict:
         _export(PerceiverOnnx(perceiver).eval(), (torch.randn(2, 3, f_ex, n_patches, dv, generator=g),),
                 out_dir / "perceiver.onnx", ["patch_tokens"], ["latents"],
                 {"patch_tokens": {0: "B", 1: "T", 2: "F"}, "latents": {0: "B", 1: "T"}})
-        # language decoder
+        # cross-attention keys/values of media latents (contract 3): once per media, not per decode step
         B, S, Pk, T = 2, 4, 3, 2
+        xl = xattn_layers(model.lang_encoder)
+        kv_mod = XattnKvOnnx(model).eval()
+        lat_ex = torch.randn(B, T, n_latents, dv, generator=g)
+        kv_names = [f"xattn_kv_{i}" for i in xl]
+        _export(kv_mod, (lat_ex,), out_dir / "xattn_kv.onnx", ["latents"], kv_names,
+                {"latents": {0: "B", 1: "T"}, **{n: {0: "B", 1: "T"} for n in kv_names}})
+        with torch.no_grad():
+            kv_ex = list(kv_mod(lat_ex))
+        # language decoder
         H, Dh, L = dims["n_heads"], dims["head_dim"], dims["n_layers"]
         ids = torch.randint(0, min(100, dims["vocab_size"]), (B, S), generator=g)
         args = [ids, torch.ones(B, Pk + S, dtype=torch.long)]
         fam = built.lm_family
         if fam.uses_position_ids:
             args.append(torch.arange(Pk, Pk + S).repeat(B, 1))
-        args += [torch.tensor([[1, 1, 2, 2], [0, 1, 1, 1]]), torch.randn(B, T, n_latents, dv, generator=g),
-                 torch.tensor([2])]
+        args += [torch.tensor([[1, 1, 2, 2], [0, 1, 1, 1]]), torch.tensor([2]), *kv_ex]
         for _ in range(L):
             args += [torch.randn(B, H, Pk, Dh, generator=g), torch.randn(B, H, Pk, Dh, generator=g)]
-        in_names, out_names = lang_io_names(fam, L)
+        in_names, out_names = lang_io_names(fam, L, xl)
         dyn = {"input_ids": {0: "B", 1: "S"}, "attention_mask": {0: "B", 1: "Pk+S"},
-               "media_index": {0: "B", 1: "S"}, "vision_latents": {0: "B", 1: "T"}, "logits": {0: "B", 1: "K"}}
+               "media_index": {0: "B", 1: "S"}, "logits": {0: "B", 1: "K"},
+               **{n: {0: "B", 1: "T"} for n in kv_names}}
         if fam.uses_position_ids:
             dyn["position_ids"] = {0: "B", 1: "S"}
         for i in range(L):
             dyn[f"past_key_{i}"] = dyn[f"past_value_{i}"] = {0: "B", 2: "Pk"}
             dyn[f"present_key_{i}"] = dyn[f"present_value_{i}"] = {0: "B", 2: "Pk+S"}
-        _export(LangDecoderOnnx(model, fam).eval(), tuple(args), out_dir / "lang_decoder.onnx",
+        _export(LangDecoderOnnx(model, fam, cached_xattn=True).eval(), tuple(args), out_dir / "lang_decoder.onnx",
                 in_names, out_names, dyn)
     return {
         "vision": {"patch_size": int(visual.patch_size[0]), "num_patches": int(n_patches), "width": int(dv),
@@ -142,4 +151,5 @@ def export_graphs(built, out_dir: Path, compensate_ln_post: bool) -> dict:
                       "dim_head": int(perceiver.layers[0][0].to_q.out_features // perceiver.layers[0][0].heads),
                       "max_frames": int(max_frames), "frame_embeddings": perceiver.frame_embs is not None},
         "lang": dims,
+        "cross_attn_cache": {"layers": [int(i) for i in xl], "width": int(kv_ex[0].shape[-1])},
     }

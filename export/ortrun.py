@@ -60,6 +60,10 @@ class OrtModel:
         self.vision = sess("vision_encoder")
         self.perceiver = sess("perceiver")
         self.decoder = sess("lang_decoder")
+        # contract 3: cross-attention keys/values computed once per media by xattn_kv.onnx, fed to the decoder
+        xc = self.manifest.get("cross_attn_cache")
+        self.xattn = sess("xattn_kv") if xc else None
+        self.xattn_layers = list(xc["layers"]) if xc else []
         lang = self.manifest["lang"]
         self.n_layers = lang["n_layers"]
         self.n_heads = lang["n_heads"]
@@ -95,12 +99,25 @@ class OrtModel:
         z = np.zeros((batch, self.n_heads, 0, self.head_dim), dtype=np.float32)
         return [z] * (2 * self.n_layers)
 
+    def media_feeds(self, vision_latents) -> dict:
+        """The decoder's media inputs for latents [B,T,L,Dv]: `vision_latents` itself (contract <= 2), or
+        each gated layer's `xattn_kv_{i}` [B,T,L,W] from xattn_kv.onnx (contract 3). Computed once per prompt
+        batch by greedy / beam_search and reused by every decode step."""
+        if isinstance(vision_latents, dict):
+            return vision_latents
+        lat = np.asarray(vision_latents, dtype=np.float32)
+        if self.xattn is None:
+            return {"vision_latents": lat}
+        names = [f"xattn_kv_{i}" for i in self.xattn_layers]
+        return dict(zip(names, self.xattn.run(names, {"latents": lat})))
+
     def decode(self, input_ids, attention_mask, position_ids, media_index, vision_latents, keep, past):
+        """One decoder call; `vision_latents` is the latents array or media_feeds() of it."""
         feeds = {
             "input_ids": np.asarray(input_ids, dtype=np.int64),
             "attention_mask": np.asarray(attention_mask, dtype=np.int64),
             "media_index": np.asarray(media_index, dtype=np.int64),
-            "vision_latents": np.asarray(vision_latents, dtype=np.float32),
+            **self.media_feeds(vision_latents),
             "logits_keep": np.array([keep], dtype=np.int64),
         }
         if self.uses_position_ids:
@@ -121,6 +138,7 @@ class OrtModel:
         eos = self.eoc if eos is None else eos
         pad = eos if pad is None else pad
         B = rows.input_ids.shape[0]
+        latents = self.media_feeds(latents)
         logits, past = self.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index,
                                    latents, 1, self.empty_past(B))
         mask = rows.attention_mask.copy()
@@ -151,7 +169,7 @@ class OrtModel:
         ids = rep(rows.input_ids)
         mask = rep(rows.attention_mask)
         n_media = rep(rows.n_media)
-        lat = rep(latents)
+        lat = self.media_feeds(rep(latents))
         max_length = S0 + max_new_tokens
         hyps: List[list] = [[] for _ in range(B)]  # (score, tokens)
         worst = [1e9] * B

@@ -139,6 +139,18 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
             pt = torch.randn(*shape, P, Dv, generator=g)
             worst = max(worst, _maxdiff(model.perceiver(pt), ort.perceive(pt.numpy())))
         rep["perceiver_latents"] = worst
+        # cross-attention keys/values (contract 3): each gated layer's own to_kv on latents
+        if ort.xattn is not None:
+            from .wrappers import xattn_layers
+
+            layers = model.lang_encoder._get_decoder_layers()
+            if xattn_layers(model.lang_encoder) != ort.xattn_layers:
+                raise ExportError(f"parity: cross_attn_cache.layers {ort.xattn_layers} are not the gated layers "
+                                  f"{xattn_layers(model.lang_encoder)}")
+            lt = torch.randn(2, 3, model.perceiver.latents.shape[0], Dv, generator=g)
+            feeds = ort.media_feeds(lt.numpy())
+            rep["xattn_kv"] = max(_maxdiff(layers[i].gated_cross_attn_layer.attn.to_kv(lt), feeds[f"xattn_kv_{i}"])
+                                  for i in ort.xattn_layers)
 
         # decoder: one 2-shot prompt, full-sequence logits vs Flamingo.forward
         ids, mask = tokenize(tok, [PROMPT_2SHOT])

@@ -13,6 +13,10 @@ OpenFlamingo / open_clip / transformers modules themselves:
   `<image>` tokens plus the `use_cached_media` flag, the graph takes `media_index` (the value
   OpenFlamingo's `text_time` takes) and hands the real `MaskedCrossAttention` an integer
   `media_locations` whose cumulative sum is exactly `media_index`.
+* cross-attention cache (contract 3): `XattnKvOnnx` runs each gated cross-attention layer's own `to_kv`
+  Linear on the latents (once per media); the decoder graph takes its output per layer (`xattn_kv_{i}`) and
+  runs the real `MaskedCrossAttention.forward` with that tensor as `media` and `to_kv` swapped for an
+  identity, so everything after the projection is OpenFlamingo's code, unchanged.
 """
 from __future__ import annotations
 
@@ -153,20 +157,60 @@ def media_locations_from_index(media_index: torch.Tensor) -> torch.Tensor:
     return media_index - prev
 
 
+def xattn_layers(lm) -> list:
+    """Indices of the decoder layers that carry a gated cross-attention block (OpenFlamingo's FlamingoLayer)."""
+    return [i for i, layer in enumerate(lm._get_decoder_layers()) if layer.gated_cross_attn_layer is not None]
+
+
+class XattnKvOnnx(nn.Module):
+    """latents [B,T,L,Dv] -> for every gated cross-attention layer i, its `to_kv(latents)` [B,T,L,2*inner]
+    (keys in the first half of the last axis, values in the second: MaskedCrossAttention's `.chunk(2, -1)`)."""
+
+    def __init__(self, flamingo: nn.Module):
+        super().__init__()
+        layers = flamingo.lang_encoder._get_decoder_layers()
+        self.layers = xattn_layers(flamingo.lang_encoder)
+        self.to_kv = nn.ModuleList([layers[i].gated_cross_attn_layer.attn.to_kv for i in self.layers])
+
+    def forward(self, latents):
+        return tuple(proj(latents) for proj in self.to_kv)
+
+
+@contextlib.contextmanager
+def to_kv_identity(lm):
+    """Inside, every MaskedCrossAttention's `to_kv` is an identity: `media` is then already its projection."""
+    attns = [layer.gated_cross_attn_layer.attn for layer in lm._get_decoder_layers()
+             if layer.gated_cross_attn_layer is not None]
+    saved = [a.to_kv for a in attns]
+    for a in attns:
+        a.to_kv = nn.Identity()
+    try:
+        yield
+    finally:
+        for a, p in zip(attns, saved):
+            a.to_kv = p
+
+
 class LangDecoderOnnx(nn.Module):
     """One graph for prefill and decode; see CONTRACT.md (lang_decoder.onnx). The family-specific glue
-    (embedding, masks/positions, blocks with an explicit cache, head) is the family module's run_decoder."""
+    (embedding, masks/positions, blocks with an explicit cache, head) is the family module's run_decoder.
 
-    def __init__(self, flamingo: nn.Module, family):
+    cached_xattn (contract 3): the graph takes `xattn_kv_{i}` (XattnKvOnnx's outputs for the row's media) for
+    each gated layer i instead of `vision_latents`, so decode steps never recompute the media keys/values."""
+
+    def __init__(self, flamingo: nn.Module, family, cached_xattn: bool = True):
         super().__init__()
         self.lm = flamingo.lang_encoder
         self.family = family
         self.n_layers = len(self.lm._get_decoder_layers())
+        self.cached_xattn = cached_xattn
+        self.xattn_layers = xattn_layers(self.lm) if cached_xattn else []
 
-    def _condition(self, vision_latents, media_index):
+    def _condition(self, media, media_index):
+        """media: the vision latents (all layers), or {layer index: that layer's xattn_kv}."""
         media_locations = media_locations_from_index(media_index)
-        for layer in self.lm._get_decoder_layers():
-            layer.condition_vis_x(vision_latents)
+        for i, layer in enumerate(self.lm._get_decoder_layers()):
+            layer.condition_vis_x(media.get(i) if isinstance(media, dict) else media)
             layer.condition_media_locations(media_locations)
             layer.condition_use_cached_media(False)
 
@@ -177,16 +221,22 @@ class LangDecoderOnnx(nn.Module):
             layer.condition_use_cached_media(None)
 
     def forward(self, input_ids, attention_mask, *rest):
-        if self.family.uses_position_ids:
-            position_ids, media_index, vision_latents, logits_keep, *past = rest
+        rest = list(rest)
+        position_ids = rest.pop(0) if self.family.uses_position_ids else None
+        media_index = rest.pop(0)
+        if self.cached_xattn:
+            logits_keep = rest.pop(0)
+            media = {i: rest.pop(0) for i in self.xattn_layers}
         else:
-            media_index, vision_latents, logits_keep, *past = rest
-            position_ids = None
+            media = rest.pop(0)
+            logits_keep = rest.pop(0)
+        past = rest
         pasts = [(past[2 * i], past[2 * i + 1]) for i in range(self.n_layers)]
-        self._condition(vision_latents, media_index)
+        self._condition(media, media_index)
         try:
-            logits, presents = self.family.run_decoder(self.lm, input_ids, attention_mask, position_ids,
-                                                       logits_keep, pasts)
+            with (to_kv_identity(self.lm) if self.cached_xattn else contextlib.nullcontext()):
+                logits, presents = self.family.run_decoder(self.lm, input_ids, attention_mask, position_ids,
+                                                           logits_keep, pasts)
         finally:
             self._clear()
         flat = []
@@ -195,9 +245,13 @@ class LangDecoderOnnx(nn.Module):
         return (logits, *flat)
 
 
-def lang_io_names(family, n_layers: int):
-    """Decoder graph input/output names for a family (export/families) with n_layers KV caches."""
+def lang_io_names(family, n_layers: int, xattn: list = None):
+    """Decoder graph input/output names for a family (export/families) with n_layers KV caches; with `xattn`
+    (the gated layers' indices, contract 3) the cached cross-attention inputs replace `vision_latents`."""
     inputs = family.graph_inputs()
+    if xattn is not None:
+        inputs.remove("vision_latents")
+        inputs += [f"xattn_kv_{i}" for i in xattn]
     outputs = ["logits"]
     for i in range(n_layers):
         inputs += [f"past_key_{i}", f"past_value_{i}"]

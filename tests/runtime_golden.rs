@@ -81,6 +81,26 @@ fn vision_and_perceiver_match() {
 }
 
 #[test]
+fn cross_attention_keys_values_match() {
+    for dir in fixture_models() {
+        let mut model = load(&dir);
+        let g = Goldens::load(&dir);
+        let c = g.case("xattn_kv").expect("goldens have the xattn_kv case (contract 3)");
+        assert!(model.cross_attn_cached(), "{}: a contract-3 fixture takes cached cross-attention inputs", dir.display());
+        let (shape, lat) = g.tensor_f32(c["latents"].as_str().unwrap());
+        let got = model.run_xattn_kv(&lat, shape[0]).unwrap().unwrap();
+        let layers: Vec<usize> = c["layers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        assert_eq!(layers, model.manifest.cross_attn_cache.as_ref().unwrap().layers, "{}", dir.display());
+        assert_eq!(got.len(), layers.len());
+        for (kv, i) in got.iter().zip(&layers) {
+            let d = max_abs_diff(kv, &g.tensor_f32(c["xattn_kv"][i.to_string()].as_str().unwrap()).1);
+            eprintln!("{}: xattn_kv_{i} max abs diff {d:.2e}", dir.display());
+            assert!(d <= TOL, "{}: xattn_kv_{i}: {d}", dir.display());
+        }
+    }
+}
+
+#[test]
 fn rices_embeddings_match() {
     for dir in fixture_models() {
         let mut model = load(&dir);

@@ -12,7 +12,7 @@ from .conftest import FIXTURES, TINY
 MANIFEST_KEYS = {
     "contract_version": None, "exporter_version": None, "opset": None, "name": None,
     "source": {"checkpoint_sha256", "open_flamingo_version", "open_clip_version", "patch_tokens_ln_post"},
-    "components": {"vision_encoder", "perceiver", "lang_decoder", "tokenizer"},
+    "components": {"vision_encoder", "perceiver", "lang_decoder", "xattn_kv", "tokenizer"},
     "preprocess": {"image_size", "resize", "interpolation", "crop", "mean", "std"},
     "vision": {"patch_size", "num_patches", "width", "embed_dim"},
     "perceiver": {"num_latents", "depth", "heads", "dim_head", "max_frames", "frame_embeddings"},
@@ -20,6 +20,7 @@ MANIFEST_KEYS = {
              "uses_position_ids", "cross_attn_every_n_layers"},
     "special_tokens": {"image", "endofchunk", "pad", "eos", "bos"},
     "tokenizer": {"add_bos", "padding_side", "clean_up_tokenization_spaces"},
+    "cross_attn_cache": {"layers", "width"},
 }
 OPTIONAL_KEYS = {"source": {"added_head_seed", "preset"}}
 # the LLaMA fixture: its tokenizer prepends BOS (<s> = 1), its head rows of the added tokens come from a seed
@@ -49,7 +50,7 @@ def test_manifest(name):
     for k, sub in MANIFEST_KEYS.items():
         if sub is not None:
             assert sub <= set(m[k]) <= sub | OPTIONAL_KEYS.get(k, set()), k
-    assert m["contract_version"] == 2 and m["opset"] == 17 and m["name"] == name
+    assert m["contract_version"] == 3 and m["opset"] == 17 and m["name"] == name
     assert m["source"]["patch_tokens_ln_post"] is False
     assert m["source"]["open_clip_version"] == "2.20.0" and m["source"]["open_flamingo_version"] == "2.0.1"
     for comp in m["components"].values():
@@ -100,9 +101,18 @@ def test_graph_signatures(name):
     assert o == {"patch_tokens": (F, 3), "image_embedding": (F, 2)}
     _, i, o = io(d / "perceiver.onnx")
     assert i == {"patch_tokens": (F, 5)} and o == {"latents": (F, 4)}
+    xl = m["cross_attn_cache"]["layers"]
+    assert xl == [k for k in range(L) if (k + 1) % m["lang"]["cross_attn_every_n_layers"] == 0]
+    kv_model, i, o = io(d / "xattn_kv.onnx")
+    assert i == {"latents": (F, 4)} and o == {f"xattn_kv_{k}": (F, 4) for k in xl}
+    kv_dims = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]
+               for v in list(kv_model.graph.input) + list(kv_model.graph.output)}
+    assert kv_dims["latents"][2:] == [m["perceiver"]["num_latents"], m["vision"]["width"]]
+    for k in xl:
+        assert kv_dims[f"xattn_kv_{k}"][2:] == [m["perceiver"]["num_latents"], m["cross_attn_cache"]["width"]]
     model, i, o = io(d / "lang_decoder.onnx")
-    want_in = {"input_ids": (I, 2), "attention_mask": (I, 2), "media_index": (I, 2), "vision_latents": (F, 4),
-               "logits_keep": (I, 1)}
+    want_in = {"input_ids": (I, 2), "attention_mask": (I, 2), "media_index": (I, 2), "logits_keep": (I, 1),
+               **{f"xattn_kv_{k}": (F, 4) for k in xl}}
     if m["lang"]["uses_position_ids"]:
         want_in["position_ids"] = (I, 2)
     want_out = {"logits": (F, 3)}
@@ -113,9 +123,8 @@ def test_graph_signatures(name):
     # static dims that the manifest promises
     dims = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
     assert dims["past_key_0"][1] == m["lang"]["n_heads"] and dims["past_key_0"][3] == m["lang"]["head_dim"]
-    assert dims["vision_latents"][2] == m["perceiver"]["num_latents"]
-    assert dims["vision_latents"][3] == m["vision"]["width"]
-    for g in ("vision_encoder", "perceiver", "lang_decoder"):
+    assert dims[f"xattn_kv_{xl[0]}"][2:] == [m["perceiver"]["num_latents"], m["cross_attn_cache"]["width"]]
+    for g in ("vision_encoder", "perceiver", "lang_decoder", "xattn_kv"):
         onnx.checker.check_model(str(d / f"{g}.onnx"))
 
 

@@ -13,7 +13,7 @@ import yaml
 from .conftest import FIXTURES, REPO
 from .test_determinism import ENV
 
-GRAPHS = ("vision_encoder", "perceiver", "lang_decoder")
+GRAPHS = ("vision_encoder", "perceiver", "lang_decoder", "xattn_kv")
 
 
 EXE = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "debug" / "flamingo-eval"

@@ -306,7 +306,7 @@ def test_preset_export_records_the_seed_and_matches_the_fixture(released, tmp_pa
     ref = yaml.safe_load((FIXTURES / "tiny-llama" / "model.yaml").read_text())
     assert m["source"]["added_head_seed"] == 3 and rep["parity"]["greedy_tokens_identical"]
     same = {k for k in ref["components"] if m["components"][k]["sha256"] == ref["components"][k]["sha256"]}
-    assert same == {"vision_encoder", "perceiver", "tokenizer"}
+    assert same == {"vision_encoder", "perceiver", "xattn_kv", "tokenizer"}
 
 
 def test_parity_when_openflamingo_generates_the_image_token(released, tmp_path):

@@ -52,6 +52,19 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         m.lang.family, m.lang.n_layers, m.lang.n_heads, m.lang.head_dim, m.lang.hidden, m.lang.vocab_size,
         m.lang.max_positions, m.lang.cross_attn_every_n_layers
     );
+    match &m.cross_attn_cache {
+        Some(x) => println!(
+            "cross-attn   keys/values cached per media ({}: layers {:?}, width {})",
+            m.components.xattn_kv.as_ref().map(|c| c.file.as_str()).unwrap_or("?"),
+            x.layers,
+            x.width
+        ),
+        None => println!(
+            "cross-attn   keys/values recomputed in every decoder call (contract v{}; re-export with the current \
+             exporter for the cache)",
+            m.contract_version
+        ),
+    }
     println!(
         "tokens       <image>={} <|endofchunk|>={} pad={} eos={}  (tokenizer vocabulary {})",
         m.special_tokens.image, m.special_tokens.endofchunk, m.special_tokens.pad, m.special_tokens.eos,

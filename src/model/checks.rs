@@ -133,6 +133,7 @@ fn probe_last_position(model: &mut FlamingoModel) -> anyhow::Result<()> {
         real_len: vec![past],
         media: vec![vec![]],
         attends: vec![false],
+        cross: crate::model::xattn::CrossRows(vec![None]),
     };
     let token = model.tokenizer.endofchunk_id;
     model.extend(&state, &[vec![token]]).map(|_| ())

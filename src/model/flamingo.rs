@@ -10,6 +10,7 @@ use crate::model::runtime::{ProviderReport, RuntimeOptions};
 use crate::model::search::{Search, SearchParams, Step};
 use crate::model::session::{Component, DType, TensorSpec};
 use crate::model::tokenizer::Tokenizer;
+use crate::model::xattn::{CrossRows, DecoderMedia, MediaKv, XattnKv};
 use anyhow::{anyhow, bail, Context, Result};
 use ort::session::SessionInputValue;
 use ort::value::TensorRef;
@@ -63,7 +64,11 @@ pub struct ModelStats {
     pub decoder_calls: usize,
     pub vision_time: Duration,
     pub perceiver_time: Duration,
+    /// Language decoder calls, including (contract 3) the cross-attention key/value graph's.
     pub decoder_time: Duration,
+    /// Calls of the cross-attention key/value graph (contract 3) and their share of `decoder_time`.
+    pub xattn_kv_calls: usize,
+    pub xattn_kv_time: Duration,
     pub preprocess_time: Duration,
     /// Creating the three ONNX Runtime sessions (graph loading and optimisation).
     pub session_time: Duration,
@@ -113,6 +118,8 @@ pub struct FlamingoModel {
     vision: Component,
     perceiver: Component,
     decoder: Component,
+    /// Contract 3: the graph computing the decoder's cached cross-attention keys/values (None: recompute path).
+    xattn: Option<XattnKv>,
     cache: HashMap<[u8; 32], Arc<EncodedMedia>>,
     /// Content hash per file, remembered with the file's size and modification time so a file shown by many
     /// prompts is read and hashed once.
@@ -242,6 +249,8 @@ pub(crate) struct RowsState {
     /// Whether tokens after the prompt attend to the row's most recent media: what the prompt's last token
     /// attends to (false after an EOS with `cross_attention.media_reset_after_eos`, or without media).
     pub attends: Vec<bool>,
+    /// Contract 3: the cross-attention keys/values the decode steps of each row use (opaque; empty otherwise).
+    pub cross: CrossRows,
 }
 
 impl RowsState {
@@ -252,19 +261,21 @@ impl RowsState {
             real_len: rows.iter().map(|&r| self.real_len[r]).collect(),
             media: rows.iter().map(|&r| self.media[r].clone()).collect(),
             attends: rows.iter().map(|&r| self.attends[r]).collect(),
+            cross: self.cross.select(rows),
         })
     }
 
     /// Like [`Self::select_rows`], but reuses this state's caches: rows are rearranged in place (nothing is
     /// copied when `rows` selects every row in order).
     pub fn into_rows(self, rows: &[usize]) -> Result<RowsState> {
-        let RowsState { kv, mask, real_len, media, attends } = self;
+        let RowsState { kv, mask, real_len, media, attends, cross } = self;
         Ok(RowsState {
             kv: kv.into_selected_rows(rows)?,
             mask: rows.iter().map(|&r| mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| real_len[r]).collect(),
             media: rows.iter().map(|&r| media[r].clone()).collect(),
             attends: rows.iter().map(|&r| attends[r]).collect(),
+            cross: cross.select(rows),
         })
     }
 }
@@ -320,9 +331,23 @@ impl FlamingoModel {
             i64s("input_ids", "[B,S]"),
             i64s("attention_mask", "[B,Pk+S]"),
             i64s("media_index", "[B,S]"),
-            f32s("vision_latents", "[B,T,L,Dv]"),
             i64s("logits_keep", "[1]"),
         ];
+        // Contract 3: cached cross-attention keys/values per gated layer; else the latents (recompute path).
+        let xattn = match (&manifest.cross_attn_cache, &c.xattn_kv) {
+            (Some(x), Some(comp)) => {
+                let names = XattnKv::input_names(&x.layers);
+                let outs: Vec<TensorSpec> = names.iter().map(|n| f32s(n, "[B,T,L,W]")).collect();
+                dec_in.extend(outs.iter().cloned());
+                let component =
+                    Component::load("xattn_kv", &manifest.component_path(dir, comp), &[f32s("latents", "[B,T,L,Dv]")], &outs, opts)?;
+                Some(XattnKv::new(component, x.layers.clone(), x.width))
+            }
+            _ => {
+                dec_in.push(f32s("vision_latents", "[B,T,L,Dv]"));
+                None
+            }
+        };
         if manifest.lang.uses_position_ids {
             dec_in.push(i64s("position_ids", "[B,S]"));
         }
@@ -342,6 +367,7 @@ impl FlamingoModel {
             vision,
             perceiver,
             decoder,
+            xattn,
             cache: HashMap::new(),
             file_keys: Default::default(),
             latents_cache: None,
@@ -356,7 +382,10 @@ impl FlamingoModel {
     /// The declared shape of a component's input or output tensor (-1 for a dynamic dimension), as the graph
     /// states it; for the consistency checks of [`super::checks`].
     pub fn tensor_shape(&self, component: &str, tensor: &str) -> Option<Vec<i64>> {
-        let c = [&self.vision, &self.perceiver, &self.decoder].into_iter().find(|c| c.name == component)?;
+        let c = [Some(&self.vision), Some(&self.perceiver), Some(&self.decoder), self.xattn.as_ref().map(|x| &x.component)]
+            .into_iter()
+            .flatten()
+            .find(|c| c.name == component)?;
         let s = &c.session;
         s.inputs()
             .iter()
@@ -368,7 +397,9 @@ impl FlamingoModel {
 
     /// Which execution provider each component runs on.
     pub fn providers(&self) -> Vec<ProviderReport> {
-        vec![self.vision.provider.clone(), self.perceiver.provider.clone(), self.decoder.provider.clone()]
+        let mut out = vec![self.vision.provider.clone(), self.perceiver.provider.clone(), self.decoder.provider.clone()];
+        out.extend(self.xattn.as_ref().map(|x| x.component.provider.clone()));
+        out
     }
 
     /// Preprocessed pixels `[3,S,S]` of one image file.
@@ -406,6 +437,30 @@ impl FlamingoModel {
         self.stats.perceiver_calls += 1;
         self.stats.perceiver_time += t.elapsed();
         Ok(lat)
+    }
+
+    /// Whether the decoder takes cached cross-attention keys/values (contract 3, `cross_attn_cache`); false:
+    /// it recomputes them from the latents in every call (contract <= 2).
+    pub fn cross_attn_cached(&self) -> bool {
+        self.xattn.is_some()
+    }
+
+    /// Runs the cross-attention key/value graph on `n` media latents (`[n, L, Dv]`): per gated layer (in
+    /// `cross_attn_cache.layers` order) `[n, L, W]`. None for a model without it; for the golden checks.
+    pub fn run_xattn_kv(&mut self, latents: &[f32], n: usize) -> Result<Option<Vec<Vec<f32>>>> {
+        let (l, dv) = (self.manifest.perceiver.num_latents, self.manifest.vision.width);
+        let Some(x) = self.xattn.as_mut() else { return Ok(None) };
+        let media: Vec<Arc<EncodedMedia>> = latents
+            .chunks(l * dv)
+            .take(n)
+            .map(|c| Arc::new(EncodedMedia { latents: c.to_vec(), embedding: Vec::new() }))
+            .collect();
+        let kvs = x.for_media(std::slice::from_ref(&media), l, dv)?;
+        Ok(Some(
+            (0..x.layers.len())
+                .map(|k| media.iter().flat_map(|m| kvs[&Arc::as_ptr(m)].layers[k].iter().copied()).collect())
+                .collect(),
+        ))
     }
 
     /// Encodes already-preprocessed single-frame images (`n` × `[3,S,S]`) without caching; used to check the
@@ -583,8 +638,7 @@ impl FlamingoModel {
         mask: &[i64],
         positions: &[i64],
         media_index: &[i64],
-        latents: &[f32],
-        n_media_slots: usize,
+        media: &DecoderMedia,
         kv: &KvCache,
         batch: usize,
         keep: usize,
@@ -607,13 +661,25 @@ impl FlamingoModel {
         inputs.push(("media_index".into(), tens(vec![bi, s as i64], media_index)?));
         let keep_arr = [keep as i64];
         inputs.push(("logits_keep".into(), tens(vec![1], &keep_arr)?));
-        inputs.push((
-            "vision_latents".into(),
-            SessionInputValue::from(
-                TensorRef::from_array_view((vec![bi, n_media_slots as i64, l as i64, d as i64], latents))
-                    .map_err(|e| anyhow!("{e}"))?,
-            ),
-        ));
+        match media {
+            DecoderMedia::Latents(latents, t) => inputs.push((
+                "vision_latents".into(),
+                SessionInputValue::from(
+                    TensorRef::from_array_view((vec![bi, *t as i64, l as i64, d as i64], &latents[..]))
+                        .map_err(|e| anyhow!("{e}"))?,
+                ),
+            )),
+            DecoderMedia::Kv(layers, t) => {
+                let x = self.xattn.as_ref().ok_or_else(|| anyhow!("cross-attention keys/values for a model without xattn_kv"))?;
+                let shape = vec![bi, *t as i64, l as i64, x.width as i64];
+                for (name, data) in XattnKv::input_names(&x.layers).into_iter().zip(layers.iter()) {
+                    inputs.push((
+                        name.into(),
+                        SessionInputValue::from(TensorRef::from_array_view((shape.clone(), &data[..])).map_err(|e| anyhow!("{e}"))?),
+                    ));
+                }
+            }
+        }
         let kv_shape = vec![bi, h as i64, kv.len as i64, dh as i64];
         let empty: Vec<f32> = Vec::new();
         // Buffers can hold more rows than the cache uses (after an in-place row selection).
@@ -675,6 +741,27 @@ impl FlamingoModel {
         (out, t)
     }
 
+    /// The media inputs of a prefill and the per-row state its decode steps keep. Contract 3: each distinct
+    /// media's cross-attention keys/values, computed once here (xattn_kv.onnx); else the latents.
+    fn prefill_media(&mut self, media: &[Vec<Arc<EncodedMedia>>]) -> Result<(DecoderMedia, CrossRows)> {
+        let (l, dv) = (self.manifest.perceiver.num_latents, self.manifest.vision.width);
+        let Some(x) = self.xattn.as_mut() else {
+            let (lat, t) = self.latents_batch(media);
+            return Ok((DecoderMedia::Latents(lat, t), CrossRows::default()));
+        };
+        let t0 = Instant::now();
+        let kvs = x.for_media(media, l, dv)?;
+        let rows: Vec<Vec<Arc<MediaKv>>> =
+            media.iter().map(|r| r.iter().map(|m| kvs[&Arc::as_ptr(m)].clone()).collect()).collect();
+        let batch = x.batch(&rows, l);
+        let cross = CrossRows(rows.iter().map(|r| r.last().cloned()).collect());
+        let dt = t0.elapsed();
+        self.stats.xattn_kv_calls += kvs.len().div_ceil(x.chunk.max(1));
+        self.stats.xattn_kv_time += dt;
+        self.stats.decoder_time += dt;
+        Ok((batch, cross))
+    }
+
     /// Prefills a batch of prompts (left-padded to the longest) and returns the state plus the logits of the
     /// last `keep` positions of every row (`[B, keep, V]`).
     pub(crate) fn prefill(&mut self, prompts: &[&Prompt], keep: usize) -> Result<(RowsState, Vec<f32>)> {
@@ -707,16 +794,17 @@ impl FlamingoModel {
             }
         }
         let media: Vec<Vec<Arc<EncodedMedia>>> = prompts.iter().map(|p| p.media.clone()).collect();
-        let (lat, t) = self.latents_batch(&media);
+        let (dmedia, cross) = self.prefill_media(&media)?;
         let l = &self.manifest.lang;
         let kv = KvCache::empty(b, l.n_layers, l.n_heads, l.head_dim);
-        let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &lat, t, &kv, b, keep.min(s))?;
+        let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &dmedia, &kv, b, keep.min(s))?;
         let state = RowsState {
             kv,
             mask: mask.chunks(s).map(|c| c.to_vec()).collect(),
             real_len: prompts.iter().map(|p| p.ids.len()).collect(),
             media,
             attends,
+            cross,
         };
         Ok((state, logits))
     }
@@ -760,23 +848,32 @@ impl FlamingoModel {
         }
         // Only the last media of each row can be attended to after the prompt: pass just that one (T = 1)
         // instead of every image of a 32-shot prompt at every decode step.
+        // Contract 3: that media's cached keys/values, computed at the prefill; never recomputed here.
         // (cross_attention.no_media uniform_all_media: a token that attends to none averages every slot it is
-        // given, so such a row gets all its media, as in its prompt.)
-        let uniform = self.manifest.cross_attention().no_media == crate::model::manifest::NoMedia::UniformAllMedia;
-        let last: Vec<Vec<Arc<EncodedMedia>>> = state
-            .media
-            .iter()
-            .zip(&state.attends)
-            .map(|(m, &a)| if uniform && !a { m.clone() } else { m.last().cloned().into_iter().collect() })
-            .collect();
-        let (lat, t) = self.latents_batch(&last);
-        let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &lat, t, &state.kv, b, s)?;
+        // given, so such a row gets all its media, as in its prompt; the manifest refuses that mode together with
+        // cross_attn_cache.)
+        let dmedia = match &mut self.xattn {
+            Some(x) => x.decode_batch(&state.cross, self.manifest.perceiver.num_latents),
+            None => {
+                let uniform = self.manifest.cross_attention().no_media == crate::model::manifest::NoMedia::UniformAllMedia;
+                let last: Vec<Vec<Arc<EncodedMedia>>> = state
+                    .media
+                    .iter()
+                    .zip(&state.attends)
+                    .map(|(m, &a)| if uniform && !a { m.clone() } else { m.last().cloned().into_iter().collect() })
+                    .collect();
+                let (lat, t) = self.latents_batch(&last);
+                DecoderMedia::Latents(lat, t)
+            }
+        };
+        let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &dmedia, &state.kv, b, s)?;
         let new_state = RowsState {
             kv,
             mask: new_masks,
             real_len: tokens.iter().zip(&state.real_len).map(|(t, &r)| r + t.len()).collect(),
             media: state.media.clone(),
             attends: state.attends.clone(),
+            cross: state.cross.clone(),
         };
         Ok((new_state, logits))
     }

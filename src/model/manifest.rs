@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub const SUPPORTED_CONTRACT_VERSIONS: &[u32] = &[1, 2, 3];
 
 /// The version the exporter writes today.
-pub const CURRENT_CONTRACT_VERSION: u32 = 2;
+pub const CURRENT_CONTRACT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +41,20 @@ pub struct Manifest {
     /// Absent: `<image>` as is, `<|endofchunk|>` ([`PromptFormat::openflamingo`]).
     #[serde(default)]
     pub prompt_format: Option<PromptFormat>,
+    /// Contract 3: the decoder takes each gated cross-attention layer's projected media keys/values
+    /// (`xattn_kv_{i}`, computed once per media by `components.xattn_kv`) instead of `vision_latents`.
+    /// Absent: the decoder recomputes them from `vision_latents` in every call (contract <= 2).
+    #[serde(default)]
+    pub cross_attn_cache: Option<CrossAttnCache>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossAttnCache {
+    /// Decoder layers with a gated cross-attention block, increasing: the graphs' `xattn_kv_{i}` tensors.
+    pub layers: Vec<usize>,
+    /// Last axis of `xattn_kv_{i}`: `2 * heads * dim_head` (keys, then values).
+    pub width: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +84,9 @@ pub struct Components {
     pub vision_encoder: Component,
     pub perceiver: Component,
     pub lang_decoder: Component,
+    /// Contract 3, with `cross_attn_cache`: latents -> per-layer cross-attention keys/values.
+    #[serde(default)]
+    pub xattn_kv: Option<Component>,
     pub tokenizer: Component,
 }
 
@@ -369,8 +386,9 @@ impl Manifest {
     /// Every file of the model directory with its expected SHA-256: components and their external data.
     pub fn files(&self, dir: &Path) -> Vec<(PathBuf, String)> {
         let c = &self.components;
-        [&c.vision_encoder, &c.perceiver, &c.lang_decoder, &c.tokenizer]
+        [Some(&c.vision_encoder), Some(&c.perceiver), Some(&c.lang_decoder), c.xattn_kv.as_ref(), Some(&c.tokenizer)]
             .into_iter()
+            .flatten()
             .flat_map(|comp| {
                 std::iter::once((dir.join(&comp.file), comp.sha256.clone()))
                     .chain(comp.external_data.iter().map(|x| (dir.join(&x.file), x.sha256.clone())))
@@ -380,7 +398,8 @@ impl Manifest {
 
     fn validate(&self, path: &Path) -> Result<()> {
         let c = &self.components;
-        for (key, comp) in [("vision_encoder", &c.vision_encoder), ("perceiver", &c.perceiver), ("lang_decoder", &c.lang_decoder)] {
+        let graphs = [("vision_encoder", Some(&c.vision_encoder)), ("perceiver", Some(&c.perceiver)), ("lang_decoder", Some(&c.lang_decoder)), ("xattn_kv", c.xattn_kv.as_ref())];
+        for (key, comp) in graphs.into_iter().filter_map(|(k, c)| c.map(|c| (k, c))) {
             if let Some(x) = &comp.external_data {
                 // ONNX Runtime reads the location written in the graph (which is hashed): it must be this file.
                 if x.file != format!("{}.data", comp.file) {
@@ -444,6 +463,7 @@ impl Manifest {
                 self.lang.n_layers
             );
         }
+        self.validate_cross_attn_cache(path)?;
         let v = self.lang.vocab_size;
         let st = &self.special_tokens;
         for (key, id) in [("image", Some(st.image)), ("endofchunk", Some(st.endofchunk)), ("pad", Some(st.pad)), ("eos", Some(st.eos)), ("bos", st.bos)] {
@@ -531,6 +551,60 @@ impl Manifest {
             );
         }
         Ok(())
+    }
+
+    /// `cross_attn_cache` and `components.xattn_kv` (contract 3) come together, and describe real layers.
+    fn validate_cross_attn_cache(&self, path: &Path) -> Result<()> {
+        let (cache, comp) = (&self.cross_attn_cache, &self.components.xattn_kv);
+        if self.contract_version < 3 && (cache.is_some() || comp.is_some()) {
+            bail!(
+                "{}: {} is a contract version 3 key, but contract_version is {}; re-export the model with the \
+                 current exporter",
+                path.display(),
+                if cache.is_some() { "cross_attn_cache" } else { "components.xattn_kv" },
+                self.contract_version
+            );
+        }
+        match (cache, comp) {
+            (None, None) => Ok(()),
+            (Some(_), None) => bail!(
+                "{}: cross_attn_cache is set but components.xattn_kv (the graph that computes the cached keys/values) \
+                 is missing; re-export the model with export/export_openflamingo.py",
+                path.display()
+            ),
+            (None, Some(_)) => bail!(
+                "{}: components.xattn_kv is listed but cross_attn_cache (its layers and width) is missing; re-export \
+                 the model with export/export_openflamingo.py",
+                path.display()
+            ),
+            (Some(x), Some(_)) => {
+                if self.cross_attention().no_media == NoMedia::UniformAllMedia {
+                    bail!(
+                        "{}: cross_attn_cache cannot be combined with cross_attention.no_media: uniform_all_media (the \
+                         compatibility mode averages every media slot of a row, which the cached last-media keys/values \
+                         do not hold); export the compatibility mode without the cache",
+                        path.display()
+                    );
+                }
+                let n = self.lang.n_layers;
+                if x.layers.is_empty() || x.layers.windows(2).any(|w| w[0] >= w[1]) || x.layers.iter().any(|&i| i >= n) {
+                    bail!(
+                        "{}: cross_attn_cache.layers is {:?}; it must list decoder layers (0..{n}, lang.n_layers) in \
+                         increasing order, at least one",
+                        path.display(),
+                        x.layers
+                    );
+                }
+                if x.width == 0 || x.width % 2 != 0 {
+                    bail!(
+                        "{}: cross_attn_cache.width is {}; it must be a positive even number (keys then values)",
+                        path.display(),
+                        x.width
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Path of a component file inside the model directory.

@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod search;
 pub mod session;
 pub mod tokenizer;
+pub(crate) mod xattn;
 
 pub use flamingo::{CandidateScore, EncodedMedia, FlamingoModel, Generation, Media, ModelStats, Prompt};
 pub use manifest::Manifest;
