@@ -73,7 +73,8 @@ def _export(module, args, path, input_names, output_names, dynamic_axes):
             return
         from .staged import stream_external_data
 
-        stream_external_data(target, Path(path), external_data_file(path).name)
+        # torch's tensor files (in `work`, deleted anyway) are consumed as they are copied: disk holds ~1x weights
+        stream_external_data(target, Path(path), external_data_file(path).name, consume=True)
 
 
 @contextlib.contextmanager

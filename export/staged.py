@@ -182,10 +182,11 @@ def save_sharded(tensors: Dict[str, torch.Tensor], folder: Path, shard_bytes: Op
     return files
 
 
-def stream_external_data(src: Path, dst: Path, location: str) -> None:
+def stream_external_data(src: Path, dst: Path, location: str, consume: bool = False) -> None:
     """Graph `src` (as torch.onnx wrote it: external tensors in files beside it, or all inline) rewritten as
     `dst` with every tensor over 1 KiB in ONE file `location` beside `dst`, copied file by file (never all in
-    memory), each tensor starting on a 4 KiB boundary."""
+    memory), each tensor starting on a 4 KiB boundary. With `consume`, each of src's tensor files is deleted
+    once copied, so the disk holds the weights about once, not twice (a full-size decoder is ~9 GB)."""
     import onnx
     from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors
 
@@ -200,6 +201,11 @@ def stream_external_data(src: Path, dst: Path, location: str) -> None:
     model = onnx.load(str(src), load_external_data=False)
     data_path = dst.parent / location
     offset = 0
+    left = {}  # tensors still to copy out of each of src's files
+    for t in _get_all_tensors(model):
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            loc = ExternalDataInfo(t).location
+            left[loc] = left.get(loc, 0) + 1
     with open(data_path, "wb") as out:
         for t in _get_all_tensors(model):
             if t.data_location == onnx.TensorProto.EXTERNAL:
@@ -222,6 +228,9 @@ def stream_external_data(src: Path, dst: Path, location: str) -> None:
                             remaining -= len(chunk)
                             if remaining == 0:
                                 break
+                left[info.location] -= 1
+                if consume and left[info.location] == 0:
+                    (src.parent / info.location).unlink()
                 point(t, start, offset - start)
             elif t.HasField("raw_data") and len(t.raw_data) > 1024:
                 pad = (-offset) % ALIGN

@@ -117,3 +117,33 @@ def test_staged_export_runs_like_the_plain_one(of3b, tmp_path, monkeypatch):
     assert np.abs(outs[0] - outs[1]).max() < 1e-5
     # and the Rust runtime generates exactly what it generates with the plain export
     assert _generate(d) == _generate(plain_dir)
+
+
+def test_stream_external_data_moves_the_tensor_files(tmp_path):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = {n: rng.standard_normal(s).astype(np.float32) for n, s in (("w1", (16, 32)), ("w2", (32, 8)))}
+    small = np.arange(8, dtype=np.float32)  # under 1 KiB: stays inline
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("MatMul", ["h", "w2"], ["y0"]),
+             helper.make_node("Add", ["y0", "b"], ["y"])]
+    inits = [numpy_helper.from_array(v, n) for n, v in w.items()] + [numpy_helper.from_array(small, "b")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], inits)
+    src_dir = tmp_path / "torch"
+    src_dir.mkdir()
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save_model(m, str(src_dir / "g.onnx"), save_as_external_data=True, all_tensors_to_one_file=False,
+                    size_threshold=1024)  # one file per tensor, as torch.onnx writes them
+    files = sorted(p.name for p in src_dir.iterdir() if p.name != "g.onnx")
+    assert files == ["w1", "w2"]
+    out = tmp_path / "out"
+    out.mkdir()
+    staged.stream_external_data(src_dir / "g.onnx", out / "g.onnx", "g.onnx.data", consume=True)
+    assert sorted(p.name for p in src_dir.iterdir()) == ["g.onnx"]  # the tensor files were moved, not copied
+    x = rng.standard_normal((1, 16)).astype(np.float32)
+    got = ort.InferenceSession(str(out / "g.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, x @ w["w1"] @ w["w2"] + small, rtol=1e-5, atol=1e-5)
+    assert (out / "g.onnx.data").stat().st_size >= 4096 + 32 * 8 * 4
