@@ -18,7 +18,7 @@ def gnu_time(path: Path) -> dict:
     out = {}
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", s)
     if m:
-        out["peak_rss_gb"] = round(int(m.group(1)) / 1024 ** 2, 2)
+        out["peak_rss_gb"] = round(int(m.group(1)) * 1024 / 1e9, 2)  # GNU time reports KiB
     m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", s)
     if m:
         parts = [float(x) for x in m.group(1).split(":")]
@@ -38,14 +38,17 @@ def main(argv=None) -> int:
     from .flops import matmul_gflops, run_flops
 
     rep = {"release": gnu_time(out / "release.time"), "export": gnu_time(out / "export.time")}
-    if (out / "release.json").is_file():
+    def nonempty(f):
+        return f.is_file() and f.stat().st_size > 0
+
+    if nonempty(out / "release.json"):
         rep["release"].update(json.loads((out / "release.json").read_text()))
-    if (out / "export.json").is_file():
+    if nonempty(out / "export.json"):
         e = json.loads((out / "export.json").read_text())
         rep["export"].update({"seconds": e["seconds"], "sizes": e["sizes"], "parity_max_abs_diff":
                               e["parity"]["max_abs_diff"], "greedy_identical": e["parity"]["greedy_tokens_identical"],
                               "beam3_identical": e["parity"]["beam3_tokens_identical"]})
-    if (out / "export.bytes").is_file():
+    if nonempty(out / "export.bytes"):
         rep["export"]["disk_bytes"] = int((out / "export.bytes").read_text())
     if (out / "export.log").is_file():
         rep["export"]["log"] = [l for l in (out / "export.log").read_text().splitlines() if l.startswith("[export]")]
