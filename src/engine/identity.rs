@@ -23,6 +23,10 @@ pub struct RunIdentity {
     /// SHA-256 of the `--demos` file (absent when demonstrations are not pinned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub demo_pins_sha256: Option<String>,
+    /// `--batching padded` (absent for the default equal-length batching, so older run.json files agree):
+    /// padded results may differ in the last bits, so they are never resumed or merged with equal-length ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<String>,
 }
 
 /// Refuses a folder holding results of another run; true when it holds this run's `run.json`.
@@ -68,6 +72,9 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
     }
     if a.demo_pins_sha256 != b.demo_pins_sha256 {
         d.push("pinned demonstrations (--demos file)");
+    }
+    if a.batching != b.batching {
+        d.push("batching (--batching)");
     }
     d.join(", ")
 }
