@@ -31,10 +31,13 @@ def fmt_keys(keys, n=6) -> str:
     return s + (f", … ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def load_state_dict_file(path, log=None) -> dict:
+def load_state_dict_file(path, log=None, lazy: bool = False) -> dict:
     """The checkpoint's state dict: .pt/.pth/.bin (torch.load) or .safetensors; `model_state_dict` /
-    `state_dict` wrappers unwrapped; a `module.` prefix on every key stripped (said in the log)."""
+    `state_dict` wrappers unwrapped; a `module.` prefix on every key stripped (said in the log). With `lazy`, a
+    torch zip archive's tensors are read only when used (export/staged.py LazyTensor)."""
     import torch
+
+    from .staged import LazyTensor, is_torch_zip, lazy_state_dict
 
     path = Path(path)
     if not path.is_file():
@@ -44,6 +47,8 @@ def load_state_dict_file(path, log=None) -> dict:
             from safetensors.torch import load_file
 
             sd = load_file(str(path))
+        elif lazy and is_torch_zip(path):
+            sd = lazy_state_dict(path)
         else:
             sd = torch.load(str(path), map_location="cpu")
     except Exception as e:  # truncated download, not a checkpoint at all
@@ -54,7 +59,7 @@ def load_state_dict_file(path, log=None) -> dict:
         sd, wrapper = sd["model_state_dict"], "model_state_dict"
     elif isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd, wrapper = sd["state_dict"], "state_dict"
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+    if not isinstance(sd, dict) or not all(isinstance(v, (torch.Tensor, LazyTensor)) for v in sd.values()):
         raise ExportError(f"checkpoint {path} is not a state dict (a mapping of parameter names to tensors)")
     if not sd:
         raise ExportError(f"checkpoint {path} holds no parameters" + (f" (its `{wrapper}` is empty)" if wrapper else ""))

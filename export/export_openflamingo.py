@@ -202,15 +202,18 @@ def _check_out_dir(out: Path, name: str, checkpoint_sha: str, overwrite: bool):
 def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = None, overwrite: bool = False,
                  tol: float = 1e-4, max_new_tokens: int = 12, added_head_seed: int = 0,
                  extra: Optional[Callable] = None, log=print, state_dict: Optional[dict] = None,
-                 preset: Optional[str] = None) -> dict:
-    """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename."""
+                 preset: Optional[str] = None, staged: Optional[bool] = None) -> dict:
+    """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename.
+    `staged` (None: decided by the checkpoint's size, export/staged.py): the memory-bounded export."""
     import torch
+
+    from . import staged as stg
 
     from . import families
     from .build import apply_checkpoint, build_model, seed_added_head_rows, sha256_file
     from .checkpoint import analyse, load_state_dict_file, resolve_cross_attn_every
     from .onnx_export import detect_ln_post, export_graphs
-    from .parity import check_parity
+    from .parity import check_parity, compare_with_ort, torch_reference
 
     t0 = time.time()
     cfg = config if isinstance(config, dict) else load_config(config)
@@ -220,7 +223,8 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
         raise ExportError(f"checkpoint {checkpoint} does not exist")
     sha = checkpoint_sha or sha256_file(checkpoint)
     _check_out_dir(out, cfg["name"], sha, overwrite)
-    sd = state_dict if state_dict is not None else load_state_dict_file(checkpoint, log)
+    staged = stg.decide(staged, checkpoint)
+    sd = state_dict if state_dict is not None else load_state_dict_file(checkpoint, log, lazy=staged)
     state_dict = None  # only `sd` holds the checkpoint now: freed once applied
     lay = analyse(sd)
     fam = families.get(cfg["lang"]["family"])
@@ -249,6 +253,8 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
             apply_checkpoint(built, sd, checkpoint, log=log)
             warning = seed_added_head_rows(built, sd, added_head_seed)
             del sd
+            if staged:
+                stg.drop_temp_lm_weights(built, Path(work), log)
             if warning:
                 log(f"[export] {warning}")
             applies = detect_ln_post(built.model.vision_encoder)
@@ -261,37 +267,53 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
                         "Install the pinned open_clip_torch==2.20.0 (export/setup_venv.sh), or set "
                         "`vision.compensate_ln_post: true` in the config to export tokens without ln_post")
                 compensate = True
-            log(f"[export] built {cfg['name']} ({built.family}) in {time.time() - t0:.1f}s")
-            t1 = time.time()
-            graphs = export_graphs(built, tmp, compensate)
+            log(f"[export] built {cfg['name']} ({built.family}) in {time.time() - t0:.1f}s"
+                + (f" (staged; {stg.param_bytes(built.model) / 1e9:.2f} GB of weights)" if staged else ""))
             tok_path = tmp / "tokenizer.json"
+            # saved before the parity check tokenises (that leaves padding / truncation set in the tokenizer)
             built.tokenizer.backend_tokenizer.save(str(tok_path), pretty=True)
+            if staged:  # the PyTorch half of the parity check while the whole model is there
+                t_ref = time.time()
+                reference = torch_reference(built, compensate, max_new_tokens)
+                log(f"[export] staged: PyTorch parity reference in {time.time() - t_ref:.1f}s")
+            t1 = time.time()
+            free = (lambda name: stg.free_module(built, name, log)) if staged and extra is None else None
+            graphs = export_graphs(built, tmp, compensate, after=free)
             files = {"vision_encoder": tmp / "vision_encoder.onnx", "perceiver": tmp / "perceiver.onnx",
                      "lang_decoder": tmp / "lang_decoder.onnx", "xattn_kv": tmp / "xattn_kv.onnx",
                      "tokenizer": tok_path}
             manifest = build_manifest(built, graphs, files, sha, applies, compensate, preset=preset)
             (tmp / "model.yaml").write_text(dump_manifest(manifest))
             log(f"[export] graphs written in {time.time() - t1:.1f}s")
+            if staged:
+                if extra is not None:
+                    extra(built, tmp, compensate)
+                stg.free_model(built, log)
             t2 = time.time()
             import onnx
 
             for k in ("vision_encoder", "perceiver", "lang_decoder", "xattn_kv"):
                 onnx.checker.check_model(str(files[k]))
-            parity = check_parity(built, tmp, compensate, tol=tol, max_new_tokens=max_new_tokens)
+            if staged:
+                parity = compare_with_ort(reference, tmp, tol)
+            else:
+                parity = check_parity(built, tmp, compensate, tol=tol, max_new_tokens=max_new_tokens)
             log(f"[export] parity ok in {time.time() - t2:.1f}s: max abs diff {parity['max_abs_diff']:.3g}, "
                 f"greedy identical {parity['greedy_tokens_identical']}, "
                 f"beam-3 identical {parity['beam3_tokens_identical']}")
             for note in parity.get("notes", []):
                 log(f"[export] parity: {note}")
-            if extra is not None:
+            if extra is not None and not staged:
                 extra(built, tmp, compensate)
+            if staged:
+                log(f"[export] staged: peak resident memory {stg.rss_gb():.2f} GB")
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
     return {"name": cfg["name"], "out": str(out), "seconds": round(time.time() - t0, 1), "parity": parity,
-            "sizes": sizes}
+            "sizes": sizes, **({"staged": True} if staged else {})}
 
 
 def _swap_into_place(tmp: Path, out: Path):
@@ -311,9 +333,12 @@ def export_preset(preset: str, out, *, checkpoint=None, lm=None, clip=None, clip
     from . import presets
     from .checkpoint import analyse, load_state_dict_file
 
+    from .staged import decide
+
     p = presets.get(preset)
     files = presets.resolve_files(p, checkpoint, lm, clip, download=download, cache_dir=cache_dir, log=log)
-    holder = [load_state_dict_file(files["checkpoint"], log)]
+    kw["staged"] = decide(kw.get("staged"), files["checkpoint"])
+    holder = [load_state_dict_file(files["checkpoint"], log, lazy=kw["staged"])]
     cfg = presets.preset_config(p, files, holder[0], analyse(holder[0]), clip_model=clip_model, log=log)
     if name:
         cfg["name"] = name
@@ -395,6 +420,10 @@ def main(argv=None) -> int:
     ap.add_argument("--added-head-seed", type=int, default=0,
                     help="seed for LM-head rows of OpenFlamingo's added tokens that no published file holds "
                          "(LLaMA-based v1 models; recorded in model.yaml as source.added_head_seed)")
+    ap.add_argument("--staged", dest="staged", action="store_true", default=None,
+                    help="memory-bounded export (lazy checkpoint, one graph at a time, PyTorch freed before the "
+                         "onnxruntime checks; export/staged.py). Default: on for checkpoints of 1 GB and more")
+    ap.add_argument("--no-staged", dest="staged", action="store_false", help="never the staged export")
     ap.add_argument("--verbose", action="store_true", help="show torch / transformers warnings and factory output")
     a = ap.parse_args(argv)
     if a.list_presets:
@@ -420,10 +449,11 @@ def main(argv=None) -> int:
                 rep = export_preset(a.preset, a.out, checkpoint=a.checkpoint, lm=a.lm, clip=a.clip,
                                     clip_model=a.clip_model, download=a.download, cache_dir=a.cache_dir,
                                     overwrite=a.overwrite, tol=a.tol, max_new_tokens=a.max_new_tokens,
-                                    added_head_seed=a.added_head_seed, log=log)
+                                    added_head_seed=a.added_head_seed, log=log, staged=a.staged)
             else:
                 rep = export_model(a.config, a.checkpoint, a.out, overwrite=a.overwrite, tol=a.tol,
-                                   max_new_tokens=a.max_new_tokens, added_head_seed=a.added_head_seed, log=log)
+                                   max_new_tokens=a.max_new_tokens, added_head_seed=a.added_head_seed, log=log,
+                                   staged=a.staged)
     except ExportError as e:
         print(f"export_openflamingo: error: {e}", file=real_err)
         return 2

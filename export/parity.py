@@ -118,74 +118,47 @@ def _maxdiff(a, b) -> float:
 
 
 def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_tokens: int = 12) -> dict:
+    """PyTorch versus onnxruntime; the PyTorch half first (torch_reference), then the onnxruntime half."""
+    return compare_with_ort(torch_reference(built, compensate, max_new_tokens), model_dir, tol)
+
+
+def torch_reference(built, compensate: bool, max_new_tokens: int = 12) -> dict:
+    """Everything the parity check needs from PyTorch, as numpy arrays, so that the PyTorch model can be freed
+    before the onnxruntime sessions are created (export/staged.py: a full-size model does not fit twice)."""
     model, tok = built.model, built.tokenizer
-    ort = OrtModel(model_dir)
     visual = model.vision_encoder
     h, w = visual.image_size
     g = torch.Generator().manual_seed(2024)
     px = torch.randn(4, 3, h, w, generator=g).clamp(-2, 2)
-    rep = {}
+    fmax = model.perceiver.frame_embs.shape[0] if model.perceiver.frame_embs is not None else 1
+    ref = {"px": px.numpy(), "image_token": tok.convert_tokens_to_ids("<image>"), "perceiver": []}
     with torch_vision(built, compensate) as vis, torch.no_grad():
-        # vision
         pooled, tokens = vis(px)
-        o_tokens, o_emb = ort.encode_images(px.numpy())
-        rep["vision_patch_tokens"] = _maxdiff(tokens, o_tokens)
-        rep["vision_image_embedding"] = _maxdiff(pooled, o_emb)
+        ref["vision_patch_tokens"], ref["vision_image_embedding"] = tokens.numpy(), pooled.numpy()
         # perceiver, incl. a multi-frame case
         P, Dv = tokens.shape[1], tokens.shape[2]
-        fmax = ort.manifest["perceiver"]["max_frames"]
-        worst = 0.0
         for shape in ((3, 1, 1), (1, 2, fmax), (2, 3, max(1, fmax - 1))):
             pt = torch.randn(*shape, P, Dv, generator=g)
-            worst = max(worst, _maxdiff(model.perceiver(pt), ort.perceive(pt.numpy())))
-        rep["perceiver_latents"] = worst
+            ref["perceiver"].append((pt.numpy(), model.perceiver(pt).numpy()))
         # cross-attention keys/values (contract 3): each gated layer's own to_kv on latents
-        if ort.xattn is not None:
-            from .wrappers import xattn_layers
+        from .wrappers import xattn_layers
 
-            layers = model.lang_encoder._get_decoder_layers()
-            if xattn_layers(model.lang_encoder) != ort.xattn_layers:
-                raise ExportError(f"parity: cross_attn_cache.layers {ort.xattn_layers} are not the gated layers "
-                                  f"{xattn_layers(model.lang_encoder)}")
-            lt = torch.randn(2, 3, model.perceiver.latents.shape[0], Dv, generator=g)
-            feeds = ort.media_feeds(lt.numpy())
-            rep["xattn_kv"] = max(_maxdiff(layers[i].gated_cross_attn_layer.attn.to_kv(lt), feeds[f"xattn_kv_{i}"])
-                                  for i in ort.xattn_layers)
-
+        layers = model.lang_encoder._get_decoder_layers()
+        ref["xattn_layers"] = list(xattn_layers(model.lang_encoder))
+        lt = torch.randn(2, 3, model.perceiver.latents.shape[0], Dv, generator=g)
+        ref["xattn_latents"] = lt.numpy()
+        ref["xattn_kv"] = {i: layers[i].gated_cross_attn_layer.attn.to_kv(lt).numpy() for i in ref["xattn_layers"]}
         # decoder: one 2-shot prompt, full-sequence logits vs Flamingo.forward
         ids, mask = tokenize(tok, [PROMPT_2SHOT])
-        vx = vision_x_for([px[:3]])
-        ref = model(vision_x=vx, lang_x=ids, attention_mask=mask.bool()).logits
-        rows = prepare_rows(ids.numpy(), mask.numpy(), ort.image_token)
-        lat = ort.latents_for_rows([px[:3].numpy()])
-        logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
-                               ids.shape[1], ort.empty_past(1))
-        rep["prefill_logits"] = _maxdiff(ref, logits)
-        # logits_keep=1 and a split prefill (cache reuse): same numbers
-        logits1, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat, 1,
-                                ort.empty_past(1))
-        rep["prefill_logits_keep1"] = _maxdiff(ref[:, -1:], logits1)
-        cut = ids.shape[1] // 2
-        _, past = ort.decode(rows.input_ids[:, :cut], rows.attention_mask[:, :cut], rows.position_ids[:, :cut],
-                             rows.media_index[:, :cut], lat, 1, ort.empty_past(1))
-        logits2, _ = ort.decode(rows.input_ids[:, cut:], rows.attention_mask, rows.position_ids[:, cut:],
-                                rows.media_index[:, cut:], lat, ids.shape[1] - cut, past)
-        rep["split_prefill_logits"] = _maxdiff(ref[:, cut:], logits2)
-
+        ref["ids1"], ref["mask1"] = ids.numpy(), mask.numpy()
+        ref["logits1"] = model(vision_x=vision_x_for([px[:3]]), lang_x=ids, attention_mask=mask.bool()).logits.numpy()
         # decoder: a left-padded batch of two rows with 3 and 1 images
-        texts = [PROMPT_2SHOT, PROMPT_VQA]
-        imgs = [px[:3], px[3:4]]
-        ids, mask = tokenize(tok, texts)
-        vx = vision_x_for(imgs)
-        ref = torch_logits_with_positions(model, vx, ids, mask, built.lm_family)
-        rows = prepare_rows(ids.numpy(), mask.numpy(), ort.image_token)
-        lat = ort.latents_for_rows([p.numpy() for p in imgs])
-        logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
-                               ids.shape[1], ort.empty_past(2))
-        real = mask.numpy().astype(bool)
-        rep["batch_prefill_logits"] = _maxdiff(ref.numpy()[real], logits[real])
+        ids, mask = tokenize(tok, [PROMPT_2SHOT, PROMPT_VQA])
+        vx = vision_x_for([px[:3], px[3:4]])
+        ref["ids2"], ref["mask2"] = ids.numpy(), mask.numpy()
+        ref["logits2"] = torch_logits_with_positions(model, vx, ids, mask, built.lm_family).numpy()
 
-    # generation through Flamingo.generate vs the ORT driver
+    # generation through Flamingo.generate (compared with the ORT driver in compare_with_ort)
     # (inside torch_vision: with compensate_ln_post, Flamingo.generate must see the exported vision tokens)
     # A generated <image> token makes Flamingo.generate re-condition the media locations of every row from the
     # next step on (`media_locations.any()` is batch-wide; README fidelity notes): a defect the contract does not
@@ -212,28 +185,83 @@ def check_parity(built, model_dir, compensate: bool, tol: float = 1e-4, max_new_
 
     with torch_vision(built, compensate):
         greedy_t, k = reference(1)
-        rec = []
-        greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
-        greedy_ref = greedy_t.sequences[:, ids.shape[1]:].numpy()
-        if k is None:
-            rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores, rec)) \
-                if len(rec) == len(greedy_t.scores) else float("inf")
-            rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and
-                                                  (greedy_ref == greedy_o).all())
-        else:
-            ok = len(rec) >= k and len(greedy_t.scores) >= k
-            rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(greedy_t.scores[:k], rec[:k])) \
-                if ok else float("inf")
-            rep["greedy_tokens_identical"] = bool(ok and (greedy_ref[:, :k] == greedy_o[:, :k]).all())
         beam_t, kb = reference(3)
-        beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
-        beam_ref = beam_t.sequences[:, ids.shape[1]:].numpy()
-        if kb is None:
-            rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
-            rep["beam3_sequence_scores"] = _maxdiff(beam_t.sequences_scores, beam_scores)
-        else:
-            rep["beam3_tokens_identical"] = "not compared (see notes)"
-    rep["notes"] = notes
+    ref["greedy"] = {"k": k, "tokens": greedy_t.sequences[:, ids.shape[1]:].numpy(),
+                     "scores": [s.numpy() for s in greedy_t.scores]}
+    ref["beam"] = {"k": kb, "tokens": beam_t.sequences[:, ids.shape[1]:].numpy(),
+                   "scores": beam_t.sequences_scores.numpy()}
+    ref["notes"] = notes
+    ref["max_new_tokens"] = max_new_tokens
+    return ref
+
+
+def compare_with_ort(ref: dict, model_dir, tol: float = 1e-4) -> dict:
+    """The onnxruntime half of the parity check, against torch_reference's arrays."""
+    ort = OrtModel(model_dir)
+    if ort.image_token != ref["image_token"]:
+        raise ExportError(f"parity: model.yaml's <image> id {ort.image_token} is not the tokenizer's "
+                          f"{ref['image_token']}")
+    px = ref["px"]
+    max_new_tokens = ref["max_new_tokens"]
+    rep = {}
+    # vision
+    o_tokens, o_emb = ort.encode_images(px)
+    rep["vision_patch_tokens"] = _maxdiff(ref["vision_patch_tokens"], o_tokens)
+    rep["vision_image_embedding"] = _maxdiff(ref["vision_image_embedding"], o_emb)
+    rep["perceiver_latents"] = max(_maxdiff(out, ort.perceive(pt)) for pt, out in ref["perceiver"])
+    # cross-attention keys/values (contract 3)
+    if ort.xattn is not None:
+        if ref["xattn_layers"] != list(ort.xattn_layers):
+            raise ExportError(f"parity: cross_attn_cache.layers {ort.xattn_layers} are not the gated layers "
+                              f"{ref['xattn_layers']}")
+        feeds = ort.media_feeds(ref["xattn_latents"])
+        rep["xattn_kv"] = max(_maxdiff(ref["xattn_kv"][i], feeds[f"xattn_kv_{i}"]) for i in ort.xattn_layers)
+    # decoder: one 2-shot prompt
+    ids, mask, full = ref["ids1"], ref["mask1"], ref["logits1"]
+    rows = prepare_rows(ids, mask, ort.image_token)
+    lat = ort.latents_for_rows([px[:3]])
+    logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
+                           ids.shape[1], ort.empty_past(1))
+    rep["prefill_logits"] = _maxdiff(full, logits)
+    # logits_keep=1 and a split prefill (cache reuse): same numbers
+    logits1, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat, 1,
+                            ort.empty_past(1))
+    rep["prefill_logits_keep1"] = _maxdiff(full[:, -1:], logits1)
+    cut = ids.shape[1] // 2
+    _, past = ort.decode(rows.input_ids[:, :cut], rows.attention_mask[:, :cut], rows.position_ids[:, :cut],
+                         rows.media_index[:, :cut], lat, 1, ort.empty_past(1))
+    logits2, _ = ort.decode(rows.input_ids[:, cut:], rows.attention_mask, rows.position_ids[:, cut:],
+                            rows.media_index[:, cut:], lat, ids.shape[1] - cut, past)
+    rep["split_prefill_logits"] = _maxdiff(full[:, cut:], logits2)
+    # decoder: a left-padded batch of two rows with 3 and 1 images
+    ids, mask = ref["ids2"], ref["mask2"]
+    rows = prepare_rows(ids, mask, ort.image_token)
+    lat = ort.latents_for_rows([px[:3], px[3:4]])
+    logits, _ = ort.decode(rows.input_ids, rows.attention_mask, rows.position_ids, rows.media_index, lat,
+                           ids.shape[1], ort.empty_past(2))
+    real = mask.astype(bool)
+    rep["batch_prefill_logits"] = _maxdiff(ref["logits2"][real], logits[real])
+
+    # generation: Flamingo.generate (torch_reference) vs the ORT driver
+    greedy_ref, k, scores = ref["greedy"]["tokens"], ref["greedy"]["k"], ref["greedy"]["scores"]
+    rec = []
+    greedy_o = ort.greedy(rows, lat, max_new_tokens, record_logits=rec)
+    if k is None:
+        rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(scores, rec)) \
+            if len(rec) == len(scores) else float("inf")
+        rep["greedy_tokens_identical"] = bool(greedy_ref.shape == greedy_o.shape and (greedy_ref == greedy_o).all())
+    else:
+        ok = len(rec) >= k and len(scores) >= k
+        rep["greedy_step_logits"] = max(_maxdiff(s, r) for s, r in zip(scores[:k], rec[:k])) if ok else float("inf")
+        rep["greedy_tokens_identical"] = bool(ok and (greedy_ref[:, :k] == greedy_o[:, :k]).all())
+    beam_ref, kb = ref["beam"]["tokens"], ref["beam"]["k"]
+    beam_o, beam_scores = ort.beam_search(rows, lat, max_new_tokens, num_beams=3, length_penalty=0.0)
+    if kb is None:
+        rep["beam3_tokens_identical"] = bool(beam_ref.shape == beam_o.shape and (beam_ref == beam_o).all())
+        rep["beam3_sequence_scores"] = _maxdiff(ref["beam"]["scores"], beam_scores)
+    else:
+        rep["beam3_tokens_identical"] = "not compared (see notes)"
+    rep["notes"] = list(ref["notes"])
     rep["greedy_tokens"] = greedy_ref.tolist()
     rep["beam3_tokens"] = beam_ref.tolist()
 

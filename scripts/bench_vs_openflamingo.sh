@@ -89,6 +89,8 @@ fi
 # --- models and data
 log "models (mid-b16 is exported once into $CACHE/mid-b16)"
 FLAMINGO_EXPORT_THREADS=$THREADS "$PY" -m export.perf.models build --cache "$CACHE" > "$OUT/models.tsv"
+# the machine's fp32 matmul throughput (onnxruntime MatMul), for the table's "physical limit" column
+"$PY" -m export.perf.flops --bench --threads "$THREADS" > "$OUT/matmul.json"
 DATA=$CACHE/data-q$QUERIES-p$POOL
 "$PY" -m export.perf.make_data --out "$DATA" --queries "$QUERIES" --pool "$POOL" >/dev/null
 

@@ -146,14 +146,18 @@ def weight_files(folder: Path) -> List[Path]:
                       "is incomplete (download the whole folder, e.g. with --download)")
 
 
-def load_weight_file(path: Path) -> dict:
+def load_weight_file(path: Path, lazy: bool = False) -> dict:
+    """A weight file's state dict; with `lazy`, a torch zip archive's tensors are read when used
+    (export/staged.py LazyTensor)."""
     path = Path(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        sd = torch.load(str(path), map_location="cpu")
+        from ..staged import is_torch_zip, lazy_state_dict
+
+        sd = lazy_state_dict(path) if lazy and is_torch_zip(path) else torch.load(str(path), map_location="cpu")
     except Exception as e:  # truncated / corrupt downloads
         raise ExportError(f"{path}: cannot be read ({type(e).__name__}: {e}); the file is truncated or corrupt "
                           "(download it again)")

@@ -138,6 +138,8 @@ class MosaicGpt(Mpt):
     def prepare_lm_dir(self, path: Path, workdir: Path, log=None) -> Path:
         from safetensors.torch import save_file
 
+        from ..staged import save_sharded
+
         path = Path(path)
         conf = self.read_lm_config(path)
         cj = path / "config.json"
@@ -149,16 +151,16 @@ class MosaicGpt(Mpt):
         native = self.native_config(conf, cj)
         sd = {}
         for f in weight_files(path):
-            sd.update(load_weight_file(f))
+            sd.update(load_weight_file(f, lazy=True))  # read tensor by tensor while the shards are written
         out, qk, unknown = {}, {}, []
         for k, v in sd.items():
             m = _QK.match(k)
             if m:
-                qk[k] = v.contiguous()
+                qk[k] = v.contiguous()  # (small)
                 continue
             for pat, rep in _RENAMES:
                 if pat.match(k):
-                    out[pat.sub(rep, k)] = v.contiguous()
+                    out[pat.sub(rep, k)] = v
                     break
             else:
                 unknown.append(k)
@@ -186,7 +188,7 @@ class MosaicGpt(Mpt):
             if p.suffix == ".py":  # the remote code is not needed (and must not be imported)
                 p.unlink()
         (d / "config.json").write_text(json.dumps(native, indent=1, sort_keys=True))
-        save_file(out, str(d / "model.safetensors"), metadata={"format": "pt"})
+        save_sharded(out, d)  # one model.safetensors; above 1 GiB shards that from_pretrained loads one by one
         if qk:
             save_file(qk, str(d / QK_LN_FILE))
         if log:

@@ -12,6 +12,10 @@ output of each process), of.json (export/perf/run_openflamingo.py's report).
 * peak RSS: maximum resident set size of each process (GNU time).
 * identical: share of samples whose post-processed predictions are byte-identical.
 * outside ORT: flamingo-eval's wall time not spent in ONNX Runtime calls or session creation (summary.json).
+* physical limit: the run's unavoidable matmul FLOPs (distinct images through vision + perceiver, each prompt
+  prefilled once, every generated token of every beam; export/perf/flops.py) divided by the machine's measured
+  fp32 matmul throughput (RUN_DIR/matmul.json, written by the bench script), beside flamingo-eval's evaluation
+  time (the samples/s column's denominator). Needs RUN_DIR/models.tsv (model name -> exported folder).
 """
 import json
 import re
@@ -35,6 +39,20 @@ def _time_v(path: Path) -> dict:
                 s = s * 60 + p
             out["wall_s"] = s
     return out
+
+
+def _limit(run: Path, model: str, fe_dir: Path):
+    """(limit seconds, GFLOP) of one flamingo-eval run, or None without matmul.json / models.tsv."""
+    mm, mt = run / "matmul.json", run / "models.tsv"
+    if not (mm.exists() and mt.exists()):
+        return None
+    dirs = dict(line.split("\t")[:2] for line in mt.read_text().splitlines() if "\t" in line)
+    if model not in dirs:
+        return None
+    from .flops import run_flops
+
+    f = run_flops(Path(dirs[model].strip()), fe_dir)
+    return f["total_flops"] / (json.loads(mm.read_text())["matmul_gflops_fp32"] * 1e9), f["total_flops"] / 1e9
 
 
 def collect(run: Path) -> list:
@@ -61,6 +79,9 @@ def collect(run: Path) -> list:
         eval_s = t["total_s"] - t["model_load_s"] if "model_load_s" in t else fe_t.get("wall_s")
         row["fe_eval_s"] = eval_s
         row["fe_sps"] = n / eval_s if eval_s else None
+        lim = _limit(run, model, d / "fe")
+        if lim:
+            row["limit_s"], row["gflop"] = lim
         ofp = d / "of.json"
         if ofp.exists():
             of = json.loads(ofp.read_text())
@@ -82,7 +103,7 @@ def fmt_table(rows: list) -> str:
     head = ("| model | task | shots | n | OpenFlamingo samples/s | flamingo-eval samples/s | ratio | "
             "fe samples/s, whole process | "
             "images encoded / sample (OF / fe) | vision calls / sample (OF / fe) | peak RSS MB (OF / fe) | "
-            "identical predictions | prompts identical | fe time outside ORT |")
+            "identical predictions | prompts identical | fe time outside ORT | physical limit s / fe eval s |")
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for r in rows:
         f = lambda v, p=3: "-" if v is None else f"{v:.{p}f}"
@@ -93,7 +114,8 @@ def fmt_table(rows: list) -> str:
             f"{f(r.get('of_vision_calls', 0) / n, 2)} / {f(r['fe_vision_calls'] / n, 2)} | "
             f"{f(r.get('of_maxrss_mb'), 0)} / {f(r['fe_maxrss_mb'], 0)} | "
             f"{r.get('identical', '-')}/{n} | {r.get('of_prompts_identical', '-')}/{n} | "
-            f"{f(100 * r['fe_outside_ort'] if r['fe_outside_ort'] is not None else None, 1)}% |")
+            f"{f(100 * r['fe_outside_ort'] if r['fe_outside_ort'] is not None else None, 1)}% | "
+            f"{f(r.get('limit_s'), 2)} / {f(r.get('fe_eval_s'), 2)} |")
     return "\n".join(lines)
 
 

@@ -26,6 +26,11 @@ pub struct RuntimeArgs {
     /// Let ONNX Runtime's worker threads spin between runs (faster back-to-back calls, burns idle CPU).
     #[arg(long)]
     pub ort_spinning: bool,
+    /// How generation prompts of different lengths share decoder calls: equal-length (default: only prompts of
+    /// the same token length, byte-identical whatever --batch-size) or padded (left-padded to the longest of
+    /// the batch: fewer calls; recorded in run.json and summary.json, results kept apart from equal-length).
+    #[arg(long, default_value = "equal-length")]
+    pub batching: crate::model::Batching,
 }
 
 impl RuntimeArgs {
@@ -36,6 +41,7 @@ impl RuntimeArgs {
             allow_cpu_fallback: self.allow_cpu_fallback,
             intra_threads: self.threads,
             spinning: self.ort_spinning,
+            batching: self.batching,
         }
     }
 }

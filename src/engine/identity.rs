@@ -28,6 +28,10 @@ pub struct RunIdentity {
     /// with `--seeds` are the `trial_seeds` above.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub generation_overrides: std::collections::BTreeMap<String, serde_json::Value>,
+    /// `--batching padded` (absent for the default equal-length batching, so older run.json files agree):
+    /// padded results may differ in the last bits, so they are never resumed or merged with equal-length ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<String>,
 }
 
 /// Refuses a folder holding results of another run; true when it holds this run's `run.json`.
@@ -76,6 +80,9 @@ fn describe_identity_diff(a: &RunIdentity, b: &RunIdentity) -> String {
     }
     if a.generation_overrides != b.generation_overrides {
         d.push("generation overrides (--gen)");
+    }
+    if a.batching != b.batching {
+        d.push("batching (--batching)");
     }
     d.join(", ")
 }

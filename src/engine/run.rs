@@ -552,6 +552,8 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         shard: config.shard,
         demo_pins_sha256: pins.as_ref().map(|(p, _)| p.sha256.clone()),
         generation_overrides: applied.generation.clone(),
+        batching: (config.runtime.batching != crate::model::Batching::EqualLength)
+            .then(|| config.runtime.batching.to_string()),
     };
     // The cheap checks of the results folder come before loading the model (hashing gigabytes): another run
     // writing it, or results of a different run.

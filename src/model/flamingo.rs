@@ -132,6 +132,8 @@ pub struct FlamingoModel {
     pub vision_batch: usize,
     /// How many candidate continuations are scored in one decoder call.
     pub candidate_chunk: usize,
+    /// How generation prompts of different lengths share decoder calls.
+    pub batching: super::Batching,
 }
 
 /// One cached key or value tensor `[B, H, len, Dh]`: ONNX Runtime's own output (kept as is, not copied
@@ -376,6 +378,7 @@ impl FlamingoModel {
             // 0.25 s/image at 1-8 images, 0.31 at 32); a GPU wants large batches.
             vision_batch: if matches!(opts.device, crate::model::runtime::Device::Cpu) { 8 } else { 32 },
             candidate_chunk: 64,
+            batching: opts.batching,
         })
     }
 
@@ -890,19 +893,18 @@ impl FlamingoModel {
         // (With cross_attention.no_media uniform_all_media a row's zero-padded media slots would be averaged
         // too: rows are then grouped by media count as well.)
         let uniform = self.manifest.cross_attention().no_media == crate::model::manifest::NoMedia::UniformAllMedia;
-        let mut by_len: std::collections::BTreeMap<(usize, usize), Vec<usize>> = Default::default();
-        for (i, p) in prompts.iter().enumerate() {
-            by_len.entry((p.ids.len(), if uniform { p.media.len() } else { 0 })).or_default().push(i);
-        }
+        let lens: Vec<usize> = prompts.iter().map(|p| p.ids.len()).collect();
+        let keys: Vec<usize> = prompts.iter().map(|p| if uniform { p.media.len() } else { 0 }).collect();
         let v = self.manifest.lang.vocab_size;
         let mut out: Vec<Option<Generation>> = vec![None; prompts.len()];
-        for ((len, _), group) in by_len {
+        for group in super::batching::groups_within(&lens, &keys, self.batching) {
             let batch: Vec<&Prompt> = group.iter().map(|&i| prompts[i]).collect();
             let (mut state, logits) = self.prefill(&batch, 1)?;
-            // All rows of all prompts of this group decode together: every row has the same length at every
-            // step, so no padding is ever needed.
+            // All rows of all prompts of this group decode together. Equal-length batching: every row has the
+            // same length at every step, so no padding is ever needed; padded batching: rows keep their left
+            // padding (mask, positions and media indices are per row).
             let mut searches: Vec<(usize, Search)> =
-                group.iter().map(|&i| Ok((i, Search::new(params, len)?))).collect::<Result<_>>()?;
+                group.iter().map(|&i| Ok((i, Search::new(params, lens[i])?))).collect::<Result<_>>()?;
             let mut row_logits: Vec<Vec<f32>> = logits.chunks(v).map(|c| c.to_vec()).collect();
             let mut ranges: Vec<std::ops::Range<usize>> = (0..group.len()).map(|r| r..r + 1).collect();
             loop {

@@ -5,6 +5,7 @@
 //! distinct image once, and offers prefill / KV-cached decoding, greedy and beam search, and candidate
 //! log-likelihoods. Everything above this module speaks token ids, media handles and log-probabilities.
 
+pub mod batching;
 pub mod checks;
 pub mod clip;
 pub mod flamingo;
@@ -17,6 +18,7 @@ pub mod session;
 pub mod tokenizer;
 pub(crate) mod xattn;
 
+pub use batching::Batching;
 pub use flamingo::{CandidateScore, EncodedMedia, FlamingoModel, Generation, Media, ModelStats, Prompt};
 pub use manifest::Manifest;
 pub use runtime::{Device, ProviderReport, RuntimeOptions};

@@ -53,11 +53,13 @@ pub struct RuntimeOptions {
     pub intra_threads: usize,
     /// Let ORT worker threads spin after a run (faster for back-to-back calls, burns CPU when idle).
     pub spinning: bool,
+    /// How generation prompts of different lengths share decoder calls (`--batching`).
+    pub batching: super::Batching,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { ort_lib: None, device: Device::Cpu, allow_cpu_fallback: false, intra_threads: 0, spinning: false }
+        RuntimeOptions { ort_lib: None, device: Device::Cpu, allow_cpu_fallback: false, intra_threads: 0, spinning: false, batching: super::Batching::EqualLength }
     }
 }
 
