@@ -115,11 +115,16 @@ fn version_3_keys_are_refused_in_a_version_2_manifest() {
     let tmp = tempfile::tempdir().unwrap();
     let dst = tmp.path().join("m");
     std::fs::create_dir_all(&dst).unwrap();
+    // tiny-gptneox as a version-2 export (tests/fixtures/models_v2 holds its v2 decoder and manifest)
     for e in std::fs::read_dir(model("tiny-gptneox")).unwrap() {
         let p = e.unwrap().path();
         if p.is_file() {
             std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
         }
+    }
+    std::fs::remove_file(dst.join("xattn_kv.onnx")).unwrap();
+    for f in ["lang_decoder.onnx", "model.yaml"] {
+        std::fs::copy(repo().join("tests/fixtures/models_v2/tiny-gptneox").join(f), dst.join(f)).unwrap();
     }
     let y = std::fs::read_to_string(dst.join("model.yaml")).unwrap();
     assert!(y.contains("contract_version: 2"));
@@ -134,7 +139,7 @@ fn version_3_keys_are_refused_in_a_version_2_manifest() {
     std::fs::write(dst.join("model.yaml"), std::fs::read_to_string(dst.join("model.yaml")).unwrap().replace("contract_version: 2", "contract_version: 3")).unwrap();
     let m = flamingo_eval::model::Manifest::load(&dst).unwrap();
     assert_eq!(m.cross_attention().first_layer, 0);
-    let y = std::fs::read_to_string(model("tiny-gptneox").join("model.yaml")).unwrap();
+    let y = std::fs::read_to_string(repo().join("tests/fixtures/models_v2/tiny-gptneox/model.yaml")).unwrap();
     std::fs::write(dst.join("model.yaml"), y.replace("resize: \"shortest_side\"", "resize: \"exact\"")).unwrap();
     let e = flamingo_eval::model::Manifest::load(&dst).unwrap_err().to_string();
     assert!(e.contains("preprocess.resize: exact needs contract_version 3"), "{e}");
