@@ -82,8 +82,15 @@ fn vision_and_perceiver_match() {
 
 #[test]
 fn cross_attention_keys_values_match() {
+    let mut checked = 0;
     for dir in fixture_models() {
         let mut model = load(&dir);
+        if model.manifest.cross_attn_cache.is_none() {
+            // an export without the cache (the IDEFICS exporter writes none yet): the recompute path, covered by
+            // the other cases
+            continue;
+        }
+        checked += 1;
         let g = Goldens::load(&dir);
         let c = g.case("xattn_kv").expect("goldens have the xattn_kv case (contract 3)");
         assert!(model.cross_attn_cached(), "{}: a contract-3 fixture takes cached cross-attention inputs", dir.display());
@@ -98,6 +105,7 @@ fn cross_attention_keys_values_match() {
             assert!(d <= TOL, "{}: xattn_kv_{i}: {d}", dir.display());
         }
     }
+    assert!(checked >= 6, "only {checked} fixtures carry the cross-attention cache");
 }
 
 #[test]
