@@ -1,6 +1,7 @@
 """The interface every LM family implements (see export/families/__init__.py)."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -173,3 +174,24 @@ def linked_copy(src: Path, dst: Path, skip=()) -> None:
         if p.name in skip or not p.is_file():
             continue
         (dst / p.name).symlink_to(p.resolve())
+
+
+@contextlib.contextmanager
+def full_rotary_tables(rotaries):
+    """Inside, every given rotary embedding module (transformers' LlamaRotaryEmbedding / IdeficsEmbedding: a
+    `forward(x, seq_len)` slicing `cos_cached` / `sin_cached` with a Python int, which a trace would freeze)
+    returns its whole cos/sin tables whatever `seq_len` it is given; apply_rotary_pos_emb gathers the rows of
+    position_ids, so the numbers are the same."""
+    saved = []
+    for rot in rotaries:
+        saved.append((rot, rot.forward))
+
+        def full(x, seq_len=None, _rot=rot):
+            return _rot.cos_cached.to(dtype=x.dtype), _rot.sin_cached.to(dtype=x.dtype)
+
+        rot.forward = full
+    try:
+        yield
+    finally:
+        for rot, fwd in saved:
+            rot.forward = fwd

@@ -35,7 +35,6 @@ length and 4.36's by generated length agree.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -49,7 +48,7 @@ import torch
 from torch import nn
 
 from ..config import ExportError
-from .base import keep_last
+from .base import full_rotary_tables, keep_last
 
 REPO = Path(__file__).resolve().parent.parent.parent
 FIXED_TRANSFORMERS = "4.36.2"
@@ -192,24 +191,10 @@ class PerceiverOnnx(nn.Module):
         return lat.reshape(patch_tokens.shape[0], patch_tokens.shape[1], lat.shape[1], lat.shape[2])
 
 
-@contextlib.contextmanager
 def whole_rotary_tables(layers):
     """IdeficsEmbedding slices its tables with a Python int, which a trace would freeze: hand each attention the
     whole tables (apply_rotary_pos_emb gathers the rows of position_ids: the same numbers)."""
-    saved = []
-    for layer in layers:
-        rot = layer.self_attn.rotary_emb
-        saved.append((rot, rot.forward))
-
-        def full(x, seq_len=None, _rot=rot):
-            return _rot.cos_cached.to(dtype=x.dtype), _rot.sin_cached.to(dtype=x.dtype)
-
-        rot.forward = full
-    try:
-        yield
-    finally:
-        for rot, fwd in saved:
-            rot.forward = fwd
+    return full_rotary_tables(layer.self_attn.rotary_emb for layer in layers)
 
 
 def decoupled_embedding(emb, input_ids):

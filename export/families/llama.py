@@ -25,13 +25,12 @@ What differs from the other families, and how the export handles it:
 """
 from __future__ import annotations
 
-import contextlib
 import re
 
 import torch
 
 from ..config import ExportError
-from .base import Family, keep_last, weight_files
+from .base import Family, full_rotary_tables, keep_last, weight_files
 
 INV_FREQ = re.compile(r"(^|\.)self_attn\.rotary_emb\.inv_freq$")
 
@@ -41,23 +40,9 @@ def _standard_inv_freq(n: int, base: float = 10000.0) -> torch.Tensor:
     return 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
 
 
-@contextlib.contextmanager
 def whole_rotary_tables(layers):
     """Inside, every LlamaRotaryEmbedding returns its full cos/sin tables whatever `seq_len` it is given."""
-    saved = []
-    for layer in layers:
-        rot = layer.decoder_layer.self_attn.rotary_emb
-        saved.append((rot, rot.forward))
-
-        def full(x, seq_len=None, _rot=rot):
-            return _rot.cos_cached.to(dtype=x.dtype), _rot.sin_cached.to(dtype=x.dtype)
-
-        rot.forward = full
-    try:
-        yield
-    finally:
-        for rot, fwd in saved:
-            rot.forward = fwd
+    return full_rotary_tables(layer.decoder_layer.self_attn.rotary_emb for layer in layers)
 
 
 class Llama(Family):
