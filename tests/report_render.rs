@@ -181,20 +181,13 @@ fn html_page_renders_in_headless_chromium() {
         .output()
         .unwrap();
     assert!(shot.is_file(), "chromium wrote no screenshot: {}", String::from_utf8_lossy(&o.stderr));
-    let f = std::fs::File::open(&shot).unwrap();
-    let mut r = png::Decoder::new(std::io::BufReader::new(f)).read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    assert_eq!((info.width, info.height), (1200, 1600));
+    let (width, height, px) = common::screenshot_pixels(&shot);
+    assert_eq!((width, height), (1200, 1600));
     // The page drew text, tables and the plot: many non-white pixels, in more than a few colours.
-    let bpp = info.line_size / info.width as usize;
-    let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(bpp).collect();
-    let non_white = px.iter().filter(|p| p[..3].iter().any(|&c| c < 200)).count();
+    let non_white = px.iter().filter(|p| p.iter().any(|&c| c < 200)).count();
     assert!(non_white > px.len() / 100, "screenshot looks blank ({non_white} dark pixels)");
-    let mut colours: Vec<[u8; 3]> = px.iter().map(|p| [p[0], p[1], p[2]]).collect();
-    colours.sort();
-    colours.dedup();
-    assert!(colours.len() > 20, "only {} colours", colours.len());
+    let colours = common::distinct_colours(&px);
+    assert!(colours > 20, "only {colours} colours");
 }
 
 /// Results folders of older versions record no `model_source`: the report reads it from the model folder's

@@ -105,3 +105,22 @@ pub fn run_config(model_name: &str, bench: &Path, out: &Path) -> flamingo_eval::
         template: None,
     }
 }
+
+/// A PNG screenshot's size and its pixels as RGB triples (any alpha channel dropped).
+pub fn screenshot_pixels(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r = png::Decoder::new(std::io::BufReader::new(f)).read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    let bpp = info.line_size / info.width as usize;
+    let px = buf[..info.buffer_size()].chunks(bpp).map(|p| [p[0], p[1], p[2]]).collect();
+    (info.width, info.height, px)
+}
+
+/// The number of distinct colours among `px`.
+pub fn distinct_colours(px: &[[u8; 3]]) -> usize {
+    let mut c = px.to_vec();
+    c.sort();
+    c.dedup();
+    c.len()
+}
