@@ -173,6 +173,55 @@ fn slurm_launcher_writes_prepare_array_and_merge_chained() {
     assert!(!t.path().join("none").exists());
 }
 
+#[test]
+fn slurm_passes_the_template_to_every_shard() {
+    let t = tempfile::tempdir().unwrap();
+    let scripts = t.path().join("jobs");
+    let fake = t.path().join("fake-bin");
+    std::fs::write(&fake, "#!/bin/sh\nprintf '%s\\n' \"$@\"\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = t.path().join("run");
+    let slurm = |template: &str, dir: &Path| {
+        fe(
+            t.path(),
+            &[
+                "slurm", "--benchmark", BENCH, "--model", MODEL, "--shards", "2", "--template", template, "--out", out.to_str().unwrap(),
+                "--scripts", dir.to_str().unwrap(), "--bin", fake.to_str().unwrap(),
+            ],
+        )
+    };
+    // a bundled name and a file path, each written into the shard command as given
+    for template in ["idefics_vqa", "prompts/idefics_vqa.yaml"] {
+        ok(slurm(template, &scripts));
+        let shards = std::fs::read_to_string(scripts.join("shards.sbatch")).unwrap();
+        let args = ok(Command::new("bash").arg(scripts.join("shards.sbatch")).env("SLURM_ARRAY_TASK_ID", "1").output().unwrap());
+        let words: Vec<&str> = args.lines().collect();
+        let at = words.iter().position(|w| *w == "--template").unwrap_or_else(|| panic!("no --template in the shard command:\n{shards}"));
+        assert_eq!(words[at + 1], template, "{shards}");
+        assert_eq!((words[0], words[words.iter().position(|w| *w == "--shard").unwrap() + 1]), ("run", "1/2"));
+        // prepare (RICES embeddings) and merge do not depend on the wording
+        for n in ["prepare.sbatch", "merge.sbatch"] {
+            assert!(!std::fs::read_to_string(scripts.join(n)).unwrap().contains("--template"), "{n}");
+        }
+    }
+    // bad templates are refused before any script is written: an unknown name, and one whose placeholders the
+    // benchmark's dataset layout does not provide (the HatefulMemes wording on a VQA benchmark)
+    for (template, needle) in [("no_such_template", "known names"), ("idefics_hateful_memes", "placeholder `{text}`")] {
+        let dir = t.path().join(format!("none-{template}"));
+        let o = slurm(template, &dir);
+        let msg = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success() && msg.contains("--template") && msg.contains(needle), "{template}: {msg}");
+        assert!(!dir.exists());
+    }
+    // the shard command with the template is the one an unsharded `run --template` takes: it runs
+    let o = fe(t.path(), &["run", "--model", MODEL, "--benchmark", BENCH, "--template", "idefics_vqa", "--out", t.path().join("r").to_str().unwrap(), "--quiet", "--threads", "1", "--limit", "1", "--shots", "0", "--shard", "0/2"]);
+    ok(o);
+}
+
 /// Counts the images it is asked to embed.
 struct Counting(usize);
 

@@ -23,6 +23,10 @@ pub struct SlurmArgs {
     /// Number of shards (array tasks).
     #[arg(long)]
     pub shards: usize,
+    /// Another prompt template for every shard (run --template NAME|FILE): a bundled name or a prompts/*.yaml
+    /// file; checked against the benchmark's dataset layout now, written into the shard script as given.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub template: Option<PathBuf>,
     /// Shot counts (default: the benchmark's).
     #[arg(long, value_delimiter = ',')]
     pub shots: Option<Vec<usize>>,
@@ -128,6 +132,14 @@ fn resolve(args: &SlurmArgs) -> Result<Resolved> {
     }
     // Configuration errors now, not in N queued jobs.
     let spec = crate::benchmark::spec::BenchmarkSpec::from_file(&args.benchmark)?;
+    if let Some(t) = &args.template {
+        // what `run --template` will do in each shard (resolved from the directory the scripts `cd` to)
+        let value = t.to_string_lossy();
+        let found = crate::benchmark::template::resolve_template(&value, Path::new(".")).map_err(|e| anyhow!("--template {value}: {e:#}"))?;
+        let tpl = crate::benchmark::template::PromptTemplate::from_file(&found)?;
+        tpl.check_fields(crate::benchmark::datasets::layout_fields(spec.dataset.layout))
+            .map_err(|e| anyhow!("--template {value}: {e:#}"))?;
+    }
     let manifest = crate::model::Manifest::load(&args.model)?;
     let out = match &args.out {
         Some(o) => o.clone(),
@@ -229,6 +241,9 @@ pub fn job_scripts(args: &SlurmArgs) -> Result<(JobScripts, PathBuf, PathBuf, Pa
     // the array line goes with the other #SBATCH lines (before `set`)
     shards = shards.replacen("set -euo pipefail\n", &format!("#SBATCH --array={array}\nset -euo pipefail\n"), 1);
     let mut run_flags = String::new();
+    if let Some(t) = &args.template {
+        run_flags += &format!(" --template {}", q(t));
+    }
     if let Some(s) = &args.shots {
         run_flags += &format!(" --shots {}", s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
     }
