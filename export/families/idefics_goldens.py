@@ -26,6 +26,16 @@ LOGLIK_PROMPT = ("<image>Question: What animal is this? Answer: cat</s>\n"
 LOGLIK_IMAGES = ["chelsea.png", "rocket.jpg"]
 BATCH_PROMPTS = [PREFILL_PROMPT, "Instruction: answer briefly.\n<image><image>Question: What is this? Answer:"]
 BATCH_IMAGES = [PREFILL_IMAGES, ["grace_hopper.jpg", "coffee.png"]]
+# The compatibility mode (no_media uniform_all_media, transformers 4.33) averages a batched call's padding
+# images into the pre-image tokens of a row with fewer images, which the runtime does not reproduce (it never
+# batches rows of different media counts): its batch case gives both rows three images.
+# Its prefill prompt starts with an instruction: tokens that attend to no image (BOS, the instruction), where 4.33
+# and the fixed cross-attention differ.
+PREFILL_PROMPT_COMPAT = "Note:\n<image>Caption: a cat.</s>\n<image>Caption:"
+PREFILL_IMAGES_COMPAT = ["chelsea.png", "rocket.jpg"]
+BATCH_PROMPTS_COMPAT = [PREFILL_PROMPT, "Instruction: answer briefly.\n<image><image>Question: What is this? "
+                                        "Answer: a cup</s>\n<image>Question: And this? Answer:"]
+BATCH_IMAGES_COMPAT = [PREFILL_IMAGES, ["grace_hopper.jpg", "coffee.png", "chelsea.png"]]
 
 
 def _pil(name):
@@ -84,9 +94,12 @@ def write_goldens(folder, model, tok, proc, model_dir, no_media, workdir, log=pr
             "similarity": w.add("rices_similarity", nrm @ nrm.T)}
 
     pil = lambda names: [_pil(n) for n in names]  # noqa: E731
-    p2 = fam.processor_inputs(tok, proc, [PREFILL_PROMPT], [pil(PREFILL_IMAGES)])
+    compat = no_media == "uniform_all_media"
+    prefill_prompt, prefill_images = (PREFILL_PROMPT_COMPAT, PREFILL_IMAGES_COMPAT) if compat else (PREFILL_PROMPT, PREFILL_IMAGES)
+    p2 = fam.processor_inputs(tok, proc, [prefill_prompt], [pil(prefill_images)])
     ll = fam.processor_inputs(tok, proc, [LOGLIK_PROMPT], [pil(LOGLIK_IMAGES)])
-    bt = fam.processor_inputs(tok, proc, BATCH_PROMPTS, [pil(x) for x in BATCH_IMAGES])
+    batch_prompts, batch_images = (BATCH_PROMPTS_COMPAT, BATCH_IMAGES_COMPAT) if compat else (BATCH_PROMPTS, BATCH_IMAGES)
+    bt = fam.processor_inputs(tok, proc, batch_prompts, [pil(x) for x in batch_images])
     gen = lambda inp, nb, n: {**inp, "op": np.array("generate"), "num_beams": np.array(nb),  # noqa: E731
                               "max_new_tokens": np.array(n), "eos": np.array(eos), "pad": np.array(eos)}
     reqs = {"p2_logits": {**p2, "op": np.array("logits")}, "p2_gen1": gen(p2, 1, GEN_MAX_NEW_TOKENS),
@@ -104,9 +117,11 @@ def write_goldens(folder, model, tok, proc, model_dir, no_media, workdir, log=pr
     oracle = f"transformers {ref['transformers_version']}"
 
     S = p2["input_ids"].shape[1]
-    base = info(p2, [PREFILL_PROMPT], [PREFILL_IMAGES])
+    base = info(p2, [prefill_prompt], [prefill_images])
+    shape = ("a 1-shot prompt after an instruction (2 images, EOS after the demonstration)" if compat else
+             "a 2-shot prompt (3 images, EOS after each demonstration)")
     cases["prefill_2shot"] = {"description": f"IdeficsForVisionText2Text logits ({oracle}) at every position of "
-                                             "a 2-shot prompt (3 images, EOS after each demonstration)",
+                                             f"{shape}",
                               **base, "logits": w.add("prefill_logits", ref["p2_logits.logits"])}
     for nb, key in ((1, "generate_greedy"), (3, "generate_beam3")):
         new = ref[f"p2_gen{nb}.sequences"][:, S:]
@@ -135,10 +150,10 @@ def write_goldens(folder, model, tok, proc, model_dir, no_media, workdir, log=pr
     Sb = bt["input_ids"].shape[1]
     g_new, b_new = ref["bt_gen1.sequences"][:, Sb:], ref["bt_gen3.sequences"][:, Sb:]
     cases["batch2_leftpad"] = {
-        "description": f"two prompts of different lengths and image counts, left-padded by IdeficsProcessor "
+        "description": f"two prompts of different lengths and {'the same number of images (the compatibility mode: no padding images)' if compat else 'image counts'}, left-padded by IdeficsProcessor "
                        f"({oracle}); the second starts with text before its first image and has two adjacent "
                        "images (one shared fake token)",
-        **info(bt, BATCH_PROMPTS, BATCH_IMAGES), "max_new_tokens": BATCH_MAX_NEW_TOKENS, "length_penalty": 0.0,
+        **info(bt, batch_prompts, batch_images), "max_new_tokens": BATCH_MAX_NEW_TOKENS, "length_penalty": 0.0,
         "eos_token_id": eos, "pad_token_id": eos,
         "last_logits": w.add("batch_last_logits", ref["bt_logits.logits"][:, -1]),
         "first_step_logits_generate": w.add("batch_first_step_logits", ref["bt_gen1.scores"][0]),
@@ -148,8 +163,10 @@ def write_goldens(folder, model, tok, proc, model_dir, no_media, workdir, log=pr
         "expected_beam3_text": tok.batch_decode(torch.from_numpy(b_new), skip_special_tokens=True),
         "expected_beam3_sequence_scores": [float(x) for x in ref["bt_gen3.sequences_scores"]]}
     cases["decode"] = decode_case(tok)
-    doc = {"format_version": 1, "model": Path(model_dir).name if not str(Path(model_dir).name).startswith(".")
-           else "tiny-idefics", "oracle": oracle, "images_dir": "tests/fixtures/images",
+    import yaml
+
+    name = yaml.safe_load((Path(model_dir) / "model.yaml").read_text())["name"]
+    doc = {"format_version": 1, "model": name, "oracle": oracle, "images_dir": "tests/fixtures/images",
            "special_tokens": {"image": image_tok, "endofchunk": eos, "pad": tok.pad_token_id},
            "tensors": w.tensors, "cases": cases}
     (w.root / "goldens.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
