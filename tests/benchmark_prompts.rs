@@ -150,3 +150,67 @@ fn every_shipped_template_parses() {
         PromptTemplate::from_file(Path::new(&p)).unwrap();
     }
 }
+
+/// m4's prompt assembly (the IDEFICS authors' evaluation code, huggingface/smollm vision/m4 @ a041759,
+/// `prepare_dataset` of the vgpt2 VQA / captioning / classification tasks): prefix + every demonstration's
+/// example text + the query's example text (empty answer, `.strip()`ped), the whole `.strip()`ped; `{bos_token}`
+/// left out (the manifest's BOS) and `{token_around_image}{image_token}{token_around_image}` written `<image>`
+/// (the runtime's prompt_format writes the fake tokens). Zero-shot demonstrations lose their image
+/// (ShotSelectionMode.first_without_image).
+fn m4_prompt(prefix: &str, example: &str, demos: &[(&str, &str)], query_q: &str, without_image: bool) -> String {
+    let fill = |q: &str, a: &str| example.replace("{question}", q).replace("{text}", q).replace("{answer}", a);
+    let mut s = prefix.to_string();
+    for (q, a) in demos {
+        let e = fill(q, a);
+        s += &if without_image { e.replace("<image>", "") } else { e };
+    }
+    s += fill(query_q, "").trim();
+    s.trim().to_string()
+}
+
+#[test]
+fn idefics_templates_build_m4s_prompts() {
+    let d1 = sample("a", Some("What is it?"), "cat");
+    let d2 = sample("b", Some("How many?"), "2");
+    let q = sample("q", Some("Where?"), "");
+    let demos = [("What is it?", "cat"), ("How many?", "2")];
+    // (template, m4 prefix, m4 example) — VQA template 9, VizWiz template 3, captioning template 7
+    let cases = [
+        ("idefics_vqa", "Instruction: provide an answer to the question. Use the image to answer.\n", "Image:<image>Question: {question} Answer: {answer}\n"),
+        ("idefics_vizwiz", "Task: Answer the questions based on the image when possible, otherwise say unanswerable.\n", "Image:<image>Question: {question} Answer: {answer}\n"),
+        ("idefics_caption", "", "Image:<image>Caption: {answer}\n"),
+        (
+            "idefics_hateful_memes",
+            "It's a conversation between a human, the user, and an intelligent visual AI, Bot. The user sends memes with text written on them, and Bot has to say whether the meme is hateful or not.",
+            "<image>is an image with written \"{text}\" on it. Is it hateful? Answer: {answer}",
+        ),
+    ];
+    for (name, prefix, example) in cases {
+        let t = PromptTemplate::from_file(&root().join(format!("prompts/{name}.yaml"))).unwrap();
+        let text = |s: &Sample| -> Sample {
+            // the HatefulMemes layout gives the meme text as `text`
+            let mut s = s.clone();
+            if name.contains("hateful") {
+                s.text = s.question.take();
+            }
+            s
+        };
+        let (d1, d2, q) = (text(&d1), text(&d2), text(&q));
+        for without_image in [false, true] {
+            let p = build_prompt(&t, &q, &[&d1, &d2], without_image).unwrap();
+            assert_eq!(p.text, m4_prompt(prefix, example, &demos, "Where?", without_image), "{name} (text-only demos: {without_image})");
+            assert_eq!(p.media.len(), if without_image { 1 } else { 3 });
+        }
+    }
+}
+
+#[test]
+fn a_template_prefix_is_literal_text_without_media() {
+    let dir = tempfile::tempdir().unwrap();
+    for (prefix, needle) in [("Q: {question}\n", "placeholders are not allowed"), ("<image>\n", "media marker")] {
+        let p = dir.path().join("t.yaml");
+        std::fs::write(&p, format!("name: t\nprefix: {prefix:?}\ndemo: \"<image>{{answer}}\"\nquery: \"<image>\"\n")).unwrap();
+        let e = PromptTemplate::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("t.yaml: prefix") && e.contains(needle), "{e}");
+    }
+}

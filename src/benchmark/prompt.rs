@@ -1,6 +1,7 @@
 //! Prompt text from a template, a query sample and its demonstrations (OpenFlamingo's construction).
 //!
-//! `prompt = Σ_demo (render(demo) + separator) + render(query)`. With `shots == 0` and the
+//! `prompt = prefix + Σ_demo (render(demo) + separator) + render(query)` (`prefix`: the template's
+//! instruction, usually empty). With `shots == 0` and the
 //! `text_only_demos` zero-shot policy, the demonstrations' text is kept but every media marker in the
 //! demonstration part is removed, and only the query's media is passed (OF; PROTOCOL §1). OF's 0-shot
 //! classification still passes the two demonstration images although the text has one `<image>`: that
@@ -21,7 +22,7 @@ pub struct BuiltPrompt {
 /// Build the prompt for `query` with `demos` (in prompt order). `text_only` makes the demonstrations
 /// text-only (the zero-shot policy).
 pub fn build_prompt(t: &PromptTemplate, query: &Sample, demos: &[&Sample], text_only: bool) -> Result<BuiltPrompt> {
-    let mut text = String::new();
+    let mut text = t.prefix.clone();
     let mut media = Vec::with_capacity(demos.len() + 1);
     for d in demos {
         render_into(&mut text, &t.demo, |f| d.field(f)).with_context(|| format!("demonstration {}", d.id))?;

@@ -8,7 +8,11 @@
 //! query: "<image>Question:{question} Short answer:"
 //! separator: "\n"          # appended after EVERY demonstration (OF: "\n" for VQA/captioning, "" for classification)
 //! media_marker: "<image>"  # default; each occurrence in the final prompt consumes one media item
+//! prefix: "Instruction: provide an answer to the question.\n"   # optional: literal text written once, first
 //! ```
+//! `prefix` (default empty) is an instruction written once before the demonstrations (IDEFICS' evaluation
+//! prompts have one); it may hold neither placeholders nor the media marker. A BOS token is never written by
+//! a template: the model's manifest decides it (`tokenizer.add_bos`).
 //! Placeholders are `{name}`; `{{` and `}}` are literal braces. Fields a sample offers (see
 //! [`super::datasets::Sample::field`]): `question`, `text` (meme text), and the demonstration target under
 //! any of the names `answer`, `caption`, `label`. Unknown placeholders are rejected when the benchmark is
@@ -31,6 +35,8 @@ struct TemplateFile {
     separator: String,
     #[serde(default = "default_marker")]
     media_marker: String,
+    #[serde(default)]
+    prefix: String,
 }
 
 fn default_marker() -> String {
@@ -56,6 +62,8 @@ pub struct PromptTemplate {
     pub query: Vec<Segment>,
     pub separator: String,
     pub media_marker: String,
+    /// Literal text written once before the demonstrations (empty: none).
+    pub prefix: String,
 }
 
 impl PromptTemplate {
@@ -67,6 +75,14 @@ impl PromptTemplate {
         if f.media_marker.is_empty() {
             bail!("{}: media_marker: must not be empty", path.display());
         }
+        let prefix = parse_segments(&f.prefix).map_err(|e| anyhow!("{}: prefix: {e}", path.display()))?;
+        if prefix.iter().any(|s| matches!(s, Segment::Field(_))) {
+            bail!("{}: prefix: placeholders are not allowed (the prefix is written once, for no sample)", path.display());
+        }
+        let prefix: String = prefix.into_iter().map(|s| if let Segment::Literal(l) = s { l } else { String::new() }).collect();
+        if prefix.contains(&f.media_marker) {
+            bail!("{}: prefix: must not contain the media marker {:?} (no media belongs to it)", path.display(), f.media_marker);
+        }
         Ok(PromptTemplate {
             name: f.name,
             description: f.description,
@@ -75,6 +91,7 @@ impl PromptTemplate {
             query,
             separator: f.separator,
             media_marker: f.media_marker,
+            prefix,
         })
     }
 
