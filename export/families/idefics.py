@@ -349,6 +349,28 @@ def special_ids(tok, vocab: int) -> dict:
     return ids
 
 
+END_OF_UTTERANCE = "<end_of_utterance>"
+
+
+def end_of_utterance_id(tok, vocab: int, log=lambda s: print(s, file=sys.stderr)) -> Optional[int]:
+    """The id of `<end_of_utterance>` when the tokenizer was trained with it (IdeficsProcessor's test: it is one of
+    the tokenizer's additional_special_tokens; the instruct variants), else None. The model card stops generation
+    at it (`eos_token_id=<end_of_utterance>`), so the manifest records it (`special_tokens.end_of_utterance`) and
+    the runtime stops there too. One that the model's head cannot produce (id >= the logit width) is not
+    recorded: a prompt holding it could not be embedded either, so the instruct templates cannot be used."""
+    if END_OF_UTTERANCE not in (tok.special_tokens_map.get("additional_special_tokens") or []):
+        return None
+    ids = tok(END_OF_UTTERANCE, add_special_tokens=False).input_ids
+    if len(ids) != 1:
+        raise ExportError(f"tokenizer: {END_OF_UTTERANCE} is an additional special token but encodes to {ids}, not "
+                          "one token; the tokenizer files are damaged")
+    if ids[0] >= vocab:
+        log(f"[idefics] warning: tokenizer: {END_OF_UTTERANCE} has id {ids[0]}, outside the model's {vocab}-row "
+            "head: not recorded (generation cannot produce it; prompts must not contain it)")
+        return None
+    return int(ids[0])
+
+
 def build_manifest(model, tok, pre: dict, d: dict, files: dict, name: str, identity: str, no_media: str,
                    preset: Optional[str]) -> dict:
     import transformers
@@ -362,6 +384,7 @@ def build_manifest(model, tok, pre: dict, d: dict, files: dict, name: str, ident
     rules = tokenizer_rules(tok, lang["vocab_size"])
     if rules["bos"] not in (None, tok.bos_token_id):
         raise ExportError(f"tokenizer: it adds {rules['bos']} around a text, not BOS {tok.bos_token_id}")
+    eou = end_of_utterance_id(tok, lang["vocab_size"])
     return {
         "contract_version": 3,
         "exporter_version": "0.1.0",
@@ -384,7 +407,8 @@ def build_manifest(model, tok, pre: dict, d: dict, files: dict, name: str, ident
         "cross_attention": {"position": "before_layer", "first_layer": 0, "no_media": no_media,
                             "media_reset_after_eos": True},
         "special_tokens": {"image": ids[IMAGE], "endofchunk": tok.eos_token_id, "pad": tok.pad_token_id,
-                           "eos": tok.eos_token_id, "bos": tok.bos_token_id},
+                           "eos": tok.eos_token_id, "bos": tok.bos_token_id,
+                           **({"end_of_utterance": eou} if eou is not None else {})},
         "tokenizer": {"add_bos": True, "padding_side": "left",
                       "clean_up_tokenization_spaces": bool(tok.clean_up_tokenization_spaces)},
         "prompt_format": {"endofchunk_text": tok.eos_token, "image_open": FAKE, "image_close": FAKE,

@@ -185,3 +185,21 @@ def test_compat_export_matches_transformers_433(folder, tmp_path):
     assert m["cross_attention"]["no_media"] == "uniform_all_media"
     fixed = yaml.safe_load((TINY / "model.yaml").read_text())
     assert fixed["cross_attention"]["no_media"] == "zero" and fixed["contract_version"] == 3
+
+
+def test_end_of_utterance_is_recorded_when_the_tokenizer_was_trained_with_it(tmp_path):
+    """The instruct variants' tokenizers list <end_of_utterance> among their additional special tokens
+    (IdeficsProcessor's test): its id goes into special_tokens.end_of_utterance, where the runtime stops
+    generating. The base tokenizer (the fixture's) has none; one outside the model's head is not recorded."""
+    from export.families import idefics as fam
+    from export.families.idefics_fixture import make_tokenizer
+
+    tok = make_tokenizer(tmp_path / "base")
+    assert fam.end_of_utterance_id(tok, 2050) is None
+    tok.add_special_tokens({"additional_special_tokens": ["<fake_token_around_image>", "<image>", "<end_of_utterance>"]})
+    eou = tok.convert_tokens_to_ids("<end_of_utterance>")
+    assert eou == 2050 and tok("User:<end_of_utterance>", add_special_tokens=False).input_ids[-1] == eou
+    assert fam.end_of_utterance_id(tok, 2051) == 2050
+    said = []
+    assert fam.end_of_utterance_id(tok, 2050, log=said.append) is None
+    assert "outside the model's 2050-row head" in said[0]

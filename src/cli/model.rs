@@ -147,7 +147,7 @@ pub fn run_generate(args: GenerateArgs) -> Result<ExitCode> {
         max_new_tokens: args.max_new_tokens,
         min_new_tokens: args.min_new_tokens,
         length_penalty: args.length_penalty,
-        stop_tokens: vec![model.tokenizer.endofchunk_id],
+        stop_tokens: model.tokenizer.stop_ids.clone(),
     };
     let out = model.generate(&[&prompt], &params)?.remove(0);
     if args.json {

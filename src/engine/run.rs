@@ -390,7 +390,7 @@ impl Runner<'_> {
             max_new_tokens: g.max_new_tokens,
             min_new_tokens: g.min_new_tokens,
             length_penalty: g.length_penalty,
-            stop_tokens: vec![self.model.tokenizer.endofchunk_id],
+            stop_tokens: self.model.tokenizer.stop_ids.clone(),
         };
         let idx: Vec<usize> = (0..batch.len()).filter(|&i| prompts[i].is_some()).collect();
         let refs: Vec<&crate::model::Prompt> = idx.iter().map(|&i| prompts[i].as_ref().unwrap()).collect();

@@ -318,6 +318,22 @@ pub struct SpecialTokens {
     pub pad: u32,
     pub eos: u32,
     pub bos: Option<u32>,
+    /// Version 3: the id of `<end_of_utterance>`, the end of a turn of a chat-tuned model (IDEFICS instruct).
+    /// Generation also stops at it (the model card's stop condition). Absent: no such token.
+    #[serde(default)]
+    pub end_of_utterance: Option<u32>,
+}
+
+/// The text of [`SpecialTokens::end_of_utterance`] in `tokenizer.json` (and in prompt templates).
+pub const END_OF_UTTERANCE: &str = "<end_of_utterance>";
+
+impl SpecialTokens {
+    /// The tokens that end a generated sequence: `endofchunk`, and `end_of_utterance` when the model has one.
+    pub fn stop_tokens(&self) -> Vec<u32> {
+        let mut v = vec![self.endofchunk];
+        v.extend(self.end_of_utterance.filter(|&e| e != self.endofchunk));
+        v
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -466,7 +482,14 @@ impl Manifest {
         self.validate_cross_attn_cache(path)?;
         let v = self.lang.vocab_size;
         let st = &self.special_tokens;
-        for (key, id) in [("image", Some(st.image)), ("endofchunk", Some(st.endofchunk)), ("pad", Some(st.pad)), ("eos", Some(st.eos)), ("bos", st.bos)] {
+        for (key, id) in [
+            ("image", Some(st.image)),
+            ("endofchunk", Some(st.endofchunk)),
+            ("pad", Some(st.pad)),
+            ("eos", Some(st.eos)),
+            ("bos", st.bos),
+            ("end_of_utterance", st.end_of_utterance),
+        ] {
             if let Some(id) = id {
                 if id as usize >= v {
                     bail!(
@@ -621,6 +644,7 @@ const V3_KEYS: &[&str] = &[
     "preprocess.alpha",
     "vision.cls_token",
     "vision.image_embedding",
+    "special_tokens.end_of_utterance",
 ];
 
 /// The `section.key` names present in a manifest text (two levels), for the version checks.

@@ -16,6 +16,8 @@ pub struct Tokenizer {
     pub endofchunk_id: u32,
     pub pad_id: u32,
     pub eos_id: u32,
+    /// Generation ends at any of these (`special_tokens`: endofchunk, and end_of_utterance when present).
+    pub stop_ids: Vec<u32>,
     /// Prepended to every prompt (`tokenizer.add_bos`), else `None`.
     pub prompt_bos: Option<u32>,
     /// `tokenizer.clean_up_tokenization_spaces`.
@@ -30,7 +32,8 @@ impl Tokenizer {
             .map_err(|e| anyhow!("{}: could not load tokenizer: {e}", path.display()))?;
         let st = &manifest.special_tokens;
         let format = manifest.prompt_format();
-        for (text, id) in [("<image>", st.image), (format.endofchunk_text.as_str(), st.endofchunk)] {
+        let eou = st.end_of_utterance.map(|id| (crate::model::manifest::END_OF_UTTERANCE, id));
+        for (text, id) in [("<image>", st.image), (format.endofchunk_text.as_str(), st.endofchunk)].into_iter().chain(eou) {
             match inner.token_to_id(text) {
                 Some(found) if found == id => {}
                 Some(found) => bail!(
@@ -66,6 +69,7 @@ impl Tokenizer {
             endofchunk_id: st.endofchunk,
             pad_id: st.pad,
             eos_id: st.eos,
+            stop_ids: st.stop_tokens(),
             prompt_bos,
             clean_up_spaces: manifest.tokenizer.clean_up_tokenization_spaces,
             format,
