@@ -259,6 +259,43 @@ fn compat_mode_matches_transformers_433_goldens() {
 }
 
 #[test]
+fn compat_mode_never_batches_rows_with_different_media_counts() {
+    // prompts of the same token length with 1 and 2 images: batched, the 1-image row would get a zero-padded
+    // media slot that its pre-image tokens average too; the runtime gives each row exactly its own media, so one
+    // call over both equals each prompt alone, bit for bit
+    use flamingo_eval::model::{Media, SearchParams};
+    let mut m = load_model(&compat_dir());
+    let img = |names: &[&str]| -> Vec<Media> { names.iter().map(|n| Media::Image(images_dir().join(n))).collect() };
+    let enc2 = m.encode_media(&img(&["chelsea.png", "rocket.jpg"])).unwrap();
+    let two = m.make_prompt("Note:\n<image><image>Question: What is this? Answer:", enc2).unwrap();
+    let filler = (1..40)
+        .map(|n| "a ".repeat(n))
+        .find(|f| m.tokenizer.encode(&format!("Note:\n{f}<image>Question: What is this? Answer:")).unwrap().len() == two.ids.len())
+        .expect("a 1-image prompt as long as the 2-image one");
+    let enc1 = m.encode_media(&img(&["coffee.png"])).unwrap();
+    let one = m.make_prompt(&format!("Note:\n{filler}<image>Question: What is this? Answer:"), enc1).unwrap();
+    assert_eq!((one.ids.len(), one.media.len(), two.media.len()), (two.ids.len(), 1, 2));
+    let v = m.manifest.lang.vocab_size;
+    let together = m.prompt_logits(&[&one, &two], 1).unwrap();
+    let alone: Vec<f32> = [&one, &two].iter().flat_map(|p| m.prompt_logits(&[p], 1).unwrap()).collect();
+    assert_eq!(together.len(), 2 * v);
+    let eos = m.tokenizer.eos_id;
+    for beams in [1, 3] {
+        let p = SearchParams { num_beams: beams, max_new_tokens: 6, min_new_tokens: 0, length_penalty: 0.0, stop_tokens: vec![eos] };
+        let both = m.generate(&[&one, &two, &one], &p).unwrap();
+        let each: Vec<_> = [&one, &two, &one].iter().map(|q| m.generate(&[q], &p).unwrap().remove(0)).collect();
+        for (got, want) in both.iter().zip(&each) {
+            assert_eq!((&got.tokens, got.score.to_bits()), (&want.tokens, want.score.to_bits()), "beams {beams}");
+        }
+    }
+    // prompt_logits is the raw batched call (callers group): there the padded slot does change the 1-image
+    // row, which is what the grouping above avoids
+    let d = max_abs_diff(&together[..v], &alone[..v]);
+    assert!(d > 1e-3, "a zero-padded media slot should change the 1-image row in one raw call ({d})");
+    assert!(max_abs_diff(&together[v..], &alone[v..]) <= 1e-4);
+}
+
+#[test]
 fn compat_mode_runs_are_identical_across_batch_sizes() {
     // `run` with the compatibility model: rows with different media counts (0-shot and 4-shot prompts, and the
     // IDEFICS VQA instruction before the first image) are never batched, so the batch size changes nothing
