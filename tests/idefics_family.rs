@@ -380,6 +380,9 @@ fn generation_stops_at_end_of_utterance_when_the_manifest_has_one() {
     assert_eq!(m.tokenizer.stop_ids, vec![2, want[2]]);
     assert_eq!(m.tokenizer.encode("User:<end_of_utterance>").unwrap().iter().filter(|&&t| t == want[2]).count(), 1);
     assert_eq!(generate(&eou), want[..2].to_vec());
+    let o = fe(&["model", "inspect", eou.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains(&format!("<end_of_utterance>={}", want[2])) && t.contains(&format!("stops at [2, {}]", want[2])), "{t}");
     assert_eq!(generate(&model("tiny-idefics")), want[..3].to_vec());
     // the same tokenizer without the manifest key: no extra stop
     let plain = tmp.path().join("plain");

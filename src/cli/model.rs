@@ -66,10 +66,15 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         ),
     }
     println!(
-        "tokens       <image>={} <|endofchunk|>={} pad={} eos={}  (tokenizer vocabulary {})",
-        m.special_tokens.image, m.special_tokens.endofchunk, m.special_tokens.pad, m.special_tokens.eos,
+        "tokens       <image>={} <|endofchunk|>={} pad={} eos={}{}  (tokenizer vocabulary {})",
+        m.special_tokens.image,
+        m.special_tokens.endofchunk,
+        m.special_tokens.pad,
+        m.special_tokens.eos,
+        m.special_tokens.end_of_utterance.map(|e| format!(" <end_of_utterance>={e}")).unwrap_or_default(),
         model.tokenizer.vocab_size()
     );
+    println!("generation   stops at {:?}", model.tokenizer.stop_ids);
     println!(
         "tokenizer    add_bos {} (bos {}), clean_up_tokenization_spaces {}, padding {:?}",
         m.tokenizer.add_bos,
