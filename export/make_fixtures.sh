@@ -22,17 +22,23 @@ if [[ $# -eq 0 ]]; then
 fi
 # tiny-clip (tests/fixtures/clip/tiny-clip, built by export/tiny/make_tiny_clip.py) is not a model config
 CLIP=$ALL
-# tiny-idefics (export/families/idefics_fixture.py: transformers' IdeficsForVisionText2Text) is not a model config
+# tiny-idefics (export/families/idefics_fixture.py: transformers' IdeficsForVisionText2Text) is not a model config,
+# nor its compatibility-mode sibling tiny-idefics-tf433 (tests/fixtures/models_compat/)
 IDEFICS=$ALL
+IDEFICS_COMPAT=$ALL
 NAMES=()
 for n in "$@"; do
-  if [[ $n == tiny-clip ]]; then CLIP=1; elif [[ $n == tiny-idefics ]]; then IDEFICS=1; else NAMES+=("$n"); fi
+  if [[ $n == tiny-clip ]]; then CLIP=1; elif [[ $n == tiny-idefics ]]; then IDEFICS=1
+  elif [[ $n == tiny-idefics-tf433 ]]; then IDEFICS_COMPAT=1; else NAMES+=("$n"); fi
 done
 if [[ ${#NAMES[@]} -gt 0 ]]; then
   "$PY" -m export.tiny.make_tiny "${NAMES[@]}" --summary
 fi
 if [[ $IDEFICS -eq 1 ]]; then
   "$PY" -m export.families.idefics_fixture
+fi
+if [[ $IDEFICS_COMPAT -eq 1 ]]; then
+  "$PY" -m export.families.idefics_fixture --compat-fixture
 fi
 if [[ $CLIP -eq 1 ]]; then
   W="$(mktemp -d)"
