@@ -29,6 +29,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 from typing import Dict, Optional
@@ -316,3 +317,80 @@ def decide(flag: Optional[bool], checkpoint) -> bool:
         return Path(checkpoint).stat().st_size >= AUTO_STAGED_CHECKPOINT_BYTES
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------------------------------
+# torch.onnx.export without second copies of the weights
+# --------------------------------------------------------------------------------------------------
+
+# tensors from this size on are left out of the params torch's ONNX shape inference sees (export_lean)
+SHAPE_INFERENCE_PARAM_BYTES = 1 << 20
+
+
+class _SkipTraceStateClones(torch.overrides.TorchFunctionMode):
+    """torch.onnx.export traces through torch.jit's ONNXTracedModule, whose inner `wrapper` clones every traced
+    input — the module's whole state (every parameter and buffer) included — into a list the ONNX export never
+    reads (torch 2.0: `ret_inputs`, used only with `_return_inputs`): one more copy of all the weights for the
+    whole trace. This mode answers exactly those clones (`Tensor.clone` called from that wrapper on a tensor
+    whose storage is one of the module's) with the tensor itself; they are dead code in the traced graph. Any
+    other clone runs as usual."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.ptrs = {t.data_ptr() for t in list(module.parameters()) + list(module.buffers())} - {0}
+        self.skipped = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.clone and isinstance(args[0] if args else None, torch.Tensor) \
+                and args[0].data_ptr() in self.ptrs:
+            caller = sys._getframe(1)
+            if caller.f_code.co_filename == torch.jit._trace.__file__ and caller.f_back is not None \
+                    and caller.f_back.f_code.co_name == "wrapper":
+                self.skipped += 1
+                return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+class export_lean:
+    """`with export_lean(module) as lean: torch.onnx.export(module, ...)`: the same graph (test_staged compares
+    the bytes) without the two transient copies of the weights torch 2.0 makes (measured on a 2.4 GB stack of
+    Linears, external data, no folding: peak 2 x weights + 0.4 GB without, 1 x weights + 0.05 GB with):
+
+    * the tracer's clone of the module state (`_SkipTraceStateClones`; `lean.skipped` counts them);
+    * ONNX shape inference (`_jit_pass_onnx_graph_shape_type_inference`) given the parameter values: it embeds
+      them as constants of the one-node graphs it infers and keeps them until the pass ends. Tensors of
+      SHAPE_INFERENCE_PARAM_BYTES and more are left out of the params it sees (`lean.hidden` counts them):
+      it still knows their types and shapes (graph inputs typed by the trace); only their values are unseen,
+      which shape inference needs for shape arguments (small integer tensors), not for weights."""
+
+    def __init__(self, module):
+        self.mode = _SkipTraceStateClones(module)
+        self.hidden = 0
+        self._orig = None
+
+    @property
+    def skipped(self) -> int:
+        return self.mode.skipped
+
+    def _shape_inference(self, graph, params_dict, opset):
+        small = {}
+        for k, v in params_dict.items():
+            if isinstance(v, torch.Tensor) and v.numel() * v.element_size() >= SHAPE_INFERENCE_PARAM_BYTES:
+                self.hidden += 1
+            else:
+                small[k] = v
+        return self._orig(graph, small, opset)
+
+    def __enter__(self):
+        import torch.jit._trace  # noqa: F401  (the file the tracer's wrapper lives in)
+
+        self._orig = torch._C._jit_pass_onnx_graph_shape_type_inference
+        torch._C._jit_pass_onnx_graph_shape_type_inference = self._shape_inference
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            return self.mode.__exit__(*exc)
+        finally:
+            torch._C._jit_pass_onnx_graph_shape_type_inference = self._orig
