@@ -183,6 +183,16 @@ def save_sharded(tensors: Dict[str, torch.Tensor], folder: Path, shard_bytes: Op
     return files
 
 
+def _point_external(t, location: str, start: int, length: int) -> None:
+    import onnx
+
+    del t.external_data[:]
+    for k, v in (("location", location), ("offset", str(start)), ("length", str(length))):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    t.data_location = onnx.TensorProto.EXTERNAL
+
+
 def stream_external_data(src: Path, dst: Path, location: str, consume: bool = False) -> None:
     """Graph `src` (as torch.onnx wrote it: external tensors in files beside it, or all inline) rewritten as
     `dst` with every tensor over 1 KiB in ONE file `location` beside `dst`, copied file by file (never all in
@@ -192,11 +202,7 @@ def stream_external_data(src: Path, dst: Path, location: str, consume: bool = Fa
     from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors
 
     def point(t, start, length):
-        del t.external_data[:]
-        for k, v in (("location", location), ("offset", str(start)), ("length", str(length))):
-            e = t.external_data.add()
-            e.key, e.value = k, v
-        t.data_location = onnx.TensorProto.EXTERNAL
+        _point_external(t, location, start, length)
 
     src, dst = Path(src), Path(dst)
     model = onnx.load(str(src), load_external_data=False)
@@ -242,6 +248,59 @@ def stream_external_data(src: Path, dst: Path, location: str, consume: bool = Fa
                 offset += len(t.raw_data)
                 t.ClearField("raw_data")
                 point(t, start, offset - start)
+    onnx.save_model(model, str(dst))
+
+
+def attach_params_external(src: Path, params: dict, dst: Path, location: str) -> None:
+    """Graph `src`, exported by torch.onnx with `export_params=False` (each parameter a graph input), rewritten as
+    `dst` with those inputs turned into initializers whose data (every tensor over 1 KiB, each on a 4 KiB
+    boundary) is written straight from the torch tensors `params` (export_lean's `params`: the names torch gave
+    them) into ONE file `location` beside `dst`. The same graph torch writes with its weights, without the
+    in-memory protobuf torch builds for graphs under 2 GiB (its raw copy, the serialised bytes and the checker's
+    parse: 3-4 x the weights at once)."""
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    src, dst = Path(src), Path(dst)
+    model = onnx.load(str(src))  # no weights in it: small
+    inputs = {i.name: i for i in model.graph.input}
+    missing = [k for k in params if k not in inputs]
+    if missing:
+        raise ExportError(f"{dst.name}: torch.onnx left parameters {missing[:3]} out of the graph inputs "
+                          "(unsupported torch version for the low-memory export; run with --no-staged)")
+    offset = 0
+    with open(dst.parent / location, "wb") as out:
+        def put(t, data) -> None:
+            nonlocal offset
+            pad = (-offset) % ALIGN
+            out.write(b"\0" * pad)
+            offset += pad
+            out.write(data)
+            _point_external(t, location, offset, len(data))
+            offset += len(data)
+
+        for name, v in params.items():
+            elem = inputs[name].type.tensor_type.elem_type
+            v = v.detach().contiguous()
+            if tensor_dtype_to_np_dtype(elem).itemsize != v.element_size():
+                raise ExportError(f"{dst.name}: parameter {name} is {v.dtype} but its graph input has ONNX type {elem}")
+            data = memoryview(v.reshape(-1).view(torch.uint8).numpy()) if v.numel() else memoryview(b"")
+            t = model.graph.initializer.add()
+            t.name, t.data_type = name, elem
+            t.dims.extend(int(d) for d in v.shape)
+            if len(data) > 1024:
+                put(t, data)
+            else:
+                t.raw_data = bytes(data)
+        for t in _get_all_tensors(model):  # constants of the graph's nodes, as stream_external_data moves them
+            if t.data_location != onnx.TensorProto.EXTERNAL and t.HasField("raw_data") and len(t.raw_data) > 1024:
+                data = t.raw_data
+                t.ClearField("raw_data")
+                put(t, data)
+    keep = [i for i in model.graph.input if i.name not in params]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
     onnx.save_model(model, str(dst))
 
 
@@ -363,10 +422,13 @@ class export_lean:
       it still knows their types and shapes (graph inputs typed by the trace); only their values are unseen,
       which shape inference needs for shape arguments (small integer tensors), not for weights."""
 
-    def __init__(self, module):
+    def __init__(self, module, keep_params: bool = False):
         self.mode = _SkipTraceStateClones(module)
         self.hidden = 0
         self._orig = None
+        self.keep_params = keep_params
+        self.params: Optional[dict] = None  # keep_params: the initializers torch would write, by name
+        self._orig_dedup = None
 
     @property
     def skipped(self) -> int:
@@ -381,11 +443,19 @@ class export_lean:
                 small[k] = v
         return self._orig(graph, small, opset)
 
+    def _dedup(self, graph, params_dict, training):
+        out = self._orig_dedup(graph, params_dict, training)  # the last pass on the params before writing
+        self.params = dict(out)
+        return out
+
     def __enter__(self):
         import torch.jit._trace  # noqa: F401  (the file the tracer's wrapper lives in)
 
         self._orig = torch._C._jit_pass_onnx_graph_shape_type_inference
         torch._C._jit_pass_onnx_graph_shape_type_inference = self._shape_inference
+        if self.keep_params:
+            self._orig_dedup = torch._C._jit_pass_onnx_deduplicate_initializers
+            torch._C._jit_pass_onnx_deduplicate_initializers = self._dedup
         self.mode.__enter__()
         return self
 
@@ -394,3 +464,5 @@ class export_lean:
             return self.mode.__exit__(*exc)
         finally:
             torch._C._jit_pass_onnx_graph_shape_type_inference = self._orig
+            if self._orig_dedup is not None:
+                torch._C._jit_pass_onnx_deduplicate_initializers = self._orig_dedup
