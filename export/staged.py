@@ -12,9 +12,15 @@ Where the memory of a naive export goes (fp32, OpenFlamingo-3B: vision 0.30 B, p
 * the released LM folder converted into one model.safetensors -> `save_sharded`: shards that transformers'
   from_pretrained loads one at a time;
 * torch.onnx's constant folding writing a transposed copy of every Linear weight -> left to onnxruntime
-  (export/onnx_export.py: not folded above the external-data size);
+  (export/onnx_export.py: not folded above the external-data size, nor in the staged export);
+* torch.onnx's tracer cloning the whole module state, and its ONNX shape inference holding every parameter as
+  a constant until the pass ends (+1 x the weights each; +8.6 GB for the decoder) -> `export_lean`;
+* torch.onnx building graphs under 2 GiB as one in-memory protobuf (+3-4 x their weights: the vision encoder)
+  -> in the staged export every graph is exported without its weights, which `attach_params_external` writes
+  from the module's tensors into the one aligned `<graph>.onnx.data`;
 * onnx.load + save_model of a > 2 GiB graph (every tensor in memory again) -> `stream_external_data`: the graph
-  proto is read without its tensors, each tensor file torch wrote is appended to the one `<graph>.onnx.data`;
+  proto is read without its tensors, each tensor file torch wrote is appended to the one `<graph>.onnx.data`
+  (the plain export of a graph over the external-data size);
 * PyTorch and onnxruntime copies at once during the parity check -> `export_staged`: the PyTorch half of the
   parity check runs first (export/parity.py torch_reference), each module is freed after its graph is
   written, the onnxruntime half runs after the whole PyTorch model is gone.
