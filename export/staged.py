@@ -269,6 +269,9 @@ def attach_params_external(src: Path, params: dict, dst: Path, location: str) ->
     from onnx.helper import tensor_dtype_to_np_dtype
 
     src, dst = Path(src), Path(dst)
+    if params is None:
+        raise ExportError(f"{dst.name}: torch.onnx did not hand over its parameters (unsupported torch version for the "
+                          "low-memory export; run with --no-staged)")
     model = onnx.load(str(src))  # no weights in it: small
     inputs = {i.name: i for i in model.graph.input}
     missing = [k for k in params if k not in inputs]
