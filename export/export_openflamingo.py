@@ -212,7 +212,7 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     from . import families
     from .build import apply_checkpoint, build_model, seed_added_head_rows, sha256_file
     from .checkpoint import analyse, load_state_dict_file, resolve_cross_attn_every
-    from .onnx_export import detect_ln_post, export_graphs
+    from .onnx_export import detect_ln_post, export_graphs, low_memory_layout
     from .parity import check_parity, compare_with_ort, torch_reference
 
     t0 = time.time()
@@ -278,7 +278,8 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
                 log(f"[export] staged: PyTorch parity reference in {time.time() - t_ref:.1f}s")
             t1 = time.time()
             free = (lambda name: stg.free_module(built, name, log)) if staged and extra is None else None
-            graphs = export_graphs(built, tmp, compensate, after=free)
+            with low_memory_layout() if staged else contextlib.nullcontext():  # every graph external, unfolded
+                graphs = export_graphs(built, tmp, compensate, after=free)
             files = {"vision_encoder": tmp / "vision_encoder.onnx", "perceiver": tmp / "perceiver.onnx",
                      "lang_decoder": tmp / "lang_decoder.onnx", "xattn_kv": tmp / "xattn_kv.onnx",
                      "tokenizer": tok_path}

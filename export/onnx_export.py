@@ -20,6 +20,22 @@ OPSET = 17
 # data file `<graph>.onnx.data` beside the graph (listed and hashed in model.yaml). FLAMINGO_EXPORT_EXTERNAL_DATA=1
 # forces that layout (tests use it on the tiny models).
 EXTERNAL_DATA_BYTES = 1_800_000_000
+# Within low_memory_layout() (the staged export) every graph is external and unfolded whatever its size, its
+# weights written by export/staged.py (attach_params_external), not by torch: for graphs under 2 GiB torch builds
+# the whole protobuf in memory even when writing to a file, and holds it, its bytes and the checker's parse at once
+# (3-4x the graph's weights, measured on a 1.07 GB stack of Linears; OpenFlamingo-3B's vision encoder, 1.22 GB, is
+# exported while the whole 10.2 GB model is resident).
+_LOW_MEMORY = False
+
+
+@contextlib.contextmanager
+def low_memory_layout():
+    global _LOW_MEMORY
+    prev, _LOW_MEMORY = _LOW_MEMORY, True
+    try:
+        yield
+    finally:
+        _LOW_MEMORY = prev
 
 
 def detect_ln_post(visual) -> bool:
@@ -54,25 +70,31 @@ def external_data_file(path) -> Path:
 
 def _export(module, args, path, input_names, output_names, dynamic_axes):
     weights = sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
-    external = weights > EXTERNAL_DATA_BYTES or os.environ.get("FLAMINGO_EXPORT_EXTERNAL_DATA") == "1"
+    external = _LOW_MEMORY or weights > EXTERNAL_DATA_BYTES or os.environ.get("FLAMINGO_EXPORT_EXTERNAL_DATA") == "1"
     # torch's constant folding writes a transposed COPY of every Linear weight (MatMul(x, W^T)) while the
     # module still holds the original: twice the weights in memory. Above the external-data size it is left to
     # onnxruntime, which folds the same Transposes when a session loads the graph (the runtime's level 3).
     # FLAMINGO_EXPORT_NO_FOLD=1 forces that on any size (tests use it on the tiny models).
-    fold = weights <= EXTERNAL_DATA_BYTES and os.environ.get("FLAMINGO_EXPORT_NO_FOLD") != "1"
+    fold = not _LOW_MEMORY and weights <= EXTERNAL_DATA_BYTES and os.environ.get("FLAMINGO_EXPORT_NO_FOLD") != "1"
     with warnings.catch_warnings(), tempfile.TemporaryDirectory(dir=Path(path).parent) as work:
         warnings.simplefilter("ignore")
         # In memory when it fits; else to a file, which lets torch write > 2 GiB models (external tensors).
         target = Path(work) / "graph.onnx" if external else io.BytesIO()
-        with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):  # the exporter prints diagnostics
+        from .staged import attach_params_external, export_lean, stream_external_data
+
+        # the exporter prints diagnostics; export_lean: the same graph without torch's transient second copies of
+        # the weights (export/staged.py); within low_memory_layout the graph is written without its weights, which
+        # attach_params_external then writes from the module's own tensors
+        with torch.no_grad(), contextlib.redirect_stdout(sys.stderr), export_lean(module, _LOW_MEMORY) as lean:
             torch.onnx.export(module, args, str(target) if external else target, input_names=input_names,
                               output_names=output_names, dynamic_axes=dynamic_axes, opset_version=OPSET,
-                              do_constant_folding=fold, export_params=True, verbose=False)
+                              do_constant_folding=fold, export_params=not _LOW_MEMORY, verbose=False)
+        if _LOW_MEMORY:
+            attach_params_external(target, lean.params, Path(path), external_data_file(path).name)
+            return
         if not external:
             Path(path).write_bytes(target.getvalue())
             return
-        from .staged import stream_external_data
-
         # torch's tensor files (in `work`, deleted anyway) are consumed as they are copied: disk holds ~1x weights
         stream_external_data(target, Path(path), external_data_file(path).name, consume=True)
 

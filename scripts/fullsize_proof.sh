@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Full-size proof (NOT in CI; ~1 h on 2 cores, ~10 GB RAM, ~16 GB disk at peak):
+# Full-size proof (NOT in CI; measured on 2 shared cores: ~23 min, 12.1 GB RAM, 15.5 GB disk at peak with
+# --dtype fp16 inputs, ~20 GB with fp32 ones; docs/PERFORMANCE.md "Full-size proof"):
 #   1. random-init files of exactly OpenFlamingo-3B-vitl-mpt1b's structure in the layout a user downloads
 #      (export/perf/fullsize_random.py: LM folder, open_clip weights, checkpoint.pt);
 #   2. their export through the preset path (`export_openflamingo --preset OpenFlamingo-3B-vitl-mpt1b`, staged:

@@ -147,3 +147,77 @@ def test_stream_external_data_moves_the_tensor_files(tmp_path):
     got = ort.InferenceSession(str(out / "g.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, x @ w["w1"] @ w["w2"] + small, rtol=1e-5, atol=1e-5)
     assert (out / "g.onnx.data").stat().st_size >= 4096 + 32 * 8 * 4
+
+
+def test_export_lean_writes_the_same_graph_without_copying_the_weights():
+    import io
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln = torch.nn.LayerNorm(256)
+            self.up = torch.nn.Linear(256, 1280)  # 1.25 MiB: over SHAPE_INFERENCE_PARAM_BYTES
+            self.down = torch.nn.Linear(1280, 256, bias=False)
+            self.register_buffer("scale", torch.full((256,), 0.5))
+
+        def forward(self, x):
+            h = self.down(torch.nn.functional.gelu(self.up(self.ln(x))))
+            return x + h.reshape(x.shape[0], -1, 256) * self.scale + x.clone()  # a clone of its own stays
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(Block(), Block()).eval()
+    x = torch.randn(2, 3, 256)
+    n_state = len(list(m.parameters()) + list(m.buffers()))
+    for fold in (True, False):
+        kw = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "B", 1: "S"}}, opset_version=17,
+                  do_constant_folding=fold)
+        plain, lean_buf = io.BytesIO(), io.BytesIO()
+        with torch.no_grad():
+            torch.onnx.export(m, (x,), plain, **kw)
+            with staged.export_lean(m) as lean:
+                torch.onnx.export(m, (x,), lean_buf, **kw)
+        # every state tensor's tracer copy skipped; the 4 big weights hidden from both shape-inference passes
+        assert lean.skipped == n_state and lean.hidden == 8
+        assert lean_buf.getvalue() == plain.getvalue(), f"fold={fold}"
+    # restored afterwards, and the model still computes what it did
+    assert torch._C._jit_pass_onnx_graph_shape_type_inference.__name__ == "_jit_pass_onnx_graph_shape_type_inference"
+    assert torch.allclose(m(x), m(x))
+
+
+def test_low_memory_layout_writes_the_graph_torch_writes(tmp_path):
+    # under 2 GiB torch.onnx builds the whole protobuf in memory; low_memory_layout exports the graph without its
+    # weights and writes them from the module's tensors (attach_params_external): the same initializers (names,
+    # values; deduplicated ones once), the same nodes, aligned external data, the same numbers under onnxruntime
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    from onnx.external_data_helper import ExternalDataInfo
+
+    from export import onnx_export
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.LayerNorm(96), torch.nn.GELU(),
+                            torch.nn.Linear(96, 64, bias=False), torch.nn.LayerNorm(64)).eval()
+    x = torch.randn(2, 5, 64)
+    io_ = (["x"], ["y"], {"x": {0: "B", 1: "S"}, "y": {0: "B", 1: "S"}})
+    monkey = pytest.MonkeyPatch()
+    monkey.setenv("FLAMINGO_EXPORT_EXTERNAL_DATA", "1")
+    monkey.setenv("FLAMINGO_EXPORT_NO_FOLD", "1")
+    try:
+        onnx_export._export(m, (x,), tmp_path / "torch.onnx", *io_)  # torch writes the weights
+    finally:
+        monkey.undo()
+    with onnx_export.low_memory_layout():
+        onnx_export._export(m, (x,), tmp_path / "lean.onnx", *io_)
+    a = onnx.load(str(tmp_path / "torch.onnx"))
+    b_raw = onnx.load(str(tmp_path / "lean.onnx"), load_external_data=False)
+    b = onnx.load(str(tmp_path / "lean.onnx"))
+    assert [i.name for i in b.graph.input] == ["x"]
+    assert {t.name: numpy_helper.to_array(t).tolist() for t in a.graph.initializer} == \
+        {t.name: numpy_helper.to_array(t).tolist() for t in b.graph.initializer}
+    assert [(n.op_type, list(n.input)) for n in a.graph.node] == [(n.op_type, list(n.input)) for n in b.graph.node]
+    ext = [ExternalDataInfo(t) for t in b_raw.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert len(ext) == 2 and all(e.offset % staged.ALIGN == 0 and e.location == "lean.onnx.data" for e in ext)
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+    np.testing.assert_allclose(run(tmp_path / "lean.onnx"), m(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(run(tmp_path / "lean.onnx"), run(tmp_path / "torch.onnx"))
