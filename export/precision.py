@@ -47,6 +47,8 @@ GRAPHS = ("vision_encoder", "perceiver", "xattn_kv", "lang_decoder")
 # graph inputs/outputs that stay float32 in an fp16 graph (the runtime writes pixels and reads these numbers)
 FP32_BOUNDARY = {"vision_encoder": ["pixels", "image_embedding"], "perceiver": [], "xattn_kv": [],
                  "lang_decoder": ["logits"]}
+# ops kept in float32 (behind Casts) in an fp16 graph; see convert_graph
+FP32_OPS = ("Softmax",)
 # Parity tolerance (max abs difference of every compared tensor, logits included) per dtype, against the fp32
 # PyTorch model. Measured (export/README.md "Half precision"): fp16 1.2e-3..1.3e-2 over the tiny fixtures and the
 # trained demo model, bf16 up to 0.14; the defaults leave about 2x headroom.
@@ -133,7 +135,10 @@ def convert_graph(path: Path, component: str, dtype: str) -> None:
         level = lg.level
         lg.setLevel(logging.ERROR)
         try:
+            from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
+
             model = convert_float_to_float16(model, keep_io_types=FP32_BOUNDARY[component],
+                                             op_block_list=list(DEFAULT_OP_BLOCK_LIST) + list(FP32_OPS),
                                              disable_shape_infer=_tensor_bytes(model) > EXTERNAL_DATA_BYTES)
         finally:
             lg.setLevel(level)

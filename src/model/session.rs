@@ -1,6 +1,6 @@
 //! One ONNX component: its session, and the check of its inputs/outputs against the contract.
 
-use crate::model::runtime::{create_session, ProviderReport, RuntimeOptions};
+use crate::model::runtime::{create_session_with, Optimization, ProviderReport, RuntimeOptions};
 use anyhow::{anyhow, bail, Result};
 use ort::session::{Session, SessionInputValue, SessionOutputs};
 use ort::value::TensorElementType;
@@ -12,17 +12,30 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DType {
     F32,
+    /// float16 (the float tensors of a `dtype: fp16` model, CONTRACT.md "Precision").
+    F16,
     I64,
 }
 
 impl DType {
     fn matches(self, t: TensorElementType) -> bool {
-        matches!((self, t), (DType::F32, TensorElementType::Float32) | (DType::I64, TensorElementType::Int64))
+        matches!(
+            (self, t),
+            (DType::F32, TensorElementType::Float32) | (DType::F16, TensorElementType::Float16) | (DType::I64, TensorElementType::Int64)
+        )
     }
     fn name(self) -> &'static str {
         match self {
             DType::F32 => "float32",
+            DType::F16 => "float16",
             DType::I64 => "int64",
+        }
+    }
+    /// The contract dtype of a float tensor whose type the manifest's `dtype` decides.
+    pub fn float(ty: crate::model::tensors::FloatType) -> DType {
+        match ty {
+            crate::model::tensors::FloatType::F32 => DType::F32,
+            crate::model::tensors::FloatType::F16 => DType::F16,
         }
     }
 }
@@ -59,6 +72,7 @@ impl Component {
         inputs: &[TensorSpec],
         outputs: &[TensorSpec],
         opts: &RuntimeOptions,
+        optimization: Optimization,
     ) -> Result<Component> {
         if !path.exists() {
             bail!(
@@ -67,7 +81,7 @@ impl Component {
                 path.display()
             );
         }
-        let (session, provider) = create_session(path, name, opts)?;
+        let (session, provider) = create_session_with(path, name, opts, optimization)?;
         check_io(path, "input", session.inputs().iter().map(|o| (o.name(), o.dtype())), inputs)?;
         check_io(path, "output", session.outputs().iter().map(|o| (o.name(), o.dtype())), outputs)?;
         Ok(Component { name, path: path.to_path_buf(), session, provider })
@@ -103,8 +117,17 @@ fn check_io<'a>(
             bail!("{}: {kind} '{}' is not a tensor; expected {} {}", path.display(), spec.name, spec.dtype.name(), spec.shape);
         };
         if !spec.dtype.matches(elem) {
+            let floats = matches!(spec.dtype, DType::F32 | DType::F16)
+                && matches!(elem, TensorElementType::Float32 | TensorElementType::Float16);
+            let hint = if floats {
+                ". model.yaml's `dtype` decides the graphs' float type (fp32 and bf16: float32; fp16: float16, \
+                 except pixels, image_embedding and logits; export/CONTRACT.md \"Precision\"): this graph was \
+                 exported with another --dtype than model.yaml says — re-export the model, or fix `dtype` in model.yaml"
+            } else {
+                ""
+            };
             bail!(
-                "{}: {kind} '{}' has dtype {elem}, expected {} with shape {}",
+                "{}: {kind} '{}' has dtype {elem}, expected {} with shape {}{hint}",
                 path.display(),
                 spec.name,
                 spec.dtype.name(),
