@@ -49,10 +49,12 @@ FP32_BOUNDARY = {"vision_encoder": ["pixels", "image_embedding"], "perceiver": [
                  "lang_decoder": ["logits"]}
 # ops kept in float32 (behind Casts) in an fp16 graph; see convert_graph
 FP32_OPS = ("Softmax",)
-# Parity tolerance (max abs difference of every compared tensor, logits included) per dtype, against the fp32
-# PyTorch model. Measured (export/README.md "Half precision"): fp16 1.2e-3..1.3e-2 over the tiny fixtures and the
-# trained demo model, bf16 up to 0.14; the defaults leave about 2x headroom.
-DEFAULT_TOL = {"fp32": 1e-4, "fp16": 3e-2, "bf16": 0.3}
+# Parity tolerance per dtype against the fp32 PyTorch model: fp32 max abs difference of every compared tensor
+# (logits included); fp16 / bf16 relative to each tensor's size, max abs diff <= tol x max(1, max |reference|)
+# (export/parity.py). Measured (export/README.md "Half precision"): fp16 at most 5.0e-3 (trained demo model;
+# tiny fixtures 0.8e-3..2.2e-3), bf16 at most 1.35e-2; the defaults leave about 4x / 6x headroom and are still
+# far below what a broken conversion gives (overflow, NaN, a wrong graph: O(1)).
+DEFAULT_TOL = {"fp32": 1e-4, "fp16": 2e-2, "bf16": 8e-2}
 
 
 def check_dtype(dtype: str) -> str:

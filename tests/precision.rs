@@ -12,8 +12,9 @@ use flamingo_eval::model::{FlamingoModel, Media, Prompt, RuntimeOptions, SearchP
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// export/precision.py DEFAULT_TOL["fp16"]: the max abs logit difference an fp16 export may have against fp32.
-const FP16_TOL: f32 = 3e-2;
+/// export/precision.py DEFAULT_TOL["fp16"]: an fp16 export's max abs difference against fp32 may be this
+/// fraction of max(1, max |fp32 value|) of the tensor compared.
+const FP16_TOL: f32 = 2e-2;
 
 fn load(dir: &Path) -> anyhow::Result<FlamingoModel> {
     FlamingoModel::load(dir, &RuntimeOptions { intra_threads: 1, ..Default::default() })
@@ -70,17 +71,19 @@ fn fp16_model_runs_end_to_end_and_agrees_with_fp32() {
         assert!(p32.iter().zip(&p16).all(|(a, b)| a.ids == b.ids));
         // media latents: float16 outputs read back exactly, close to fp32
         let lat = max_diff(&p32[0].media[0].latents, &p16[0].media[0].latents);
-        assert!(lat > 0.0 && lat < FP16_TOL, "{name}: latents differ by {lat}");
+        let lat_scale = p32[0].media[0].latents.iter().fold(1f32, |m, x| m.max(x.abs()));
+        assert!(lat > 0.0 && lat < FP16_TOL * lat_scale, "{name}: latents differ by {lat}");
         // prefill logits of every prompt position
-        let mut worst = 0f32;
+        let (mut worst, mut scale) = (0f32, 1f32);
         for (a, b) in p32.iter().zip(&p16) {
             let (la, lb) = (m32.prompt_logits(&[a], a.ids.len()).unwrap(), m16.prompt_logits(&[b], b.ids.len()).unwrap());
             assert!(lb.iter().all(|x| x.is_finite()), "{name}: non-finite fp16 logits");
             worst = worst.max(max_diff(&la, &lb));
+            scale = la.iter().fold(scale, |m, x| m.max(x.abs()));
         }
         assert!(worst > 1e-5, "{name}: fp16 logits equal fp32's to {worst}: the graphs were not converted");
-        assert!(worst <= FP16_TOL, "{name}: fp16 prefill logits differ from fp32 by {worst} > {FP16_TOL}");
-        eprintln!("{name}: max abs prefill logit diff fp16 vs fp32 {worst:.3e}");
+        assert!(worst <= FP16_TOL * scale, "{name}: fp16 prefill logits differ from fp32 by {worst} > {FP16_TOL} x {scale}");
+        eprintln!("{name}: max abs prefill logit diff fp16 vs fp32 {worst:.3e} (logits up to {scale:.2})");
         // generation: greedy (decode steps through the float16 KV cache and cross-attention keys/values)
         let eoc = m32.tokenizer.endofchunk_id;
         let params = |beams| SearchParams {
@@ -98,7 +101,7 @@ fn fp16_model_runs_end_to_end_and_agrees_with_fp32() {
             same += (a.tokens == b.tokens) as usize;
             // the scores are sums of log-probs of (mostly) the same tokens
             if a.tokens == b.tokens {
-                assert!((a.score - b.score).abs() <= FP16_TOL * a.tokens.len() as f32, "{name}: {} vs {}", a.score, b.score);
+                assert!((a.score - b.score).abs() <= FP16_TOL * scale * a.tokens.len() as f32, "{name}: {} vs {}", a.score, b.score);
             }
         }
         // measured: identical greedy tokens on all 6 prompts for both fixtures
@@ -113,7 +116,7 @@ fn fp16_model_runs_end_to_end_and_agrees_with_fp32() {
         let cands: Vec<Vec<u32>> = ["yes", "no", "a cat on a mat"].iter().map(|t| m32.tokenizer.encode_continuation(t).unwrap()).collect();
         let (s32, s16) = (m32.score_candidates(&p32[2], &cands).unwrap(), m16.score_candidates(&p16[2], &cands).unwrap());
         for (a, b) in s32.iter().zip(&s16) {
-            assert!(max_diff(&a.token_logprobs, &b.token_logprobs) <= 2.0 * FP16_TOL);
+            assert!(max_diff(&a.token_logprobs, &b.token_logprobs) <= 2.0 * FP16_TOL * scale);
         }
     }
 }
@@ -186,5 +189,6 @@ fn bf16_model_runs_on_float32_graphs() {
     let (p, p32) = (prompts(&mut m), prompts(&mut m32));
     let (a, b) = (m.prompt_logits(&[&p[1]], p[1].ids.len()).unwrap(), m32.prompt_logits(&[&p32[1]], p32[1].ids.len()).unwrap());
     let d = max_diff(&a, &b);
-    assert!(d > 1e-4 && d < 0.3, "bf16 vs fp32 logits differ by {d}");
+    let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
+    assert!(d > 1e-4 && d < 8e-2 * scale, "bf16 vs fp32 logits differ by {d} (export/precision.py DEFAULT_TOL[\"bf16\"])");
 }
