@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -248,6 +249,9 @@ def convert_model_dir(src: Path, out: Path, dtype: str, tol: Optional[float] = N
         raise ExportError(f"output {out} exists; choose a new --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the final directory should not be
     try:
         for p in src.iterdir():
             if p.is_file():
