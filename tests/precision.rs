@@ -112,6 +112,13 @@ fn fp16_model_runs_end_to_end_and_agrees_with_fp32() {
             let one = m16.generate(&[p], &params(3)).unwrap();
             assert_eq!((&one[0].tokens, one[0].score.to_bits()), (&all[i].tokens, all[i].score.to_bits()), "{name}: prompt {i}");
         }
+        // the IoBinding path (--io-binding) gives the same bits on float16 graphs
+        let mut mb = FlamingoModel::load(&dir16, &RuntimeOptions { intra_threads: 1, io_binding: true, ..Default::default() }).unwrap();
+        let pb = prompts(&mut mb);
+        let via = mb.generate(&pb.iter().collect::<Vec<_>>(), &params(3)).unwrap();
+        for (x, y) in all.iter().zip(&via) {
+            assert_eq!((&x.tokens, x.score.to_bits()), (&y.tokens, y.score.to_bits()), "{name}: --io-binding");
+        }
         // candidate scoring shares one float16 prefill cache between candidates
         let cands: Vec<Vec<u32>> = ["yes", "no", "a cat on a mat"].iter().map(|t| m32.tokenizer.encode_continuation(t).unwrap()).collect();
         let (s32, s16) = (m32.score_candidates(&p32[2], &cands).unwrap(), m16.score_candidates(&p16[2], &cands).unwrap());

@@ -136,6 +136,8 @@ pub struct FlamingoModel {
     pub candidate_chunk: usize,
     /// How generation prompts of different lengths share decoder calls.
     pub batching: super::Batching,
+    /// Decoder calls through ONNX Runtime's IoBinding (`RuntimeOptions::io_binding`).
+    pub io_binding: bool,
 }
 
 /// The decoding state of a batch of rows after a prefill.
@@ -285,6 +287,7 @@ impl FlamingoModel {
             vision_batch: if matches!(opts.device, crate::model::runtime::Device::Cpu) { 8 } else { 32 },
             candidate_chunk: 64,
             batching: opts.batching,
+            io_binding: opts.io_binding,
         })
     }
 
@@ -563,27 +566,32 @@ impl FlamingoModel {
         let t = Instant::now();
         let bi = batch as i64;
         let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(6 + 2 * kv.layers.len());
-        fn tens<'a>(shape: Vec<i64>, data: &'a [i64]) -> Result<SessionInputValue<'a>> {
-            Ok(SessionInputValue::from(TensorRef::from_array_view((shape, data)).map_err(|e| anyhow!("{e}"))?))
+        // (with an IoBinding every input is owned, or ONNX Runtime's own KV tensor: tensors::input_as)
+        let own = self.io_binding;
+        fn tens(shape: Vec<i64>, data: &[i64], own: bool) -> Result<SessionInputValue<'_>> {
+            tensors::i64_input(shape, data, own)
         }
-        inputs.push(("input_ids".into(), tens(vec![bi, s as i64], ids)?));
-        inputs.push(("attention_mask".into(), tens(vec![bi, total as i64], mask)?));
+        inputs.push(("input_ids".into(), tens(vec![bi, s as i64], ids, own)?));
+        inputs.push(("attention_mask".into(), tens(vec![bi, total as i64], mask, own)?));
         if self.manifest.lang.uses_position_ids {
-            inputs.push(("position_ids".into(), tens(vec![bi, s as i64], positions)?));
+            inputs.push(("position_ids".into(), tens(vec![bi, s as i64], positions, own)?));
         }
-        inputs.push(("media_index".into(), tens(vec![bi, s as i64], media_index)?));
+        inputs.push(("media_index".into(), tens(vec![bi, s as i64], media_index, own)?));
         let keep_arr = [keep as i64];
-        inputs.push(("logits_keep".into(), tens(vec![1], &keep_arr)?));
+        inputs.push(("logits_keep".into(), tens(vec![1], &keep_arr, own)?));
         match media {
             DecoderMedia::Latents(latents, t) => inputs.push((
                 "vision_latents".into(),
-                tensors::input_from_f32(vec![bi, *t as i64, l as i64, d as i64], &latents[..], self.float_type())?,
+                match self.float_type() {
+                    FloatType::F32 => tensors::input_as(vec![bi, *t as i64, l as i64, d as i64], tensors::Floats::F32(&latents[..]), own)?,
+                    ty => tensors::input_from_f32(vec![bi, *t as i64, l as i64, d as i64], &latents[..], ty)?,
+                },
             )),
             DecoderMedia::Kv(layers, t) => {
                 let x = self.xattn.as_ref().ok_or_else(|| anyhow!("cross-attention keys/values for a model without xattn_kv"))?;
                 let shape = vec![bi, *t as i64, l as i64, x.width as i64];
                 for (name, data) in XattnKv::input_names(&x.layers).into_iter().zip(layers.iter()) {
-                    inputs.push((name.into(), tensors::input(shape.clone(), data.as_floats())?));
+                    inputs.push((name.into(), tensors::input_as(shape.clone(), data.as_floats(), own)?));
                 }
             }
         }
@@ -591,24 +599,26 @@ impl FlamingoModel {
         // Buffers can hold more rows than the cache uses (after an in-place row selection).
         let used = batch * h * kv.len * dh;
         for (i, (k, v)) in kv.layers.iter().enumerate() {
-            inputs.push((format!("past_key_{i}").into(), k.input(&kv_shape, used)?));
-            inputs.push((format!("past_value_{i}").into(), v.input(&kv_shape, used)?));
+            inputs.push((format!("past_key_{i}").into(), k.input(&kv_shape, used, own)?));
+            inputs.push((format!("past_value_{i}").into(), v.input(&kv_shape, used, own)?));
         }
         let n_layers = kv.layers.len();
         let ty = kv.ty;
-        let mut out = self.decoder.run(inputs)?;
-        let logits = tensors::output_f32(&out, "logits", &[batch, keep, self.manifest.lang.vocab_size])?;
-        // The caches stay in ONNX Runtime's output values (in the graph's element type): no copy until rows are
-        // selected.
-        let mut take = |name: String| {
-            let v = out.remove(&name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
-            KvTensor::from_output(v, &name)
-        };
-        let mut layers = Vec::with_capacity(n_layers);
-        for i in 0..n_layers {
-            layers.push((take(format!("present_key_{i}"))?, take(format!("present_value_{i}"))?));
-        }
-        drop(out);
+        let vocab = self.manifest.lang.vocab_size;
+        let (logits, layers) = self.decoder.run_with(inputs, self.io_binding, |out| {
+            let logits = tensors::output_f32(out, "logits", &[batch, keep, vocab])?;
+            // The caches stay in ONNX Runtime's output values (in the graph's element type): no copy until rows
+            // are selected.
+            let mut take = |name: String| {
+                let v = out.remove(&name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
+                KvTensor::from_output(v, &name)
+            };
+            let mut layers = Vec::with_capacity(n_layers);
+            for i in 0..n_layers {
+                layers.push((take(format!("present_key_{i}"))?, take(format!("present_value_{i}"))?));
+            }
+            Ok((logits, layers))
+        })?;
         self.stats.decoder_calls += 1;
         self.stats.decoder_time += t.elapsed();
         Ok((logits, KvCache { batch, len: total, heads: h, head_dim: dh, ty, layers }))

@@ -54,14 +54,14 @@ impl KvTensor {
 
     /// The decoder input `past_*` of `shape` (`[B, H, len, Dh]`, `used` = its element count): ONNX Runtime's
     /// own tensor when it has exactly that shape (no copy), else a view of the first `used` values (float32)
-    /// or a copy of them (float16).
-    pub fn input(&self, shape: &[i64], used: usize) -> Result<SessionInputValue<'_>> {
+    /// or a copy of them (float16; and always with `owned`, for an IoBinding: tensors::input_as).
+    pub fn input(&self, shape: &[i64], used: usize, owned: bool) -> Result<SessionInputValue<'_>> {
         if let KvTensor::Ort(t) = self {
             if t.shape()[..] == *shape {
                 return Ok(SessionInputValue::from(t));
             }
         }
-        tensors::input(shape.to_vec(), self.data(used)?)
+        tensors::input_as(shape.to_vec(), self.data(used)?, owned)
     }
 }
 

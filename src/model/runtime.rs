@@ -55,11 +55,15 @@ pub struct RuntimeOptions {
     pub spinning: bool,
     /// How generation prompts of different lengths share decoder calls (`--batching`).
     pub batching: super::Batching,
+    /// Run the decoder through ONNX Runtime's IoBinding (`--io-binding`): the KV cache is bound as ONNX Runtime
+    /// values and every output is allocated by ONNX Runtime. Same predictions (byte-identical, tested); the
+    /// path a device-resident cache needs.
+    pub io_binding: bool,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { ort_lib: None, device: Device::Cpu, allow_cpu_fallback: false, intra_threads: 0, spinning: false, batching: super::Batching::EqualLength }
+        RuntimeOptions { ort_lib: None, device: Device::Cpu, allow_cpu_fallback: false, intra_threads: 0, spinning: false, batching: super::Batching::EqualLength, io_binding: false }
     }
 }
 

@@ -91,6 +91,36 @@ impl Component {
         let path = self.path.display().to_string();
         self.session.run(inputs).map_err(|e| anyhow!("{path}: ONNX Runtime failed: {}", crate::model::runtime::strip_ansi(&e.to_string())))
     }
+
+    /// Runs the session and hands its outputs to `f`. With `binding`, through ONNX Runtime's IoBinding: every
+    /// input bound (values ONNX Runtime owns, such as a previous call's KV cache, without a copy; borrowed views
+    /// are copied once by the binding), every output allocated by ONNX Runtime on the CPU. The same numbers either
+    /// way; the binding is the path a device-resident KV cache needs (outputs bound to device memory).
+    pub fn run_with<R>(
+        &mut self,
+        inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>,
+        binding: bool,
+        f: impl FnOnce(&mut SessionOutputs<'_>) -> Result<R>,
+    ) -> Result<R> {
+        if !binding {
+            let mut out = self.run(inputs)?;
+            return f(&mut out);
+        }
+        let path = self.path.display().to_string();
+        let err = |e: ort::Error| anyhow!("{path}: ONNX Runtime failed: {}", crate::model::runtime::strip_ansi(&e.to_string()));
+        use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+        let mut b = self.session.create_binding().map_err(err)?;
+        for (name, value) in &inputs {
+            b.bind_input(name.as_ref(), &**value).map_err(err)?;
+        }
+        let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(err)?;
+        let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
+        for name in names {
+            b.bind_output_to_device(name, &cpu).map_err(err)?;
+        }
+        let mut out = self.session.run_binding(&b).map_err(err)?;
+        f(&mut out)
+    }
 }
 
 fn check_io<'a>(

@@ -227,6 +227,27 @@ pub(crate) fn input<'a>(shape: Vec<i64>, data: Floats<'a>) -> Result<SessionInpu
     })
 }
 
+/// Like [`input`], or with `owned` always a copy the input owns: what an IoBinding needs (ort 2.0.0-rc.15's
+/// `IoBinding::bind_input` would clone a borrowed view, and that clone deadlocks).
+pub(crate) fn input_as<'a>(shape: Vec<i64>, data: Floats<'a>, owned: bool) -> Result<SessionInputValue<'a>> {
+    if !owned {
+        return input(shape, data);
+    }
+    Ok(match data {
+        Floats::F32(v) => SessionInputValue::from(ort::value::Tensor::from_array((shape, v.to_vec())).map_err(|e| anyhow!("{e}"))?),
+        Floats::F16(v) => SessionInputValue::from(f16_tensor(&shape, v)?),
+    })
+}
+
+/// An int64 graph input: borrowed, or with `owned` a copy (see [`input_as`]).
+pub(crate) fn i64_input<'a>(shape: Vec<i64>, data: &'a [i64], owned: bool) -> Result<SessionInputValue<'a>> {
+    Ok(if owned {
+        SessionInputValue::from(ort::value::Tensor::from_array((shape, data.to_vec())).map_err(|e| anyhow!("{e}"))?)
+    } else {
+        SessionInputValue::from(TensorRef::from_array_view((shape, data)).map_err(|e| anyhow!("{e}"))?)
+    })
+}
+
 /// A graph input of element type `ty` from f32 values (converted for a float16 input).
 pub(crate) fn input_from_f32<'a>(shape: Vec<i64>, data: &'a [f32], ty: FloatType) -> Result<SessionInputValue<'a>> {
     match ty {
