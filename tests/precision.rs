@@ -199,3 +199,27 @@ fn bf16_model_runs_on_float32_graphs() {
     let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
     assert!(d > 1e-4 && d < 8e-2 * scale, "bf16 vs fp32 logits differ by {d} (export/precision.py DEFAULT_TOL[\"bf16\"])");
 }
+
+#[test]
+fn runs_record_the_dtype_and_compare_names_the_precision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir16 = convert("tiny-gptneox", "fp16", &tmp.path().join("fp16"));
+    let bench = bench("demo_vqa");
+    let (out32, out16) = (tmp.path().join("r32"), tmp.path().join("r16"));
+    let mut cfg = run_config("tiny-gptneox", &bench, &out32);
+    cfg.shots = Some(vec![0]);
+    cfg.limit = Some(6);
+    flamingo_eval::engine::run(&cfg).unwrap();
+    cfg.model_dir = dir16;
+    cfg.out = out16.clone();
+    flamingo_eval::engine::run(&cfg).unwrap();
+    let source = |d: &Path| {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap();
+        v["provenance"]["model_source"].clone()
+    };
+    assert_eq!(source(&out16)["dtype"], "fp16");
+    assert!(source(&out32).get("dtype").is_none(), "an fp32 (contract 3) run records no dtype: {}", source(&out32));
+    let c = flamingo_eval::report::compare::compare(&out32, &out16, &Default::default()).unwrap();
+    assert!(c.notes.iter().any(|n| n.contains("different models") && n.contains("(precision fp32 → fp16)")), "{:?}", c.notes);
+    assert_eq!(c.exit_code(), 0, "fp16 vs fp32 on 6 samples: {:?}", c.rows.len());
+}
