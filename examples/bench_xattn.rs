@@ -5,7 +5,8 @@
 //!
 //! Per model: a 4-shot prompt (5 images), greedy at batch 1 and batch 8, beam-3 at batch 1. The per-token time
 //! is (decoder time of a 33-token generation − that of a 1-token generation) / 32, i.e. decode steps only, prefill
-//! excluded; best of 3 repetitions.
+//! excluded; best of 3 repetitions. BENCH_IO_BINDING=1: decoder calls through ONNX Runtime's IoBinding
+//! (`--io-binding`); BENCH_THREADS: intra-op threads (default 1).
 
 use flamingo_eval::model::{FlamingoModel, Media, Prompt, RuntimeOptions, SearchParams};
 use std::path::PathBuf;
@@ -15,10 +16,11 @@ fn main() -> anyhow::Result<()> {
     let dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     let img = |n: &str| Media::Image(root.join("tests/fixtures/images").join(n));
     let threads = std::env::var("BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(1);
-    println!("| model | contract | cross-attn cache | greedy b=1 ms/token | greedy b=8 ms/step | beam-3 b=1 ms/step |");
-    println!("|---|---|---|---|---|---|");
+    let io_binding = std::env::var("BENCH_IO_BINDING").is_ok_and(|v| v == "1");
+    println!("| model | contract | dtype | io-binding | cross-attn cache | greedy b=1 ms/token | greedy b=8 ms/step | beam-3 b=1 ms/step |");
+    println!("|---|---|---|---|---|---|---|---|");
     for dir in dirs {
-        let mut m = FlamingoModel::load(&dir, &RuntimeOptions { intra_threads: threads, ..Default::default() })?;
+        let mut m = FlamingoModel::load(&dir, &RuntimeOptions { intra_threads: threads, io_binding, ..Default::default() })?;
         let names = ["chelsea.png", "rocket.jpg", "coffee.png", "grace_hopper.jpg", "chelsea.png"];
         let enc = m.encode_media(&names.iter().map(|n| img(n)).collect::<Vec<_>>())?;
         let text = "<image>Output:a cat.<|endofchunk|><image>Output:a rocket.<|endofchunk|><image>Output:a cup.<|endofchunk|><image>Output:a woman.<|endofchunk|><image>Output:";
@@ -40,9 +42,11 @@ fn main() -> anyhow::Result<()> {
         };
         let (g1, g8, b3) = (per_token(1, 1)?, per_token(8, 1)?, per_token(1, 3)?);
         println!(
-            "| {} | {} | {} | {g1:.2} | {g8:.2} | {b3:.2} |",
+            "| {} | {} | {} | {} | {} | {g1:.2} | {g8:.2} | {b3:.2} |",
             m.manifest.name,
             m.manifest.contract_version,
+            m.manifest.dtype().as_str(),
+            if io_binding { "yes" } else { "no" },
             if m.cross_attn_cached() { "yes" } else { "no (recompute)" }
         );
     }

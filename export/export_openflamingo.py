@@ -200,12 +200,16 @@ def _check_out_dir(out: Path, name: str, checkpoint_sha: str, overwrite: bool):
 
 
 def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = None, overwrite: bool = False,
-                 tol: float = 1e-4, max_new_tokens: int = 12, added_head_seed: int = 0,
+                 tol: Optional[float] = None, max_new_tokens: int = 12, added_head_seed: int = 0,
                  extra: Optional[Callable] = None, log=print, state_dict: Optional[dict] = None,
-                 preset: Optional[str] = None, staged: Optional[bool] = None) -> dict:
+                 preset: Optional[str] = None, staged: Optional[bool] = None, dtype: str = "fp32") -> dict:
     """Export; returns a report. `extra(built, tmp_dir, compensated)` may add files (goldens) before the rename.
-    `staged` (None: decided by the checkpoint's size, export/staged.py): the memory-bounded export."""
+    `staged` (None: decided by the checkpoint's size, export/staged.py): the memory-bounded export.
+    `dtype` (export/precision.py): fp32 (contract 3, the default), fp16 or bf16 (contract 4); `tol` defaults to
+    that dtype's parity tolerance."""
     import torch
+
+    from . import precision
 
     from . import staged as stg
 
@@ -216,6 +220,8 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     from .parity import check_parity, compare_with_ort, torch_reference
 
     t0 = time.time()
+    precision.check_dtype(dtype)
+    tol = precision.DEFAULT_TOL[dtype] if tol is None else tol
     cfg = config if isinstance(config, dict) else load_config(config)
     out = Path(out).resolve()
     checkpoint = Path(checkpoint)
@@ -280,10 +286,12 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
             free = (lambda name: stg.free_module(built, name, log)) if staged and extra is None else None
             with low_memory_layout() if staged else contextlib.nullcontext():  # every graph external, unfolded
                 graphs = export_graphs(built, tmp, compensate, after=free)
+            precision.convert_graphs(tmp, dtype, log)  # fp32: nothing
             files = {"vision_encoder": tmp / "vision_encoder.onnx", "perceiver": tmp / "perceiver.onnx",
                      "lang_decoder": tmp / "lang_decoder.onnx", "xattn_kv": tmp / "xattn_kv.onnx",
                      "tokenizer": tok_path}
-            manifest = build_manifest(built, graphs, files, sha, applies, compensate, preset=preset)
+            manifest = precision.manifest_for(
+                build_manifest(built, graphs, files, sha, applies, compensate, preset=preset), dtype)
             (tmp / "model.yaml").write_text(dump_manifest(manifest))
             log(f"[export] graphs written in {time.time() - t1:.1f}s")
             if staged:
@@ -296,11 +304,11 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
             for k in ("vision_encoder", "perceiver", "lang_decoder", "xattn_kv"):
                 onnx.checker.check_model(str(files[k]))
             if staged:
-                parity = compare_with_ort(reference, tmp, tol)
+                parity = compare_with_ort(reference, tmp, tol, dtype=dtype)
             else:
-                parity = check_parity(built, tmp, compensate, tol=tol, max_new_tokens=max_new_tokens)
-            log(f"[export] parity ok in {time.time() - t2:.1f}s: max abs diff {parity['max_abs_diff']:.3g}, "
-                f"greedy identical {parity['greedy_tokens_identical']}, "
+                parity = check_parity(built, tmp, compensate, tol=tol, max_new_tokens=max_new_tokens, dtype=dtype)
+            log(f"[export] parity ok ({dtype}) in {time.time() - t2:.1f}s: max abs diff {parity['max_abs_diff']:.3g} "
+                f"(relative to each tensor's size {parity['max_rel_diff']:.3g}; tol {tol:g}), greedy identical {parity['greedy_tokens_identical']}, "
                 f"beam-3 identical {parity['beam3_tokens_identical']}")
             for note in parity.get("notes", []):
                 log(f"[export] parity: {note}")
@@ -314,7 +322,7 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
         raise
     sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
     return {"name": cfg["name"], "out": str(out), "seconds": round(time.time() - t0, 1), "parity": parity,
-            "sizes": sizes, **({"staged": True} if staged else {})}
+            "sizes": sizes, "dtype": dtype, **({"staged": True} if staged else {})}
 
 
 def _swap_into_place(tmp: Path, out: Path):
@@ -416,7 +424,12 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", help="--preset: Hugging Face cache folder (default: huggingface_hub's)")
     ap.add_argument("--out", help="model directory to create")
     ap.add_argument("--overwrite", action="store_true", help="replace a different model already in --out")
-    ap.add_argument("--tol", type=float, default=1e-4, help="max abs logit difference allowed (fp32)")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
+                    help="graph precision (export/precision.py, CONTRACT.md 'Precision'): fp32 (default), fp16 "
+                         "(float16 graphs), bf16 (bf16-rounded weights, fp32 compute)")
+    ap.add_argument("--tol", type=float, default=None,
+                    help="difference allowed against PyTorch fp32 (default per --dtype: fp32 1e-4 max abs; fp16 2e-2, "
+                         "bf16 8e-2 relative: max abs diff <= tol x max(1, max |reference|) per tensor)")
     ap.add_argument("--max-new-tokens", type=int, default=12, help="tokens generated by the parity check")
     ap.add_argument("--added-head-seed", type=int, default=0,
                     help="seed for LM-head rows of OpenFlamingo's added tokens that no published file holds "
@@ -450,11 +463,11 @@ def main(argv=None) -> int:
                 rep = export_preset(a.preset, a.out, checkpoint=a.checkpoint, lm=a.lm, clip=a.clip,
                                     clip_model=a.clip_model, download=a.download, cache_dir=a.cache_dir,
                                     overwrite=a.overwrite, tol=a.tol, max_new_tokens=a.max_new_tokens,
-                                    added_head_seed=a.added_head_seed, log=log, staged=a.staged)
+                                    added_head_seed=a.added_head_seed, log=log, staged=a.staged, dtype=a.dtype)
             else:
                 rep = export_model(a.config, a.checkpoint, a.out, overwrite=a.overwrite, tol=a.tol,
                                    max_new_tokens=a.max_new_tokens, added_head_seed=a.added_head_seed, log=log,
-                                   staged=a.staged)
+                                   staged=a.staged, dtype=a.dtype)
     except ExportError as e:
         print(f"export_openflamingo: error: {e}", file=real_err)
         return 2

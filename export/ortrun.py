@@ -57,6 +57,9 @@ class OrtModel:
         def sess(name):
             return ort.InferenceSession(str(self.dir / comps[name]["file"]), so, providers=["CPUExecutionProvider"])
 
+        # contract 4 `dtype: fp16`: the graphs' float inputs are float16 except pixels (CONTRACT.md, Precision);
+        # every float input is cast to what its graph declares and every output read back as float32
+        self.dtype = self.manifest.get("dtype", "fp32")
         self.vision = sess("vision_encoder")
         self.perceiver = sess("perceiver")
         self.decoder = sess("lang_decoder")
@@ -76,12 +79,25 @@ class OrtModel:
         self.eoc = st["endofchunk"]
 
     # ---- components
+    @staticmethod
+    def run(session, names, feeds: dict) -> list:
+        """session.run with each float feed cast to the element type its graph declares (float16 inputs of an
+        fp16 graph; fp16 values round-trip through float32 exactly) and float outputs returned as float32."""
+        types = {i.name: i.type for i in session.get_inputs()}
+        cast = {}
+        for k, v in feeds.items():
+            v = np.asarray(v)
+            if v.dtype.kind == "f":
+                v = v.astype(np.float16 if types.get(k) == "tensor(float16)" else np.float32)
+            cast[k] = v
+        return [o.astype(np.float32) if o.dtype == np.float16 else o for o in session.run(names, cast)]
+
     def encode_images(self, pixels: np.ndarray):
-        tokens, emb = self.vision.run(["patch_tokens", "image_embedding"], {"pixels": pixels.astype(np.float32)})
+        tokens, emb = self.run(self.vision, ["patch_tokens", "image_embedding"], {"pixels": pixels.astype(np.float32)})
         return tokens, emb
 
     def perceive(self, patch_tokens: np.ndarray) -> np.ndarray:
-        return self.perceiver.run(["latents"], {"patch_tokens": patch_tokens.astype(np.float32)})[0]
+        return self.run(self.perceiver, ["latents"], {"patch_tokens": patch_tokens.astype(np.float32)})[0]
 
     def latents_for_rows(self, pixels_per_row: Sequence[np.ndarray]) -> np.ndarray:
         """pixels_per_row[b]: [n_b,3,H,W] (n_b may be 0) -> vision_latents [B,T,L,Dv] zero-padded."""
@@ -109,7 +125,7 @@ class OrtModel:
         if self.xattn is None:
             return {"vision_latents": lat}
         names = [f"xattn_kv_{i}" for i in self.xattn_layers]
-        return dict(zip(names, self.xattn.run(names, {"latents": lat})))
+        return dict(zip(names, self.run(self.xattn, names, {"latents": lat})))
 
     def decode(self, input_ids, attention_mask, position_ids, media_index, vision_latents, keep, past):
         """One decoder call; `vision_latents` is the latents array or media_feeds() of it."""
@@ -125,7 +141,7 @@ class OrtModel:
         for i in range(self.n_layers):
             feeds[f"past_key_{i}"] = past[2 * i]
             feeds[f"past_value_{i}"] = past[2 * i + 1]
-        out = self.decoder.run(None, feeds)
+        out = self.run(self.decoder, None, feeds)
         return out[0], out[1:]
 
     # ---- generation (Hugging Face 4.33 semantics as OpenFlamingo's eval uses them)

@@ -26,10 +26,12 @@
 #           then, in the call carrying the last part and .cache/device:
 #             OUT=$OUT scripts/device_bench.sh --cuda [bench flags]   # reassembles, checks every sha256, points
 #             ORT_DYLIB_PATH at the GPU libonnxruntime, LD_LIBRARY_PATH at the Python's nvidia-* CUDA 13 / cuDNN 9
-#             libraries, and runs the comparison with flamingo-eval on cuda:0. fp16 graphs: not wired here (the
-#             exporter's --dtype comes from the half-precision work of the same issue; export mid-b16 with it).
-#             IOBinding (KV caches kept on the device) is NOT implemented: every decoder call copies its KV cache
-#             through host memory, which a GPU run will show as transfer time.
+#             libraries, and runs the comparison with flamingo-eval on cuda:0. fp16 graphs: not wired here; make
+#             them with `export/.venv/bin/python -m export.precision --dtype fp16 MODEL MODEL-fp16` (or the
+#             exporter's --dtype fp16) and pass that folder. `--io-binding` (flamingo-eval) runs the decoder
+#             through ONNX Runtime's IoBinding but binds its outputs to host memory: a device-resident KV cache
+#             (outputs bound to CUDA memory, rows selected on the device) is NOT implemented, so every decoder
+#             call still copies its KV cache through host memory, which a GPU run will show as transfer time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

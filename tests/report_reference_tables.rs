@@ -7,7 +7,7 @@ use common::*;
 use flamingo_eval::report::reference::{load_dir, ModelSource};
 
 fn matches<'a>(tables: &'a [flamingo_eval::report::reference::ReferenceTable], bench: &str, metric: &str, preset: &str) -> Vec<flamingo_eval::report::reference::Match<'a>> {
-    let src = ModelSource { checkpoint_sha256: "0".repeat(64), preset: Some(preset.to_string()) };
+    let src = ModelSource { checkpoint_sha256: "0".repeat(64), preset: Some(preset.to_string()), dtype: None };
     flamingo_eval::report::reference::matches(tables, bench, metric, Some(&src))
 }
 

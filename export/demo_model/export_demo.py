@@ -1,6 +1,6 @@
 """Export the committed trained weights (export/demo_model/weights.safetensors) to the demo model directory.
 
-    export/.venv/bin/python -m export.demo_model.export_demo [--weights W] [--out models/shapes-flamingo]
+    export/.venv/bin/python -m export.demo_model.export_demo [--weights W] [--out models/shapes-flamingo] [--dtype fp16]
 
 Goes through the normal exporter (export_openflamingo.export_model: factory build, strict checkpoint load,
 ONNX export, PyTorch/onnxruntime parity check, atomic write); `checkpoint_sha256` in model.yaml is the
@@ -28,9 +28,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", default=str(HERE / "weights.safetensors"))
     ap.add_argument("--out", default=str(REPO / "models" / "shapes-flamingo"))
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
+                    help="graph precision (export/precision.py); the committed model is fp32")
     a = ap.parse_args(argv)
     rep = export_model(load_config(HERE / "config.yaml"), Path(a.weights), Path(a.out), overwrite=True,
-                       log=lambda s: print(s, file=sys.stderr))
+                       log=lambda s: print(s, file=sys.stderr), dtype=a.dtype)
     p = rep["parity"]
     print(f"{a.out}: {rep['seconds']}s, max abs diff {p['max_abs_diff']:.3g}, greedy identical "
           f"{p['greedy_tokens_identical']}, beam-3 identical {p['beam3_tokens_identical']}, "

@@ -31,6 +31,10 @@ pub struct RuntimeArgs {
     /// the batch: fewer calls; recorded in run.json and summary.json, results kept apart from equal-length).
     #[arg(long, default_value = "equal-length")]
     pub batching: crate::model::Batching,
+    /// Run the decoder through ONNX Runtime's IoBinding (KV cache bound as ONNX Runtime values, outputs allocated
+    /// by it): the same predictions; the path a GPU-resident cache needs, measured on the CPU in docs/PERFORMANCE.md.
+    #[arg(long)]
+    pub io_binding: bool,
 }
 
 impl RuntimeArgs {
@@ -42,6 +46,7 @@ impl RuntimeArgs {
             intra_threads: self.threads,
             spinning: self.ort_spinning,
             batching: self.batching,
+            io_binding: self.io_binding,
         }
     }
 }

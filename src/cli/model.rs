@@ -35,7 +35,7 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let mismatches = crate::model::checks::mismatches(&mut model, true);
     let m = &model.manifest;
     println!("model        {} ({})", m.name, args.dir.display());
-    println!("contract     v{}  exporter {}  opset {}", m.contract_version, m.exporter_version, m.opset);
+    println!("contract     v{}  exporter {}  opset {}  dtype {}", m.contract_version, m.exporter_version, m.opset, m.dtype().as_str());
     println!("source       {}  open_flamingo {}  open_clip {}", m.source.checkpoint_sha256, m.source.open_flamingo_version, m.source.open_clip_version);
     println!(
         "vision       {}x{} px ({:?}, {:?} crop), {} patches of width {}, embedding {}",

@@ -146,6 +146,9 @@ pub struct ModelSource {
     pub checkpoint_sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
+    /// model.yaml's `dtype` (contract 4: fp16 / bf16 / fp32); absent for models without the key (fp32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -689,6 +692,7 @@ pub fn run(config: &RunConfig) -> Result<Summary> {
         model_source: Some(ModelSource {
             checkpoint_sha256: model.manifest.source.checkpoint_sha256.clone(),
             preset: model.manifest.source.preset.clone(),
+            dtype: model.manifest.dtype.map(|d| d.as_str().to_string()),
         }),
         benchmark_file: config.benchmark.display().to_string(),
         identity: identity.clone(),

@@ -3,7 +3,9 @@
 //! error (an out-of-range token id in a Gather, a position past the graph's table). `run` refuses a model
 //! with any mismatch before work starts; `model inspect` lists them all.
 
-use crate::model::flamingo::{KvCache, KvTensor, RowsState};
+use crate::model::flamingo::RowsState;
+use crate::model::kv::{KvCache, KvTensor};
+use crate::model::tensors::FloatBuf;
 use crate::model::FlamingoModel;
 use crate::model::Manifest;
 
@@ -126,9 +128,10 @@ fn probe_last_position(model: &mut FlamingoModel) -> anyhow::Result<()> {
     let l = &model.manifest.lang;
     let past = l.max_positions.saturating_sub(1);
     let n = l.n_heads * past * l.head_dim;
-    let layers = (0..l.n_layers).map(|_| (KvTensor::Host(vec![0.0; n]), KvTensor::Host(vec![0.0; n]))).collect();
+    let ty = model.float_type();
+    let layers = (0..l.n_layers).map(|_| (KvTensor::Host(FloatBuf::zeros(ty, n)), KvTensor::Host(FloatBuf::zeros(ty, n)))).collect();
     let state = RowsState {
-        kv: KvCache { batch: 1, len: past, heads: l.n_heads, head_dim: l.head_dim, layers },
+        kv: KvCache { batch: 1, len: past, heads: l.n_heads, head_dim: l.head_dim, ty, layers },
         mask: vec![vec![1; past]],
         real_len: vec![past],
         media: vec![vec![]],

@@ -6,9 +6,11 @@
 
 use crate::model::manifest::Manifest;
 use crate::model::preprocess::{decode_image_file, preprocess};
-use crate::model::runtime::{ProviderReport, RuntimeOptions};
+use crate::model::runtime::{Optimization, ProviderReport, RuntimeOptions};
 use crate::model::search::{Search, SearchParams, Step};
+use crate::model::kv::{KvCache, KvTensor};
 use crate::model::session::{Component, DType, TensorSpec};
+use crate::model::tensors::{self, FloatType};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::xattn::{CrossRows, DecoderMedia, MediaKv, XattnKv};
 use anyhow::{anyhow, bail, Context, Result};
@@ -134,108 +136,8 @@ pub struct FlamingoModel {
     pub candidate_chunk: usize,
     /// How generation prompts of different lengths share decoder calls.
     pub batching: super::Batching,
-}
-
-/// One cached key or value tensor `[B, H, len, Dh]`: ONNX Runtime's own output (kept as is, not copied
-/// out), or host memory (after a row selection).
-#[derive(Debug)]
-pub(crate) enum KvTensor {
-    Host(Vec<f32>),
-    Ort(ort::value::DynValue),
-}
-
-impl KvTensor {
-    /// The first `len` floats of the buffer; after an in-place row selection the buffer can hold more rows
-    /// than the cache uses.
-    pub fn data(&self, len: usize) -> Result<&[f32]> {
-        let all: &[f32] = match self {
-            KvTensor::Host(v) => v,
-            KvTensor::Ort(v) => v.try_extract_tensor::<f32>().map(|(_, d)| d).map_err(|e| anyhow!("KV cache: {e}"))?,
-        };
-        all.get(..len).ok_or_else(|| anyhow!("KV cache holds {} values, {len} expected", all.len()))
-    }
-
-    /// Like [`Self::data`], mutable.
-    fn data_mut(&mut self, len: usize) -> Result<&mut [f32]> {
-        let all: &mut [f32] = match self {
-            KvTensor::Host(v) => v,
-            KvTensor::Ort(v) => v.try_extract_tensor_mut::<f32>().map(|(_, d)| d).map_err(|e| anyhow!("KV cache: {e}"))?,
-        };
-        let n = all.len();
-        all.get_mut(..len).ok_or_else(|| anyhow!("KV cache holds {n} values, {len} expected"))
-    }
-}
-
-/// Rearranges `buf` in place so that row `i` becomes old row `rows[i]`, for `i < rows.len()`; rows are
-/// `row` floats long. Only rows that change are written, and only sources that would be overwritten before
-/// they are read are saved first.
-fn gather_rows_in_place(buf: &mut [f32], row: usize, rows: &[usize]) {
-    let moved: Vec<usize> = (0..rows.len()).filter(|&i| rows[i] != i).collect();
-    let mut saved: Vec<(usize, Vec<f32>)> = Vec::new();
-    for &i in &moved {
-        let src = rows[i];
-        if rows.get(src).is_some_and(|&r| r != src) && !saved.iter().any(|(s, _)| *s == src) {
-            saved.push((src, buf[src * row..(src + 1) * row].to_vec()));
-        }
-    }
-    for &i in &moved {
-        let src = rows[i];
-        match saved.iter().find(|(s, _)| *s == src) {
-            Some((_, data)) => buf[i * row..(i + 1) * row].copy_from_slice(data),
-            None => buf.copy_within(src * row..(src + 1) * row, i * row),
-        }
-    }
-}
-
-/// Key/value cache of a batch of rows, `[B, H, len, Dh]` per layer.
-#[derive(Debug)]
-pub(crate) struct KvCache {
-    pub batch: usize,
-    pub len: usize,
-    pub heads: usize,
-    pub head_dim: usize,
-    pub layers: Vec<(KvTensor, KvTensor)>,
-}
-
-impl KvCache {
-    fn empty(batch: usize, n_layers: usize, heads: usize, head_dim: usize) -> Self {
-        let layers = (0..n_layers).map(|_| (KvTensor::Host(Vec::new()), KvTensor::Host(Vec::new()))).collect();
-        KvCache { batch, len: 0, heads, head_dim, layers }
-    }
-
-    fn row_size(&self) -> usize {
-        self.heads * self.len * self.head_dim
-    }
-
-    /// A new cache whose row `i` is row `rows[i]` of this one.
-    pub fn select_rows(&self, rows: &[usize]) -> Result<KvCache> {
-        let rs = self.row_size();
-        let pick = |v: &KvTensor| -> Result<KvTensor> {
-            let v = v.data(self.batch * rs)?;
-            let mut out = Vec::with_capacity(rows.len() * rs);
-            for &r in rows {
-                out.extend_from_slice(&v[r * rs..(r + 1) * rs]);
-            }
-            Ok(KvTensor::Host(out))
-        };
-        let layers = self.layers.iter().map(|(k, v)| Ok((pick(k)?, pick(v)?))).collect::<Result<_>>()?;
-        Ok(KvCache { batch: rows.len(), len: self.len, heads: self.heads, head_dim: self.head_dim, layers })
-    }
-
-    /// Like [`Self::select_rows`], reusing this cache's buffers: no allocation, and only the rows that change
-    /// are copied. Falls back to a copy when `rows` has more rows than the cache.
-    fn into_selected_rows(mut self, rows: &[usize]) -> Result<KvCache> {
-        if rows.len() > self.batch || rows.iter().any(|&r| r >= self.batch) {
-            return self.select_rows(rows);
-        }
-        let (rs, n) = (self.row_size(), self.batch * self.row_size());
-        for (k, v) in &mut self.layers {
-            gather_rows_in_place(k.data_mut(n)?, rs, rows);
-            gather_rows_in_place(v.data_mut(n)?, rs, rows);
-        }
-        self.batch = rows.len();
-        Ok(self)
-    }
+    /// Decoder calls through ONNX Runtime's IoBinding (`RuntimeOptions::io_binding`).
+    pub io_binding: bool,
 }
 
 /// The decoding state of a batch of rows after a prefill.
@@ -315,19 +217,25 @@ impl FlamingoModel {
         let t_sessions = Instant::now();
         let f32s = |n: &str, s: &str| TensorSpec::new(n, DType::F32, s);
         let i64s = |n: &str, s: &str| TensorSpec::new(n, DType::I64, s);
+        // The tensors whose element type model.yaml's `dtype` decides (float16 for fp16; CONTRACT.md "Precision").
+        let float_type = manifest.dtype().graph_float();
+        let fl = |n: &str, s: &str| TensorSpec::new(n, DType::float(float_type), s);
+        let optim = if float_type == FloatType::F16 { Optimization::Full } else { Optimization::Standard };
         let vision = Component::load(
             "vision_encoder",
             &manifest.component_path(dir, &c.vision_encoder),
             &[f32s("pixels", "[N,3,H,W]")],
-            &[f32s("patch_tokens", "[N,P,Dv]"), f32s("image_embedding", "[N,E]")],
+            &[fl("patch_tokens", "[N,P,Dv]"), f32s("image_embedding", "[N,E]")],
             opts,
+            optim,
         )?;
         let perceiver = Component::load(
             "perceiver",
             &manifest.component_path(dir, &c.perceiver),
-            &[f32s("patch_tokens", "[B,T,F,P,Dv]")],
-            &[f32s("latents", "[B,T,L,Dv]")],
+            &[fl("patch_tokens", "[B,T,F,P,Dv]")],
+            &[fl("latents", "[B,T,L,Dv]")],
             opts,
+            optim,
         )?;
         let mut dec_in = vec![
             i64s("input_ids", "[B,S]"),
@@ -339,14 +247,14 @@ impl FlamingoModel {
         let xattn = match (&manifest.cross_attn_cache, &c.xattn_kv) {
             (Some(x), Some(comp)) => {
                 let names = XattnKv::input_names(&x.layers);
-                let outs: Vec<TensorSpec> = names.iter().map(|n| f32s(n, "[B,T,L,W]")).collect();
+                let outs: Vec<TensorSpec> = names.iter().map(|n| fl(n, "[B,T,L,W]")).collect();
                 dec_in.extend(outs.iter().cloned());
                 let component =
-                    Component::load("xattn_kv", &manifest.component_path(dir, comp), &[f32s("latents", "[B,T,L,Dv]")], &outs, opts)?;
-                Some(XattnKv::new(component, x.layers.clone(), x.width))
+                    Component::load("xattn_kv", &manifest.component_path(dir, comp), &[fl("latents", "[B,T,L,Dv]")], &outs, opts, optim)?;
+                Some(XattnKv::new(component, x.layers.clone(), x.width, float_type))
             }
             _ => {
-                dec_in.push(f32s("vision_latents", "[B,T,L,Dv]"));
+                dec_in.push(fl("vision_latents", "[B,T,L,Dv]"));
                 None
             }
         };
@@ -355,12 +263,12 @@ impl FlamingoModel {
         }
         let mut dec_out = vec![f32s("logits", "[B,K,V]")];
         for i in 0..manifest.lang.n_layers {
-            dec_in.push(f32s(&format!("past_key_{i}"), "[B,H,Pk,Dh]"));
-            dec_in.push(f32s(&format!("past_value_{i}"), "[B,H,Pk,Dh]"));
-            dec_out.push(f32s(&format!("present_key_{i}"), "[B,H,Pk+S,Dh]"));
-            dec_out.push(f32s(&format!("present_value_{i}"), "[B,H,Pk+S,Dh]"));
+            dec_in.push(fl(&format!("past_key_{i}"), "[B,H,Pk,Dh]"));
+            dec_in.push(fl(&format!("past_value_{i}"), "[B,H,Pk,Dh]"));
+            dec_out.push(fl(&format!("present_key_{i}"), "[B,H,Pk+S,Dh]"));
+            dec_out.push(fl(&format!("present_value_{i}"), "[B,H,Pk+S,Dh]"));
         }
-        let decoder = Component::load("lang_decoder", &manifest.component_path(dir, &c.lang_decoder), &dec_in, &dec_out, opts)?;
+        let decoder = Component::load("lang_decoder", &manifest.component_path(dir, &c.lang_decoder), &dec_in, &dec_out, opts, optim)?;
         let session_time = t_sessions.elapsed();
         Ok(FlamingoModel {
             dir: dir.to_path_buf(),
@@ -379,6 +287,7 @@ impl FlamingoModel {
             vision_batch: if matches!(opts.device, crate::model::runtime::Device::Cpu) { 8 } else { 32 },
             candidate_chunk: 64,
             batching: opts.batching,
+            io_binding: opts.io_binding,
         })
     }
 
@@ -396,6 +305,11 @@ impl FlamingoModel {
             .chain(s.outputs().iter().map(|o| (o.name(), o.dtype())))
             .find(|(n, _)| *n == tensor)
             .and_then(|(_, t)| t.tensor_shape().map(|sh| sh.iter().copied().collect()))
+    }
+
+    /// Element type of the graphs' dtype-dependent float tensors (KV cache, cross-attention keys/values).
+    pub fn float_type(&self) -> FloatType {
+        self.manifest.dtype().graph_float()
     }
 
     /// Which execution provider each component runs on.
@@ -418,8 +332,8 @@ impl FlamingoModel {
         let input = TensorRef::from_array_view((vec![n as i64, 3, s, s], pixels)).map_err(|e| anyhow!("{e}"))?;
         let out = self.vision.run(vec![(Cow::from("pixels"), SessionInputValue::from(input))])?;
         let v = &self.manifest.vision;
-        let patches = extract_f32(&out, "patch_tokens", &[n, v.num_patches, v.width])?;
-        let emb = extract_f32(&out, "image_embedding", &[n, v.embed_dim])?;
+        let patches = tensors::output_f32(&out, "patch_tokens", &[n, v.num_patches, v.width])?;
+        let emb = tensors::output_f32(&out, "image_embedding", &[n, v.embed_dim])?;
         drop(out);
         self.stats.vision_calls += 1;
         self.stats.images_encoded += n;
@@ -432,10 +346,9 @@ impl FlamingoModel {
         let p = self.manifest.vision.num_patches as i64;
         let d = self.manifest.vision.width as i64;
         let t = Instant::now();
-        let input =
-            TensorRef::from_array_view((vec![b as i64, 1, f as i64, p, d], patches)).map_err(|e| anyhow!("{e}"))?;
-        let out = self.perceiver.run(vec![(Cow::from("patch_tokens"), SessionInputValue::from(input))])?;
-        let lat = extract_f32(&out, "latents", &[b, 1, self.manifest.perceiver.num_latents, d as usize])?;
+        let input = tensors::input_from_f32(vec![b as i64, 1, f as i64, p, d], patches, self.float_type())?;
+        let out = self.perceiver.run(vec![(Cow::from("patch_tokens"), input)])?;
+        let lat = tensors::output_f32(&out, "latents", &[b, 1, self.manifest.perceiver.num_latents, d as usize])?;
         drop(out);
         self.stats.perceiver_calls += 1;
         self.stats.perceiver_time += t.elapsed();
@@ -461,7 +374,7 @@ impl FlamingoModel {
         let kvs = x.for_media(std::slice::from_ref(&media), l, dv)?;
         Ok(Some(
             (0..x.layers.len())
-                .map(|k| media.iter().flat_map(|m| kvs[&Arc::as_ptr(m)].layers[k].iter().copied()).collect())
+                .map(|k| media.iter().flat_map(|m| kvs[&Arc::as_ptr(m)].layers[k].as_floats().to_f32()).collect())
                 .collect(),
         ))
     }
@@ -653,66 +566,62 @@ impl FlamingoModel {
         let t = Instant::now();
         let bi = batch as i64;
         let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(6 + 2 * kv.layers.len());
-        fn tens<'a>(shape: Vec<i64>, data: &'a [i64]) -> Result<SessionInputValue<'a>> {
-            Ok(SessionInputValue::from(TensorRef::from_array_view((shape, data)).map_err(|e| anyhow!("{e}"))?))
+        // (with an IoBinding every input is owned, or ONNX Runtime's own KV tensor: tensors::input_as)
+        let own = self.io_binding;
+        fn tens(shape: Vec<i64>, data: &[i64], own: bool) -> Result<SessionInputValue<'_>> {
+            tensors::i64_input(shape, data, own)
         }
-        inputs.push(("input_ids".into(), tens(vec![bi, s as i64], ids)?));
-        inputs.push(("attention_mask".into(), tens(vec![bi, total as i64], mask)?));
+        inputs.push(("input_ids".into(), tens(vec![bi, s as i64], ids, own)?));
+        inputs.push(("attention_mask".into(), tens(vec![bi, total as i64], mask, own)?));
         if self.manifest.lang.uses_position_ids {
-            inputs.push(("position_ids".into(), tens(vec![bi, s as i64], positions)?));
+            inputs.push(("position_ids".into(), tens(vec![bi, s as i64], positions, own)?));
         }
-        inputs.push(("media_index".into(), tens(vec![bi, s as i64], media_index)?));
+        inputs.push(("media_index".into(), tens(vec![bi, s as i64], media_index, own)?));
         let keep_arr = [keep as i64];
-        inputs.push(("logits_keep".into(), tens(vec![1], &keep_arr)?));
+        inputs.push(("logits_keep".into(), tens(vec![1], &keep_arr, own)?));
         match media {
             DecoderMedia::Latents(latents, t) => inputs.push((
                 "vision_latents".into(),
-                SessionInputValue::from(
-                    TensorRef::from_array_view((vec![bi, *t as i64, l as i64, d as i64], &latents[..]))
-                        .map_err(|e| anyhow!("{e}"))?,
-                ),
+                match self.float_type() {
+                    FloatType::F32 => tensors::input_as(vec![bi, *t as i64, l as i64, d as i64], tensors::Floats::F32(&latents[..]), own)?,
+                    ty => tensors::input_from_f32(vec![bi, *t as i64, l as i64, d as i64], &latents[..], ty)?,
+                },
             )),
             DecoderMedia::Kv(layers, t) => {
                 let x = self.xattn.as_ref().ok_or_else(|| anyhow!("cross-attention keys/values for a model without xattn_kv"))?;
                 let shape = vec![bi, *t as i64, l as i64, x.width as i64];
                 for (name, data) in XattnKv::input_names(&x.layers).into_iter().zip(layers.iter()) {
-                    inputs.push((
-                        name.into(),
-                        SessionInputValue::from(TensorRef::from_array_view((shape.clone(), &data[..])).map_err(|e| anyhow!("{e}"))?),
-                    ));
+                    inputs.push((name.into(), tensors::input_as(shape.clone(), data.as_floats(), own)?));
                 }
             }
         }
         let kv_shape = vec![bi, h as i64, kv.len as i64, dh as i64];
-        let empty: Vec<f32> = Vec::new();
         // Buffers can hold more rows than the cache uses (after an in-place row selection).
         let used = batch * h * kv.len * dh;
         for (i, (k, v)) in kv.layers.iter().enumerate() {
-            let (k, v) = if kv.len == 0 { (&empty[..], &empty[..]) } else { (k.data(used)?, v.data(used)?) };
-            inputs.push((
-                format!("past_key_{i}").into(),
-                SessionInputValue::from(TensorRef::from_array_view((kv_shape.clone(), &k[..])).map_err(|e| anyhow!("{e}"))?),
-            ));
-            inputs.push((
-                format!("past_value_{i}").into(),
-                SessionInputValue::from(TensorRef::from_array_view((kv_shape.clone(), &v[..])).map_err(|e| anyhow!("{e}"))?),
-            ));
+            inputs.push((format!("past_key_{i}").into(), k.input(&kv_shape, used, own)?));
+            inputs.push((format!("past_value_{i}").into(), v.input(&kv_shape, used, own)?));
         }
         let n_layers = kv.layers.len();
-        let mut out = self.decoder.run(inputs)?;
-        let logits = extract_f32(&out, "logits", &[batch, keep, self.manifest.lang.vocab_size])?;
-        // The caches stay in ONNX Runtime's output values: no copy until rows are selected.
-        let mut take = |name: String| {
-            out.remove(&name).map(KvTensor::Ort).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))
-        };
-        let mut layers = Vec::with_capacity(n_layers);
-        for i in 0..n_layers {
-            layers.push((take(format!("present_key_{i}"))?, take(format!("present_value_{i}"))?));
-        }
-        drop(out);
+        let ty = kv.ty;
+        let vocab = self.manifest.lang.vocab_size;
+        let (logits, layers) = self.decoder.run_with(inputs, self.io_binding, |out| {
+            let logits = tensors::output_f32(out, "logits", &[batch, keep, vocab])?;
+            // The caches stay in ONNX Runtime's output values (in the graph's element type): no copy until rows
+            // are selected.
+            let mut take = |name: String| {
+                let v = out.remove(&name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
+                KvTensor::from_output(v, &name)
+            };
+            let mut layers = Vec::with_capacity(n_layers);
+            for i in 0..n_layers {
+                layers.push((take(format!("present_key_{i}"))?, take(format!("present_value_{i}"))?));
+            }
+            Ok((logits, layers))
+        })?;
         self.stats.decoder_calls += 1;
         self.stats.decoder_time += t.elapsed();
-        Ok((logits, KvCache { batch, len: total, heads: h, head_dim: dh, layers }))
+        Ok((logits, KvCache { batch, len: total, heads: h, head_dim: dh, ty, layers }))
     }
 
     /// Flattens the media of each row into `[B, T, L, Dv]` (zero-padded to the largest T, at least 1). The last
@@ -756,7 +665,7 @@ impl FlamingoModel {
         let kvs = x.for_media(media, l, dv)?;
         let rows: Vec<Vec<Arc<MediaKv>>> =
             media.iter().map(|r| r.iter().map(|m| kvs[&Arc::as_ptr(m)].clone()).collect()).collect();
-        let batch = x.batch(&rows, l);
+        let batch = x.batch(&rows, l)?;
         let cross = CrossRows(rows.iter().map(|r| r.last().cloned()).collect());
         let dt = t0.elapsed();
         self.stats.xattn_kv_calls += kvs.len().div_ceil(x.chunk.max(1));
@@ -799,7 +708,7 @@ impl FlamingoModel {
         let media: Vec<Vec<Arc<EncodedMedia>>> = prompts.iter().map(|p| p.media.clone()).collect();
         let (dmedia, cross) = self.prefill_media(&media)?;
         let l = &self.manifest.lang;
-        let kv = KvCache::empty(b, l.n_layers, l.n_heads, l.head_dim);
+        let kv = KvCache::empty(b, l.n_layers, l.n_heads, l.head_dim, self.float_type());
         let (logits, kv) = self.decoder_step(&ids, &mask, &pos, &midx, &dmedia, &kv, b, keep.min(s))?;
         let state = RowsState {
             kv,
@@ -856,7 +765,7 @@ impl FlamingoModel {
         // given, so such a row gets all its media, as in its prompt; the manifest refuses that mode together with
         // cross_attn_cache.)
         let dmedia = match &mut self.xattn {
-            Some(x) => x.decode_batch(&state.cross, self.manifest.perceiver.num_latents),
+            Some(x) => x.decode_batch(&state.cross, self.manifest.perceiver.num_latents)?,
             None => {
                 let uniform = self.manifest.cross_attention().no_media == crate::model::manifest::NoMedia::UniformAllMedia;
                 let last: Vec<Vec<Arc<EncodedMedia>>> = state
@@ -995,39 +904,4 @@ fn max_and_lse(logits: &[f32]) -> (f32, f32) {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
     (max, sum.ln() as f32)
-}
-
-/// Output `name` as floats; its shape must be `want` (sizes from model.yaml), so a manifest that disagrees with
-/// its graphs is an error rather than misaligned rows.
-fn extract_f32(out: &ort::session::SessionOutputs<'_>, name: &str, want: &[usize]) -> Result<Vec<f32>> {
-    let value = out.get(name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
-    let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("output '{name}': {e}"))?;
-    if shape.len() != want.len() || shape.iter().zip(want).any(|(&a, &b)| a != b as i64) {
-        bail!(
-            "output '{name}' has shape {:?}, but model.yaml's sizes give {want:?}; the manifest does not match its ONNX files",
-            &shape[..]
-        );
-    }
-    Ok(data.to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::gather_rows_in_place;
-
-    #[test]
-    fn in_place_row_gather_matches_a_copy() {
-        // Every selection of up to 4 rows out of 4 (beam reorders, duplicates, shrinking batches).
-        let (b, row) = (4usize, 3usize);
-        let orig: Vec<f32> = (0..b * row).map(|x| x as f32).collect();
-        for m in 1..=b {
-            for code in 0..b.pow(m as u32) {
-                let rows: Vec<usize> = (0..m).map(|i| code / b.pow(i as u32) % b).collect();
-                let mut buf = orig.clone();
-                gather_rows_in_place(&mut buf, row, &rows);
-                let want: Vec<f32> = rows.iter().flat_map(|&r| orig[r * row..(r + 1) * row].to_vec()).collect();
-                assert_eq!(&buf[..m * row], &want[..], "rows {rows:?}");
-            }
-        }
-    }
 }

@@ -13,10 +13,43 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The contract versions this runtime implements.
-pub const SUPPORTED_CONTRACT_VERSIONS: &[u32] = &[1, 2, 3];
+pub const SUPPORTED_CONTRACT_VERSIONS: &[u32] = &[1, 2, 3, 4];
 
-/// The version the exporter writes today.
+/// The version the exporter writes today for fp32 models (the default); `--dtype fp16|bf16` exports are version 4.
 pub const CURRENT_CONTRACT_VERSION: u32 = 3;
+
+/// The contract version that added `dtype` (half precision).
+pub const DTYPE_CONTRACT_VERSION: u32 = 4;
+
+/// The precision of a model's weights and graphs (contract 4 `dtype`; absent = fp32). CONTRACT.md "Precision".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelDType {
+    /// float32 graphs.
+    #[default]
+    Fp32,
+    /// float16 graphs: every float input/output float16 except `pixels`, `image_embedding`, `logits`.
+    Fp16,
+    /// bfloat16-rounded weights in float32 graphs (float32 I/O and compute).
+    Bf16,
+}
+
+impl ModelDType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ModelDType::Fp32 => "fp32",
+            ModelDType::Fp16 => "fp16",
+            ModelDType::Bf16 => "bf16",
+        }
+    }
+    /// Element type of the graphs' dtype-dependent float tensors.
+    pub fn graph_float(&self) -> crate::model::tensors::FloatType {
+        match self {
+            ModelDType::Fp16 => crate::model::tensors::FloatType::F16,
+            ModelDType::Fp32 | ModelDType::Bf16 => crate::model::tensors::FloatType::F32,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +57,9 @@ pub struct Manifest {
     pub contract_version: u32,
     pub exporter_version: String,
     pub opset: u32,
+    /// Version 4: the precision of the weights and graphs. Absent (versions 1-3): fp32; required in version 4.
+    #[serde(default)]
+    pub dtype: Option<ModelDType>,
     pub name: String,
     pub source: Source,
     pub components: Components,
@@ -480,6 +516,23 @@ impl Manifest {
             );
         }
         self.validate_cross_attn_cache(path)?;
+        match (self.contract_version >= DTYPE_CONTRACT_VERSION, self.dtype) {
+            (false, Some(d)) => bail!(
+                "{}: dtype ({}) is a contract version 4 key, but contract_version is {}; re-export the model with \
+                 `--dtype {}` (the exporter writes contract_version 4 for it)",
+                path.display(),
+                d.as_str(),
+                self.contract_version,
+                d.as_str()
+            ),
+            (true, None) => bail!(
+                "{}: contract_version {} needs dtype (fp32 | fp16 | bf16): the precision of the graphs; re-export \
+                 the model with export/export_openflamingo.py",
+                path.display(),
+                self.contract_version
+            ),
+            _ => {}
+        }
         let v = self.lang.vocab_size;
         let st = &self.special_tokens;
         for (key, id) in [
@@ -508,6 +561,11 @@ impl Manifest {
             );
         }
         Ok(())
+    }
+
+    /// The precision of the model (`dtype`; fp32 before contract 4).
+    pub fn dtype(&self) -> ModelDType {
+        self.dtype.unwrap_or_default()
     }
 
     /// The cross-attention settings: the version-3 section, or OpenFlamingo's (versions 1 and 2).

@@ -9,12 +9,14 @@ pub mod batching;
 pub mod checks;
 pub mod clip;
 pub mod flamingo;
+pub(crate) mod kv;
 pub mod manifest;
 pub mod preprocess;
 pub mod prompt_format;
 pub mod runtime;
 pub mod search;
 pub mod session;
+pub mod tensors;
 pub mod tokenizer;
 pub(crate) mod xattn;
 

@@ -1,6 +1,6 @@
 //! One ONNX component: its session, and the check of its inputs/outputs against the contract.
 
-use crate::model::runtime::{create_session, ProviderReport, RuntimeOptions};
+use crate::model::runtime::{create_session_with, Optimization, ProviderReport, RuntimeOptions};
 use anyhow::{anyhow, bail, Result};
 use ort::session::{Session, SessionInputValue, SessionOutputs};
 use ort::value::TensorElementType;
@@ -12,17 +12,30 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DType {
     F32,
+    /// float16 (the float tensors of a `dtype: fp16` model, CONTRACT.md "Precision").
+    F16,
     I64,
 }
 
 impl DType {
     fn matches(self, t: TensorElementType) -> bool {
-        matches!((self, t), (DType::F32, TensorElementType::Float32) | (DType::I64, TensorElementType::Int64))
+        matches!(
+            (self, t),
+            (DType::F32, TensorElementType::Float32) | (DType::F16, TensorElementType::Float16) | (DType::I64, TensorElementType::Int64)
+        )
     }
     fn name(self) -> &'static str {
         match self {
             DType::F32 => "float32",
+            DType::F16 => "float16",
             DType::I64 => "int64",
+        }
+    }
+    /// The contract dtype of a float tensor whose type the manifest's `dtype` decides.
+    pub fn float(ty: crate::model::tensors::FloatType) -> DType {
+        match ty {
+            crate::model::tensors::FloatType::F32 => DType::F32,
+            crate::model::tensors::FloatType::F16 => DType::F16,
         }
     }
 }
@@ -59,6 +72,7 @@ impl Component {
         inputs: &[TensorSpec],
         outputs: &[TensorSpec],
         opts: &RuntimeOptions,
+        optimization: Optimization,
     ) -> Result<Component> {
         if !path.exists() {
             bail!(
@@ -67,7 +81,7 @@ impl Component {
                 path.display()
             );
         }
-        let (session, provider) = create_session(path, name, opts)?;
+        let (session, provider) = create_session_with(path, name, opts, optimization)?;
         check_io(path, "input", session.inputs().iter().map(|o| (o.name(), o.dtype())), inputs)?;
         check_io(path, "output", session.outputs().iter().map(|o| (o.name(), o.dtype())), outputs)?;
         Ok(Component { name, path: path.to_path_buf(), session, provider })
@@ -76,6 +90,36 @@ impl Component {
     pub fn run<'s>(&'s mut self, inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>) -> Result<SessionOutputs<'s>> {
         let path = self.path.display().to_string();
         self.session.run(inputs).map_err(|e| anyhow!("{path}: ONNX Runtime failed: {}", crate::model::runtime::strip_ansi(&e.to_string())))
+    }
+
+    /// Runs the session and hands its outputs to `f`. With `binding`, through ONNX Runtime's IoBinding: every
+    /// input bound (values ONNX Runtime owns, such as a previous call's KV cache, without a copy; borrowed views
+    /// are copied once by the binding), every output allocated by ONNX Runtime on the CPU. The same numbers either
+    /// way; the binding is the path a device-resident KV cache needs (outputs bound to device memory).
+    pub fn run_with<R>(
+        &mut self,
+        inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>,
+        binding: bool,
+        f: impl FnOnce(&mut SessionOutputs<'_>) -> Result<R>,
+    ) -> Result<R> {
+        if !binding {
+            let mut out = self.run(inputs)?;
+            return f(&mut out);
+        }
+        let path = self.path.display().to_string();
+        let err = |e: ort::Error| anyhow!("{path}: ONNX Runtime failed: {}", crate::model::runtime::strip_ansi(&e.to_string()));
+        use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+        let mut b = self.session.create_binding().map_err(err)?;
+        for (name, value) in &inputs {
+            b.bind_input(name.as_ref(), &**value).map_err(err)?;
+        }
+        let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(err)?;
+        let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
+        for name in names {
+            b.bind_output_to_device(name, &cpu).map_err(err)?;
+        }
+        let mut out = self.session.run_binding(&b).map_err(err)?;
+        f(&mut out)
     }
 }
 
@@ -103,8 +147,17 @@ fn check_io<'a>(
             bail!("{}: {kind} '{}' is not a tensor; expected {} {}", path.display(), spec.name, spec.dtype.name(), spec.shape);
         };
         if !spec.dtype.matches(elem) {
+            let floats = matches!(spec.dtype, DType::F32 | DType::F16)
+                && matches!(elem, TensorElementType::Float32 | TensorElementType::Float16);
+            let hint = if floats {
+                ". model.yaml's `dtype` decides the graphs' float type (fp32 and bf16: float32; fp16: float16, \
+                 except pixels, image_embedding and logits; export/CONTRACT.md \"Precision\"): this graph was \
+                 exported with another --dtype than model.yaml says — re-export the model, or fix `dtype` in model.yaml"
+            } else {
+                ""
+            };
             bail!(
-                "{}: {kind} '{}' has dtype {elem}, expected {} with shape {}",
+                "{}: {kind} '{}' has dtype {elem}, expected {} with shape {}{hint}",
                 path.display(),
                 spec.name,
                 spec.dtype.name(),

@@ -11,17 +11,17 @@
 
 use crate::model::flamingo::EncodedMedia;
 use crate::model::session::Component;
-use anyhow::{anyhow, bail, Result};
-use ort::session::SessionInputValue;
-use ort::value::TensorRef;
+use crate::model::tensors::{self, FloatBuf, FloatType};
+use anyhow::{anyhow, Result};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The projected keys/values of one media item: per gated layer `[L, W]`, row-major.
+/// The projected keys/values of one media item: per gated layer `[L, W]`, row-major, in the graphs' element type
+/// (float16 for a `dtype: fp16` model).
 #[derive(Debug)]
 pub(crate) struct MediaKv {
-    pub layers: Vec<Vec<f32>>,
+    pub layers: Vec<FloatBuf>,
 }
 
 /// What a decoder call gets for the media of its rows (`[B, T, L, ·]` row-major, zero-padded slots).
@@ -29,8 +29,8 @@ pub(crate) struct MediaKv {
 pub(crate) enum DecoderMedia {
     /// `vision_latents` `[B, T, L, Dv]` (contract <= 2).
     Latents(Arc<Vec<f32>>, usize),
-    /// `xattn_kv_{i}` `[B, T, L, W]` per gated layer (contract 3).
-    Kv(Arc<Vec<Vec<f32>>>, usize),
+    /// `xattn_kv_{i}` `[B, T, L, W]` per gated layer (contract 3), in the graphs' element type.
+    Kv(Arc<Vec<FloatBuf>>, usize),
 }
 
 /// Per row, the projected keys/values its decode steps attend to (the row's last media; `None`: no media).
@@ -53,6 +53,8 @@ pub(crate) struct XattnKv {
     /// Gated decoder layers (`xattn_kv_{i}`), in order.
     pub layers: Vec<usize>,
     pub width: usize,
+    /// Element type of `xattn_kv_{i}`.
+    pub ty: FloatType,
     /// Media per call: bounds the transient output (`media × layers × L × W` floats).
     pub chunk: usize,
     /// The last decode-step input built and the rows it was built from (decode steps reuse it).
@@ -69,8 +71,8 @@ fn same_rows(a: &[Option<Arc<MediaKv>>], b: &[Option<Arc<MediaKv>>]) -> bool {
 }
 
 impl XattnKv {
-    pub fn new(component: Component, layers: Vec<usize>, width: usize) -> XattnKv {
-        XattnKv { component, layers, width, chunk: 32, last: None }
+    pub fn new(component: Component, layers: Vec<usize>, width: usize, ty: FloatType) -> XattnKv {
+        XattnKv { component, layers, width, ty, chunk: 32, last: None }
     }
 
     /// Names of the decoder inputs, in layer order.
@@ -80,25 +82,17 @@ impl XattnKv {
 
     /// Runs the graph on `n` media latents `[n, 1, L, Dv]`; returns per media its [`MediaKv`].
     fn run(&mut self, latents: &[f32], n: usize, l: usize, dv: usize) -> Result<Vec<Arc<MediaKv>>> {
-        let input = TensorRef::from_array_view((vec![n as i64, 1, l as i64, dv as i64], latents)).map_err(|e| anyhow!("{e}"))?;
+        let input = tensors::input_from_f32(vec![n as i64, 1, l as i64, dv as i64], latents, self.ty)?;
         let path = self.component.path.display().to_string();
-        let out = self.component.run(vec![(Cow::from("latents"), SessionInputValue::from(input))])?;
+        let out = self.component.run(vec![(Cow::from("latents"), input)])?;
         let per = l * self.width;
-        let mut media: Vec<Vec<Vec<f32>>> = (0..n).map(|_| Vec::with_capacity(self.layers.len())).collect();
+        let mut media: Vec<Vec<FloatBuf>> = (0..n).map(|_| Vec::with_capacity(self.layers.len())).collect();
         for name in Self::input_names(&self.layers) {
-            let value = out.get(name.as_str()).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("output '{name}': {e}"))?;
-            let want = [n as i64, 1, l as i64, self.width as i64];
-            if shape[..] != want[..] {
-                bail!(
-                    "{}: output '{name}' has shape {:?}, but model.yaml's sizes give {want:?} (perceiver.num_latents, \
-                     cross_attn_cache.width); the manifest does not match its ONNX files",
-                    path,
-                    &shape[..]
-                );
-            }
-            for (m, chunk) in media.iter_mut().zip(data.chunks(per)) {
-                m.push(chunk.to_vec());
+            let data = tensors::output_buf(&out, &name, &[n, 1, l, self.width])
+                .map_err(|e| anyhow!("{path}: {e} (perceiver.num_latents, cross_attn_cache.width)"))?;
+            let data = data.as_floats();
+            for (j, m) in media.iter_mut().enumerate() {
+                m.push(data.slice(j * per..(j + 1) * per).to_buf());
             }
         }
         Ok(media.into_iter().map(|layers| Arc::new(MediaKv { layers })).collect())
@@ -132,35 +126,34 @@ impl XattnKv {
     }
 
     /// `[B, T, L, W]` per layer from per-row media (zero-padded to the longest row, at least one slot).
-    pub fn batch(&self, rows: &[Vec<Arc<MediaKv>>], l: usize) -> DecoderMedia {
+    pub fn batch(&self, rows: &[Vec<Arc<MediaKv>>], l: usize) -> Result<DecoderMedia> {
         let t = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let per = l * self.width;
         let layers = (0..self.layers.len())
             .map(|k| {
-                let mut buf = vec![0f32; rows.len() * t * per];
+                let mut buf = FloatBuf::zeros(self.ty, rows.len() * t * per);
                 for (r, row) in rows.iter().enumerate() {
                     for (j, m) in row.iter().enumerate() {
-                        let base = (r * t + j) * per;
-                        buf[base..base + per].copy_from_slice(&m.layers[k]);
+                        buf.write_at((r * t + j) * per, m.layers[k].as_floats())?;
                     }
                 }
-                buf
+                Ok(buf)
             })
-            .collect();
-        DecoderMedia::Kv(Arc::new(layers), t)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderMedia::Kv(Arc::new(layers), t))
     }
 
     /// The decode-step input (`T = 1`, each row's last media; zeros for a row without media), reused while
     /// the rows are the same.
-    pub fn decode_batch(&mut self, rows: &CrossRows, l: usize) -> DecoderMedia {
+    pub fn decode_batch(&mut self, rows: &CrossRows, l: usize) -> Result<DecoderMedia> {
         if let Some((key, media)) = &self.last {
             if same_rows(key, &rows.0) {
-                return media.clone();
+                return Ok(media.clone());
             }
         }
         let per_row: Vec<Vec<Arc<MediaKv>>> = rows.0.iter().map(|m| m.iter().cloned().collect()).collect();
-        let media = self.batch(&per_row, l);
+        let media = self.batch(&per_row, l)?;
         self.last = Some((rows.0.clone(), media.clone()));
-        media
+        Ok(media)
     }
 }

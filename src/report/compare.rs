@@ -340,7 +340,11 @@ fn compare_runs(b: &RunFolder, c: &RunFolder, cfg: &CompareConfig, notes: &mut V
         notes.push(format!("{}: the prompt templates differ (sha256 {}… vs {}…)", bi.benchmark_name, short(&bi.template_sha256), short(&ci.template_sha256)));
     }
     if bi.model_manifest_sha256 != ci.model_manifest_sha256 {
-        notes.push(format!("{}: different models: {} → {}", bi.benchmark_name, bi.model_name, ci.model_name));
+        // the precision (model.yaml `dtype`, contract 4; absent = fp32) when it differs: an fp16 vs fp32 comparison
+        let dtype = |r: &RunFolder| r.model_source().and_then(|(s, _)| s.dtype).unwrap_or_else(|| "fp32".into());
+        let (bd, cd) = (dtype(b), dtype(c));
+        let precision = if bd != cd { format!(" (precision {bd} → {cd})") } else { String::new() };
+        notes.push(format!("{}: different models: {} → {}{precision}", bi.benchmark_name, bi.model_name, ci.model_name));
     }
     let common_trials = bi.trial_seeds.len().min(ci.trial_seeds.len());
     if bi.trial_seeds[..common_trials] != ci.trial_seeds[..common_trials] {

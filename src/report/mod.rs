@@ -142,6 +142,7 @@ impl RunFolder {
             crate::engine::run::ModelSource {
                 checkpoint_sha256: src.get("checkpoint_sha256")?.as_str()?.to_string(),
                 preset: src.get("preset").and_then(|p| p.as_str()).map(String::from),
+                dtype: y.get("dtype").and_then(|d| d.as_str()).map(String::from),
             },
             "the model folder's model.yaml (same SHA-256 as the run's)",
         ))
