@@ -1275,10 +1275,13 @@ impl<'a> Lexer<'a> {
                 self.push(t);
                 return j;
             }
+            // `'90` before a space or the end, `'90s` (decades 20..90) before anything
             if self.is(i + 1, is_digit) && self.is(i + 2, is_digit) && !self.is(i + 3, is_digit) {
-                let with_s = self.is(i + 3, |c| c == 's' || c == 'S');
+                let with_s = self.is(i + 3, |c| c == 's' || c == 'S')
+                    && self.is(i + 1, |c| ('2'..='9').contains(&c))
+                    && self.at(i + 2) == Some('0');
                 let e = if with_s { i + 4 } else { i + 3 };
-                if with_s || !self.is(e, |c| is_digit(c) || c == '"' || c == '/') {
+                if with_s || self.at(e).is_none_or(is_apostrophe_year_end) {
                     let t = self.text(i, e);
                     self.push(t);
                     return e;
@@ -1290,8 +1293,12 @@ impl<'a> Lexer<'a> {
                 return self.word(i + 2);
             }
         }
-        // an ASCII apostrophe before a letter reads as an opening quote; ’ stays a closing one
-        if !fancy && next.is_some_and(|c| c.is_ascii_alphabetic()) {
+        // an ASCII apostrophe before a letter reads as an opening quote, unless that letter is the last
+        // before a space or the end (`x 'a b` → `'`); ’ stays a closing one
+        if !fancy
+            && next.is_some_and(|c| c.is_ascii_alphabetic())
+            && self.is(i + 2, |c| !matches!(c, ' ' | '\t' | '\u{a0}' | '\n'))
+        {
             self.push("`");
         } else {
             self.push("'");
@@ -1531,10 +1538,11 @@ impl<'a> Lexer<'a> {
                 '!' | '?' => is_letter(prev) && nx.is_some_and(is_letter) && f.question_ok,
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
-                '\'' | '\u{2019}' | '\u{2018}' | '`' => {
+                c if is_apostrophe(c) => {
                     let join = self.inner_apostrophe(start, i, &f);
                     // only an elision (`o'clock`, `d'Art`) takes `-` / `_` / hyphens after it
-                    let elision = i - start == 1 && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o');
+                    let one_letter = i - start == 1 || (i >= start + 2 && is_part_joiner(self.c[i - 2]));
+                    let elision = one_letter && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o');
                     f.inner_apostrophe |= join && !elision;
                     join
                 }
@@ -1566,6 +1574,8 @@ impl<'a> Lexer<'a> {
         if text.chars().count() > 1
             && text.chars().all(|c| c.is_ascii_alphabetic())
             && (text.ends_with('n') || text.ends_with('N'))
+            // (not after another n: `johnn't` → `johnn` `'` `t`)
+            && !text[..text.len() - 1].ends_with(['n', 'N'])
             && self.is(i, |c| c == '\'' || c == '\u{2019}' || c == '\u{2018}')
             && self.is(i + 1, |c| c == 't' || c == 'T')
         {
@@ -1589,9 +1599,13 @@ impl<'a> Lexer<'a> {
         }
         // y'all, j'ai, ol': the letters and the apostrophe
         // (y'll is a clitic and y'llx no y'; j' is one before anything)
-        if (matches!(text.as_str(), "y" | "Y") && self.is(i + 1, |c| c.is_ascii_alphabetic()) && !self.starts_with_nocase(i + 1, "ll")
-            || matches!(text.as_str(), "j" | "J")
-            || text.eq_ignore_ascii_case("ol"))
+        // (not before the letters of a clitic: `y'd` → `y` `'d`, `j'sb` → `j` `` ` `` `sb`)
+        if (matches!(text.as_str(), "y" | "Y")
+            && self.is(i + 1, |c| c.is_ascii_alphabetic())
+            && !self.starts_with_nocase(i + 1, "ll")
+            && !self.clitic_letters_at(i + 1)
+            || matches!(text.as_str(), "j" | "J") && !self.clitic_letters_at(i + 1)
+            || (text.eq_ignore_ascii_case("ol") && !self.clitic_letters_at(i + 1)))
             && self.is(i, |c| c == '\'' || c == '\u{2019}')
         {
             let mut t = text;
@@ -1645,6 +1659,11 @@ impl<'a> Lexer<'a> {
             || (text.chars().next().is_some_and(char::is_uppercase) && ABBREV_FINAL_CAPITALISED.contains(&low.as_str()))
     }
 
+    /// Whether a clitic's letters (`s`, `m`, `d`, `re`, `ve`, `ll`, any case) start at `i`, whatever follows.
+    fn clitic_letters_at(&self, i: usize) -> bool {
+        ["s", "m", "d", "re", "ve", "ll"].iter().any(|c| self.starts_with_nocase(i, c))
+    }
+
     /// Whether a clitic's letters (`s`, `m`, `d`, `re`, `ve`, `ll`, any case) start at `i` and end a word.
     fn clitic_at(&self, i: usize) -> bool {
         let mut j = i;
@@ -1666,7 +1685,8 @@ impl<'a> Lexer<'a> {
             return false;
         }
 
-        if i - start == 1 && matches!(prev, 'y' | 'Y' | 'j' | 'J') {
+        // (a capital J joins like other capitals: `J'ab`)
+        if i - start == 1 && matches!(prev, 'y' | 'Y' | 'j') {
             return false;
         }
         // clitics and n't end the word instead
@@ -1681,6 +1701,16 @@ impl<'a> Lexer<'a> {
         if matches!(prev, 'n' | 'N') && rest.starts_with('t') && i - start > 1 {
             return false;
         }
+        let y_ok = i - start > 1 && is_letter(self.c[i - 2]);
+        // (only in a word of letters: `ay'all`, but `a?y'all`, `E.U.NZDy'all`, `1080p-LRBy'all` split)
+        let vowels = i - start >= 2
+            && f.all_letters
+            && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
+            && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || c.is_ascii_uppercase());
+        // (a vowel, the apostrophe and a vowel outrank `'em`: `wi'emth`, `do'emg`)
+        if vowels {
+            return true;
+        }
         if rest.starts_with("em") && rest.len() > 2 && !rest.starts_with("emb") {
             return false;
         }
@@ -1688,6 +1718,11 @@ impl<'a> Lexer<'a> {
             return false;
         }
         let first = i - start == 1;
+        // a one-letter part after `-`, `_` or a hyphen: only an elision before two or more letters joins
+        // (`ab-o'clock`, `a_d'Art`; not `ab-n'ab`, `ab-B'xy`, `ab-o'c`)
+        if !first && i >= start + 2 && is_part_joiner(self.c[i - 2]) {
+            return matches!(prev, 'd' | 'l' | 'o' | 'D' | 'L' | 'O') && self.is(i + 2, is_letter);
+        }
         // one letter, an apostrophe and one letter are three tokens (`o'n` → `o` `'n`, `B'x`)
         if first && !self.is(i + 2, is_letter) {
             return false;
@@ -1701,16 +1736,10 @@ impl<'a> Lexer<'a> {
             return true;
         }
         let ascii = self.c[i] == '\'' || self.c[i] == '`';
-        let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O');
+        let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O' && f.all_letters);
         if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
             return false;
         }
-        let y_ok = i - start > 1 && is_letter(self.c[i - 2]);
-        // (only in a word of letters: `ay'all`, but `a?y'all`, `E.U.NZDy'all`, `1080p-LRBy'all` split)
-        let vowels = i - start >= 2
-            && f.all_letters
-            && ("aeiouAEIOU".contains(prev) || (matches!(prev, 'y' | 'Y') && y_ok))
-            && nx.is_some_and(|c| "aeiouAEIOU".contains(c) || c.is_ascii_uppercase());
         let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
         single
             || vowels
@@ -1910,9 +1939,19 @@ impl WordShape {
     }
 }
 
+/// What may follow a `'90`-style year (spaces, a line break, U+0085).
+fn is_apostrophe_year_end(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\u{85}' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}')
+}
+
+/// Characters that join the parts of a compound word (`a-b`, `a_b`, `a‐b`).
+fn is_part_joiner(c: char) -> bool {
+    c == '-' || c == '_' || is_word_hyphen(c)
+}
+
 /// The apostrophes that may stand inside a word (`o'clock`, `o’clock`, `o‘clock`, `o`clock`).
 fn is_apostrophe(c: char) -> bool {
-    matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`')
+    matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`' | '\u{91}' | '\u{92}' | '\u{201b}')
 }
 
 /// Characters that end a token holding `@` (and no `@` beyond them belongs to the token before them).
@@ -2201,5 +2240,97 @@ mod tests {
         assert_eq!(t("5a\u{308}b"), "5a \u{308}b");
         assert_eq!(t("ab5n\u{303}"), "ab5n\u{303}");
         assert_eq!(t("n\u{303}a-b"), "n\u{303}a - b");
+    }
+
+    // Java's output for each input below was observed with the jar (scripts/ptb_differential/probe.sh).
+    #[test]
+    fn windows_1252_and_reversed_quotes_inside_words() {
+        assert_eq!(t("towe\u{91}are play\u{91}er D\u{91}og"), "towe\u{91}are play\u{91}er d\u{91}og");
+        assert_eq!(t("T\u{91}wo M\u{92}an Ma\u{92}am n\u{91}ab"), "t\u{91}wo m\u{92}an ma\u{92}am n\u{91}ab");
+        assert_eq!(t("towe\u{201b}are D\u{201b}og"), "towe\u{201b}are d\u{201b}og");
+        assert_eq!(t("tow\u{91}are"), "tow ` are");
+        assert_eq!(t("I\u{91}ab"), "i ` ab");
+        assert_eq!(t("x\u{92}s"), "x 's");
+    }
+
+    #[test]
+    fn elision_in_a_compound_part() {
+        assert_eq!(t("lcb-o'clock ab-D'og a_o'clock a\u{2010}o'clock"), "lcb-o'clock ab-d'og a_o'clock a\u{2010}o'clock");
+        assert_eq!(t("ab-o\u{2019}clock 1-o'clock a-b-o'clock-x"), "ab-o\u{2019}clock 1-o'clock a-b-o'clock-x");
+        assert_eq!(t("ab-o'clock's"), "ab-o'clock 's");
+        assert_eq!(t("ab-n'ab"), "ab-n ` ab");
+        assert_eq!(t("ab-B'xy"), "ab-b ` xy");
+        assert_eq!(t("ab-o'c"), "ab-o ' c");
+        assert_eq!(t("ab-O'a"), "ab-o ' a");
+    }
+
+    #[test]
+    fn ascii_apostrophe_before_a_last_letter_closes() {
+        assert_eq!(t("x 'a"), "x ' a");
+        assert_eq!(t("x 'a\u{a0}b"), "x ' a b");
+        assert_eq!(t("x 'a\tb"), "x ' a b");
+        assert_eq!(t("x 'A"), "x ' a");
+        
+        assert_eq!(t("x 'ab"), "x ` ab");
+        assert_eq!(t("x 'a\u{3000}"), "x ` a");
+        assert_eq!(t("c'a n'a"), "c ' a n ' a");
+    }
+
+    #[test]
+    fn apostrophe_years() {
+        assert_eq!(t("'90 x"), "'90 x");
+        assert_eq!(t("a '90\u{2009}"), "a '90");
+        assert_eq!(t("a '90\u{85}"), "a '90 ...");
+        assert_eq!(t("'90."), "' 90 .");
+        assert_eq!(t("'90x"), "' 90x");
+        assert_eq!(t("'90@a"), "' 90@a");
+        assert_eq!(t("'90-x"), "' 90-x");
+        assert_eq!(t("a '90\u{205f}"), "a ' 90");
+        assert_eq!(t("a '90\u{1}"), "a ' 90");
+        assert_eq!(t("'90s '20S"), "'90s '20s");
+        assert_eq!(t("'10s"), "' 10s");
+        assert_eq!(t("'00s"), "' 00s");
+    }
+
+    #[test]
+    fn one_letter_and_ol_apostrophe_before_clitic_letters() {
+        assert_eq!(t("y'd"), "y 'd");
+        assert_eq!(t("y'db"), "y ` db");
+        assert_eq!(t("y're y'll"), "y 're y 'll");
+        assert_eq!(t("y'reb"), "y ` reb");
+        assert_eq!(t("y'rb y'all"), "y' rb y' all");
+        assert_eq!(t("j's"), "j 's");
+        assert_eq!(t("j'sb"), "j ` sb");
+        assert_eq!(t("j'ab"), "j' ab");
+        assert_eq!(t("J'ab J\u{2019}ab"), "j'ab j\u{2019}ab");
+        assert_eq!(t("J'a"), "j' a");
+        assert_eq!(t("J'll"), "j 'll");
+        assert_eq!(t("ol'the ol'A ol'5 ol'"), "ol' the ol' a ol' 5 ol'");
+        assert_eq!(t("ol'street"), "ol ` street");
+        assert_eq!(t("ol'M"), "ol 'm");
+        assert_eq!(t("ol\u{2019}street"), "ol 's treet");
+    }
+
+    #[test]
+    fn vowel_apostrophe_vowel_outranks_em() {
+        assert_eq!(t("wi'emth"), "wi'emth");
+        assert_eq!(t("do'emg"), "do'emg");
+        assert_eq!(t("do'em"), "do'em");
+        assert_eq!(t("b'emx"), "b 'em x");
+        assert_eq!(t("a'emx"), "a 'em x");
+    }
+
+    #[test]
+    fn no_nt_split_after_double_n() {
+        assert_eq!(t("johnn't"), "johnn ' t");
+        assert_eq!(t("nn't Nn't"), "nn ' t nn ' t");
+        assert_eq!(t("don't n't"), "do n't n't");
+    }
+
+    #[test]
+    fn capital_o_apostrophe_only_in_words_of_letters() {
+        assert_eq!(t("abO'Neil"), "abo'neil");
+        assert_eq!(t("5O'Neil"), "5o ` neil");
+        assert_eq!(t("a5O'Neil"), "a5o ` neil");
     }
 }
