@@ -392,7 +392,7 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        if ch == '(' {
+        if ch == '(' || ch == '+' {
             if let Some(e) = self.phone(i) {
                 return e;
             }
@@ -405,7 +405,7 @@ impl<'a> Lexer<'a> {
                 .at_sign_token(i)
                 .or_else(|| self.url(i))
                 .or_else(|| self.email(i))
-                .or_else(|| self.nbsp_number(i))
+                .or_else(|| self.phone(i))
                 .or_else(|| self.amp_compound(i))
                 .or_else(|| self.spaced_fraction(i))
                 .or_else(|| self.filename(i))
@@ -581,30 +581,6 @@ impl<'a> Lexer<'a> {
             .collect();
         self.push(t);
         Some(j + 1)
-    }
-
-    /// `(555) 123-4567`: one token, the space written as a no-break space.
-    fn phone(&mut self, i: usize) -> Option<usize> {
-        let digits = |k: usize, n: usize| (k..k + n).all(|x| self.is(x, is_digit)) && !self.is(k + n, is_digit);
-        if !(digits(i + 1, 3) && self.at(i + 4) == Some(')')) {
-            return None;
-        }
-        let mut j = i + 5;
-        let spaced = self.at(j) == Some(' ');
-        if spaced {
-            j += 1;
-        }
-        let mut e = j + 4;
-        while self.is(e, is_digit) {
-            e += 1;
-        }
-        if !(digits(j, 3) && self.at(j + 3) == Some('-') && e >= j + 8) {
-            return None;
-        }
-        let t =
-            format!("-LRB-{}-RRB-{}{}", self.text(i + 1, i + 4), if spaced { "\u{a0}" } else { "" }, self.text(j, e));
-        self.push(t);
-        Some(e)
     }
 
     /// `http://…`, `https://…`, `mailto:…` starting a word.
@@ -857,42 +833,87 @@ impl<'a> Lexer<'a> {
         Some(j)
     }
 
-    /// Digit groups separated by spaces, no-break spaces or hyphens (a space among them): two or more
-    /// digits, then two or three groups of three or four digits, the last one taking any digits after it
-    /// (`500 555 1234`, `500 555-1234`, `12 345 678555`); one token, the spaces written as no-break spaces.
-    fn nbsp_number(&mut self, i: usize) -> Option<usize> {
-        let run = |k: usize| {
+    /// Telephone-number-like digit groups (ASCII digits only), one token with its spaces written as
+    /// no-break spaces and its brackets as -LRB- / -RRB-; the longest of these shapes (observed):
+    /// a head, then 3-4 digits, an optional separator and 3-5 digits, where a separator is `-`, a space
+    /// or a no-break space and the head is either `(` 2-3 digits `)` with an optional space, or an
+    /// optional `+` / `++`, an optional group of 2-4 digits and a separator, and 2-4 digits and a separator
+    /// (`(555) 555-5555`, `(55)555 555`, `+12 555 1234`, `12 345 678555`, `555 123-4567`).
+    /// Taken only where a word could not reach as far: with a bracket or a space in it.
+    fn phone(&mut self, i: usize) -> Option<usize> {
+        let digit = |k: usize| self.is(k, |c| c.is_ascii_digit());
+        let sep = |k: usize| self.is(k, |c| matches!(c, '-' | ' ' | '\u{a0}'));
+        // ends of a run of min..=max digits at k
+        let runs = |k: usize, min: usize, max: usize| -> Vec<usize> {
             let mut e = k;
-            while self.is(e, is_digit) {
+            while e < k + max && digit(e) {
                 e += 1;
             }
-            e
+            (k + min..=e).filter(|&x| x <= e && x >= k + min).collect()
         };
-        let mut j = run(i);
-        if j < i + 2 {
+        let mut heads: Vec<usize> = Vec::new();
+        if self.at(i) == Some('(') {
+            for e in runs(i + 1, 2, 3) {
+                if self.at(e) == Some(')') {
+                    heads.push(e + 1);
+                    if self.is(e + 1, |c| c == ' ' || c == '\u{a0}') {
+                        heads.push(e + 2);
+                    }
+                }
+            }
+        } else {
+            let mut starts = vec![i];
+            if self.at(i) == Some('+') {
+                starts = vec![i + 1];
+                if self.at(i + 1) == Some('+') {
+                    starts.push(i + 2);
+                }
+            }
+            for s0 in starts {
+                let mut firsts = vec![s0];
+                for e in runs(s0, 2, 4) {
+                    if sep(e) {
+                        firsts.push(e + 1);
+                    }
+                }
+                for f0 in firsts {
+                    for e in runs(f0, 2, 4) {
+                        if sep(e) {
+                            heads.push(e + 1);
+                        }
+                    }
+                }
+            }
+        }
+        let mut best: Option<usize> = None;
+        for h in heads {
+            for a in runs(h, 3, 4) {
+                let mut mids = vec![a];
+                if sep(a) {
+                    mids.push(a + 1);
+                }
+                for m in mids {
+                    if let Some(&e) = runs(m, 3, 5).last() {
+                        best = Some(best.map_or(e, |b: usize| b.max(e)));
+                    }
+                }
+            }
+        }
+        let end = best?;
+        if !self.c[i..end].iter().any(|&c| matches!(c, '(' | ' ' | '\u{a0}')) {
             return None;
         }
-        let mut groups = 0;
-        let mut spaced = false;
-        while self.is(j, |c| matches!(c, ' ' | '\u{a0}' | '-')) {
-            let e = run(j + 1);
-            let len = e - (j + 1);
-            if len < 3 || groups == 3 {
-                break;
-            }
-            spaced |= self.c[j] != '-';
-            groups += 1;
-            j = e;
-            if len > 4 {
-                break;
+        let mut t = String::new();
+        for k in i..end {
+            match self.c[k] {
+                '(' => t.push_str("-LRB-"),
+                ')' => t.push_str("-RRB-"),
+                ' ' => t.push('\u{a0}'),
+                _ => self.push_char(&mut t, k),
             }
         }
-        if groups < 2 || !spaced {
-            return None;
-        }
-        let t: String = self.text(i, j).chars().map(|c| if c == ' ' { '\u{a0}' } else { c }).collect();
         self.push(t);
-        Some(j)
+        Some(end)
     }
 
     /// A hyphenated compound whose first part holds runs of periods or commas: `ab...cd-ef`, `ab..-cd`,
@@ -2332,5 +2353,30 @@ mod tests {
         assert_eq!(t("abO'Neil"), "abo'neil");
         assert_eq!(t("5O'Neil"), "5o ` neil");
         assert_eq!(t("a5O'Neil"), "a5o ` neil");
+    }
+
+    #[test]
+    fn telephone_numbers() {
+        assert_eq!(t("(555) 555-555"), "-lrb-555-rrb-\u{a0}555-555");
+        assert_eq!(t("(555) 555-555555"), "-lrb-555-rrb-\u{a0}555-55555 5");
+        assert_eq!(t("(555) 555-55"), "-lrb- 555 -rrb- 555-55");
+        assert_eq!(t("(55) 555-5555"), "-lrb-55-rrb-\u{a0}555-5555");
+        assert_eq!(t("(5555) 555-5555"), "-lrb- 5555 -rrb- 555-5555");
+        assert_eq!(t("(555)-555-5555"), "-lrb- 555 -rrb- -555 -5555");
+        assert_eq!(t("(555)\u{a0}555 5555"), "-lrb-555-rrb-\u{a0}555\u{a0}5555");
+        assert_eq!(t("(555) 555555"), "-lrb-555-rrb-\u{a0}555555");
+        assert_eq!(t("(555) 55555"), "-lrb- 555 -rrb- 55555");
+        assert_eq!(t("(555) 555-555\u{f}5"), "-lrb-555-rrb-\u{a0}555-555 5");
+        assert_eq!(t("+12 555 1234"), "+12\u{a0}555\u{a0}1234");
+        assert_eq!(t("++12 555 1234"), "++12\u{a0}555\u{a0}1234");
+        assert_eq!(t("+1 555 123 4567"), "+1 555\u{a0}123\u{a0}4567");
+        assert_eq!(t("555 1234"), "555 1234");
+        assert_eq!(t("555 12345"), "555 12345");
+        assert_eq!(t("555 1234 555 12345"), "555\u{a0}1234\u{a0}555\u{a0}12345");
+        assert_eq!(t("55 55 555 555"), "55\u{a0}55\u{a0}555\u{a0}555");
+        assert_eq!(t("555 1234555-1234"), "555\u{a0}1234555 -1234");
+        assert_eq!(t("12\u{a0}345\u{a0}678\u{96b}"), "12\u{a0}345\u{a0}678 \u{96b}");
+        assert_eq!(t("a 555 123 \u{96a}567"), "a 555 123 \u{96a}567");
+        assert_eq!(t("555-123-4567abc"), "555-123-4567abc");
     }
 }
