@@ -1001,7 +1001,7 @@ impl<'a> Lexer<'a> {
         Some(end)
     }
 
-    /// `1 1/2`: a whole number and a fraction, one token with a no-break space.
+    /// `1 1/2`, `500 1⁄2`: a whole number and a fraction, one token with a no-break space.
     fn spaced_fraction(&mut self, i: usize) -> Option<usize> {
         // (also where the token before ends in a letter: `x's2 3/4`, `ma'am5 1/2`)
         if i > 0 && self.is(i - 1, |c| c == ',') {
@@ -1014,15 +1014,16 @@ impl<'a> Lexer<'a> {
             }
             e
         };
+        // (1-4 digits, a space or no-break space, 1-4 digits, `/` or `⁄`, 1-4 digits: `1 1/2198` `0`)
         let a = run(i);
-        if a == i || self.at(a) != Some(' ') {
+        if a == i || a > i + 4 || !self.is(a, |c| c == ' ' || c == '\u{a0}') {
             return None;
         }
         let b = run(a + 1);
-        if b == a + 1 || self.at(b) != Some('/') {
+        if b == a + 1 || b > a + 5 || !self.is(b, |c| c == '/' || c == '\u{2044}') {
             return None;
         }
-        let c = run(b + 1);
+        let c = run(b + 1).min(b + 5);
         if c == b + 1 {
             return None;
         }
@@ -2378,5 +2379,16 @@ mod tests {
         assert_eq!(t("12\u{a0}345\u{a0}678\u{96b}"), "12\u{a0}345\u{a0}678 \u{96b}");
         assert_eq!(t("a 555 123 \u{96a}567"), "a 555 123 \u{96a}567");
         assert_eq!(t("555-123-4567abc"), "555-123-4567abc");
+    }
+
+    #[test]
+    fn spaced_fraction_digit_limits() {
+        assert_eq!(t("1 1/21980"), "1\u{a0}1/2198 0");
+        assert_eq!(t("1234 1/2 1 1234/2"), "1234\u{a0}1/2 1\u{a0}1234/2");
+        assert_eq!(t("12342 3/4"), "12342 3/4");
+        assert_eq!(t("1 12345/2"), "1 12345/2");
+        assert_eq!(t("500 1\u{2044}2"), "500\u{a0}1\u{2044}2");
+        assert_eq!(t("12 3\u{2044}45"), "12\u{a0}3\u{2044}45");
+        assert_eq!(t("1\u{a0}1/2"), "1\u{a0}1/2");
     }
 }
