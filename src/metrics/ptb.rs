@@ -421,21 +421,22 @@ impl<'a> Lexer<'a> {
         if is_alnum(ch) || (ch == '&' && self.letter_entity(i).is_some()) {
             return self.word(i);
         }
-        // a run of typographic quotes is one token: "«“" → "````" (but ’’ is a closing double quote first)
+        // two typographic quotes (or one and a backtick) are one token: "«“" → "````", "’`" → "'`", and a
+        // run of them pairs off from the left ("“““" → "````" "``"); ’’ is a closing double quote first
         if ch == '\u{2019}' && next == Some('\u{2019}') && !self.is_apos_entity(i) && !self.is_apos_entity(i + 1) {
             self.push("''");
             return i + 2;
         }
-        let quote = |k: usize| if self.is_apos_entity(k) { None } else { self.at(k).and_then(fancy_quote) };
-        if quote(i).is_some() && quote(i + 1).is_some() {
-            let mut j = i;
-            let mut t = String::new();
-            while let Some(q) = quote(j) {
-                t.push_str(q);
-                j += 1;
+        let quote = |k: usize| match self.at(k) {
+            _ if self.is_apos_entity(k) => None,
+            Some('`') => Some("`"),
+            c => c.and_then(fancy_quote),
+        };
+        if let (Some(a), Some(b)) = (quote(i), quote(i + 1)) {
+            if !(ch == '`' && next == Some('`')) {
+                self.push(format!("{a}{b}"));
+                return i + 2;
             }
-            self.push(t);
-            return j;
         }
         match ch {
             '"' => {
@@ -1224,7 +1225,8 @@ impl<'a> Lexer<'a> {
 
     fn apostrophe(&mut self, i: usize) -> usize {
         let next = self.at(i + 1);
-        if next.is_some_and(|c| c == '\'' || c == '\u{2019}') && !self.is_apos_entity(i) && !self.is_apos_entity(i + 1) {
+        // (`''` is one token; `’'` and `'’` are two)
+        if self.c[i] == '\'' && next == Some('\'') {
             self.push("''");
             return i + 2;
         }
@@ -2390,5 +2392,26 @@ mod tests {
         assert_eq!(t("500 1\u{2044}2"), "500\u{a0}1\u{2044}2");
         assert_eq!(t("12 3\u{2044}45"), "12\u{a0}3\u{2044}45");
         assert_eq!(t("1\u{a0}1/2"), "1\u{a0}1/2");
+    }
+
+    #[test]
+    fn quotes_pair_off() {
+        assert_eq!(t("a \u{201c}\u{201c}\u{201c} b"), "a ```` `` b");
+        assert_eq!(t("a \u{ab}\u{201c}\u{bb} b"), "a ```` '' b");
+        assert_eq!(t("a \u{2039}\u{2039}\u{2039}\u{2039} b"), "a `` `` b");
+        assert_eq!(t("a \u{93}\u{93}\u{93} b"), "a ```` `` b");
+        assert_eq!(t("a \u{2019}` b"), "a '` b");
+        assert_eq!(t("a \u{2019}`` b"), "a '` ` b");
+        assert_eq!(t("a \u{2019}``` b"), "a '` `` b");
+        assert_eq!(t("a `\u{2019} b"), "a `' b");
+        assert_eq!(t("a ``\u{2019} b"), "a `` ' b");
+        assert_eq!(t("a \u{bb}` b"), "a ''` b");
+        assert_eq!(t("a \u{2018}` b"), "a `` b");
+        assert_eq!(t("a \u{201a}` b"), "a \u{201a}` b");
+        assert_eq!(t("a \u{2019}\u{2019}` b"), "a '' ` b");
+        assert_eq!(t("a \u{92}` b"), "a '` b");
+        assert_eq!(t("a \u{2019}' b"), "a ' ' b");
+        assert_eq!(t("a '\u{2019} b"), "a ' ' b");
+        assert_eq!(t("a ''' b"), "a '' ' b");
     }
 }
