@@ -99,11 +99,9 @@ pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
         apos_entity: &apos_entity,
         line: 0,
         toks: Vec::new(),
-        dom_run: (0, 0, None),
         next_at,
         comment_fail_until: 0,
         compound_fail: (0, 0),
-        host_fail: (0, 0),
         file_run: (0, 0, Vec::new()),
     };
     lx.run();
@@ -157,16 +155,12 @@ struct Lexer<'a> {
     apos_entity: &'a [usize],
     line: usize,
     toks: Vec<(usize, String)>,
-    /// [`Lexer::domain`]'s last scan: (start, end, last ".com"-like dot) of a run, reused inside it
-    dom_run: (usize, usize, Option<usize>),
     /// for each position, the next `@` before a character that ends an `@` token (or usize::MAX)
     next_at: Vec<usize>,
     /// an unterminated `<!--` / `<!x` / `<?x` was found before this position on its line: later ones fail too
     comment_fail_until: usize,
     /// [`Lexer::dotted_compound`] failed on this span: starts inside it fail too
     compound_fail: (usize, usize),
-    /// [`Lexer::domain_path`]'s host run ended without a `/` here: starts inside it fail too
-    host_fail: (usize, usize),
     /// [`Lexer::filename`]'s last run (start, end) and its `.EXT` candidates (period, end), rightmost first
     file_run: (usize, usize, Vec<(usize, usize)>),
 }
@@ -337,9 +331,12 @@ impl<'a> Lexer<'a> {
                 continue;
             }
             if is_gap(ch) {
-                // a domain token may begin with characters that are otherwise deleted (`\u{200b}www.x.org`)
-                if !matches!(ch, ' ' | '\t') && (ch as u32) <= 0xFFFF {
-                    if let Some(e) = self.domain(i) {
+                // a web address may begin with characters that are otherwise deleted (`\u{200b}www.x.org`,
+                // `\u{1d400}www.foo.org`)
+                if !matches!(ch, ' ' | '\t') {
+                    if let Some(e) = self.address_end(i) {
+                        let t = self.text(i, e);
+                        self.push(t);
                         i = e;
                         continue;
                     }
@@ -352,7 +349,87 @@ impl<'a> Lexer<'a> {
     }
 
     /// Lex one token (or a few, for splits) at `i`, which is not a gap; returns the index after it.
+    /// A web address wins where it reaches further than the token(s) the other rules find.
     fn token(&mut self, i: usize) -> usize {
+        let Some(e) = self.address_end(i) else {
+            return self.token_at(i);
+        };
+        let save = self.toks.len();
+        let e2 = self.token_at(i);
+        if e > e2 {
+            self.toks.truncate(save);
+            let t = self.text(i, e);
+            self.push(t);
+            return e;
+        }
+        e2
+    }
+
+    /// The end of the longest web address at `i` (observed shapes): `www.` (any case), labels ended by
+    /// dots, and 2-4 ASCII letters; or labels of lower-case letters, non-ASCII characters and a few
+    /// symbols, ended by dots, and `com` / `net` / `org` / `edu` (any case); either with an optional
+    /// path (`/` and two or more characters, the last no `.` `!` `?` `,` `-` or bracket).
+    fn address_end(&self, i: usize) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        let mut offer = |e: usize| best = Some(best.map_or(e, |b: usize| b.max(e)));
+        if self.starts_with_nocase(i, "www.") {
+            let mut k = i + 4;
+            loop {
+                let ls = k;
+                while self.is(k, is_www_label_char) || self.is_apos_entity(k) {
+                    k += 1;
+                }
+                if k == ls || self.at(k) != Some('.') {
+                    break;
+                }
+                let mut t = k + 1;
+                while t < k + 5 && self.is(t, |c| c.is_ascii_alphabetic()) {
+                    t += 1;
+                }
+                for e in k + 3..=t {
+                    offer(self.with_path(e));
+                }
+                k += 1;
+            }
+        }
+        let mut k = i;
+        loop {
+            let ls = k;
+            // (an `&apos;` has a `;`, which cannot stand here)
+            while self.is(k, is_glued_label_char) && !self.is_apos_entity(k) {
+                k += 1;
+            }
+            if k == ls || self.at(k) != Some('.') {
+                break;
+            }
+            if ["com", "net", "org", "edu"].iter().any(|t| self.starts_with_nocase(k + 1, t)) {
+                offer(self.with_path(k + 4));
+            }
+            k += 1;
+        }
+        best
+    }
+
+    /// `e` or, where a path follows the address ending at `e`, the end of the path.
+    fn with_path(&self, e: usize) -> usize {
+        if self.at(e) != Some('/') {
+            return e;
+        }
+        let mut m = e + 1;
+        while self.is(m, is_path_char) || self.is_apos_entity(m) {
+            m += 1;
+        }
+        while m > e + 1 && !(is_path_final_char(self.c[m - 1]) || self.is_apos_entity(m - 1)) {
+            m -= 1;
+        }
+        if m >= e + 3 {
+            m
+        } else {
+            e
+        }
+    }
+
+    fn token_at(&mut self, i: usize) -> usize {
         let ch = self.c[i];
         let next = self.at(i + 1);
         if ch == '&' {
@@ -396,9 +473,6 @@ impl<'a> Lexer<'a> {
             if let Some(e) = self.phone(i) {
                 return e;
             }
-        }
-        if let Some(e) = self.domain(i) {
-            return e;
         }
         if is_alnum(ch) {
             if let Some(e) = self
@@ -586,9 +660,6 @@ impl<'a> Lexer<'a> {
 
     /// `http://…`, `https://…`, `mailto:…` starting a word.
     fn url(&mut self, i: usize) -> Option<usize> {
-        if let Some(e) = self.domain_path(i) {
-            return Some(e);
-        }
         let body = if self.starts_with_nocase(i, "http://") {
             i + 7
         } else if self.starts_with_nocase(i, "https://") {
@@ -599,7 +670,7 @@ impl<'a> Lexer<'a> {
             return None;
         };
         let mut j = body;
-        while self.is(j, |c| !matches!(c, ' ' | '\t' | '\n' | '(' | ')' | '"' | '<' | '>' | '{' | '}')) {
+        while self.is(j, |c| !matches!(c, ' ' | '\t' | '\n' | '(' | ')' | '"' | '<' | '>' | '{' | '}' | '|')) {
             j += 1;
         }
         if self.at(j) != Some('\u{a0}') {
@@ -650,127 +721,6 @@ impl<'a> Lexer<'a> {
         let t = self.text(i, j);
         self.push(t);
         Some(j)
-    }
-
-    /// A lower-case domain under .com/.net/.org/.edu with whatever non-space characters are glued before it
-    /// (`«foo.com`, `\u{80}www.foo.org`, `x«www.foo.org`), and a path of two or more characters after it.
-    fn domain(&mut self, i: usize) -> Option<usize> {
-        let is_space = |c: char| matches!(c, ' ' | '\t' | '\n');
-        if self.at(i) == Some('.') {
-            return None;
-        }
-        let prefix_ok = |c: char| {
-            !is_space(c)
-                && (!c.is_ascii() || c.is_ascii_lowercase() || c.is_ascii_digit() || c == '&' || c.is_ascii_control())
-        };
-        let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-        // the run of characters that may belong to such a token, and the last ".com" etc. in it whose
-        // labels before it are lower-case letters or digits (a position inside the last run reuses it)
-        let (s0, e0, last0) = self.dom_run;
-        let last = if s0 <= i && i < e0 {
-            last0
-        } else {
-            let mut end = i;
-            // (an `&apos;` is no part of it, unlike ’)
-            while self.is(end, |c| prefix_ok(c) || c == '.') && !self.is_apos_entity(end) {
-                end += 1;
-            }
-            let mut last = None;
-            for k in i + 1..end {
-                if self.c[k] == '.'
-                    && self.is(k - 1, label)
-                    && ["com", "net", "org", "edu"].iter().any(|t| self.starts_with(k + 1, t))
-                {
-                    last = Some(k);
-                }
-            }
-            self.dom_run = (i, end, last);
-            last
-        };
-        let mut j = last.filter(|&k| k > i)? + 4;
-        // the domain proper: labels and dots back from the TLD; nothing but prefix characters before it
-        let mut d = j - 4;
-        while d > i && self.is(d - 1, |c| label(c) || c == '.') {
-            d -= 1;
-        }
-        let prefixed = d > i;
-        let path = self.at(j) == Some('/');
-        if path {
-            let path_char = |c: char| {
-                !is_space(c)
-                    && (!c.is_ascii()
-                        || c.is_ascii_alphanumeric()
-                        || c.is_ascii_control()
-                        || "-._~:/?#@!$&*+=%,;'{".contains(c))
-            };
-            let mut k = j + 1;
-            while self.is(k, path_char) {
-                k += 1;
-            }
-            let k0 = k;
-            while k > j + 1 && matches!(self.c[k - 1], '?' | '!' | ',' | '-') {
-                k -= 1;
-            }
-            if k < k0 || k >= self.c.len() || self.c[k].is_ascii() {
-                while k > j + 1 && self.c[k - 1] == '.' {
-                    k -= 1;
-                }
-            }
-            if k >= j + 3 {
-                j = k;
-            } else if !prefixed {
-                return None;
-            }
-        } else if !prefixed && self.is(j, is_alnum) {
-            return None;
-        }
-        if !prefixed && !path {
-            return None;
-        }
-        let t = self.text(i, j);
-        self.push(t);
-        Some(j)
-    }
-
-    /// `example.com/path`: a domain under a common top-level domain and a path of two or more characters.
-    fn domain_path(&mut self, i: usize) -> Option<usize> {
-        if self.host_fail.0 < i && i < self.host_fail.1 {
-            return None;
-        }
-        let mut j = i;
-        while self.is(j, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
-            j += 1;
-        }
-        if self.at(j) != Some('/') {
-            self.host_fail = (i, j);
-            return None;
-        }
-        let host = self.text(i, j).to_ascii_lowercase();
-        if self.c[i..j].iter().any(|c| c.is_ascii_uppercase()) {
-            return None;
-        }
-        if !(host.ends_with(".com")
-            || host.ends_with(".org")
-            || host.ends_with(".net")
-            || host.ends_with(".edu")
-            || host.ends_with(".gov"))
-        {
-            return None;
-        }
-        let url_char = |c: char| c.is_ascii_alphanumeric() || "-._~/?#@!$&*+=%".contains(c);
-        let mut k = j + 1;
-        while self.is(k, url_char) {
-            k += 1;
-        }
-        while k > j + 1 && self.is(k - 1, |c| ".,;:!?-".contains(c)) {
-            k -= 1;
-        }
-        if k < j + 3 {
-            return None;
-        }
-        let t = self.text(i, k);
-        self.push(t);
-        Some(k)
     }
 
     /// E-mail addresses whose local part holds characters a word would not keep (`a.b+c@d.org`).
@@ -1963,6 +1913,28 @@ impl WordShape {
     }
 }
 
+/// What may stand in a label of a `www.` address: all but spaces, `"` `<` `>` `|` `.` `!` `?` `,` and
+/// round and curly brackets.
+fn is_www_label_char(c: char) -> bool {
+    !matches!(c, ' ' | '\t' | '\n' | '"' | '<' | '>' | '|' | '.' | '!' | '?' | ',' | '(' | ')' | '{' | '}')
+}
+
+/// What may stand in a label of an address without `www.`: as in [`is_www_label_char`], less `` ` `` `'`
+/// `$` and everything from `,` to `_` in ASCII (digits, upper-case letters, `-` `/` `:` `;` `=` `@` …).
+fn is_glued_label_char(c: char) -> bool {
+    is_www_label_char(c) && !matches!(c, '`' | '\'' | '$' | ','..='_')
+}
+
+/// What may stand in the path of a web address: all but spaces, `"` `<` `>` `|` and round brackets.
+fn is_path_char(c: char) -> bool {
+    !matches!(c, ' ' | '\t' | '\n' | '"' | '<' | '>' | '|' | '(' | ')')
+}
+
+/// What may end the path of a web address.
+fn is_path_final_char(c: char) -> bool {
+    is_path_char(c) && !matches!(c, '.' | '!' | '?' | ',' | '-' | '{' | '}')
+}
+
 /// What may follow a `'90`-style year (spaces, a line break, U+0085).
 fn is_apostrophe_year_end(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\u{85}' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}')
@@ -2413,5 +2385,44 @@ mod tests {
         assert_eq!(t("a \u{2019}' b"), "a ' ' b");
         assert_eq!(t("a '\u{2019} b"), "a ' ' b");
         assert_eq!(t("a ''' b"), "a '' ' b");
+    }
+
+    #[test]
+    fn urls_end_at_a_bar() {
+        assert_eq!(t("http://x|y"), "http : / / x | y");
+        assert_eq!(t("http://are..~~||"), "http://are..~~ | |");
+        assert_eq!(t("http://A&E.||x"), "http://a&e . | | x");
+        assert_eq!(t("http://a.b/c|d"), "http://a.b/c | d");
+        assert_eq!(t("x HTTP://WWW.X.COMwhy??||Mr"), "x http://www.x.comwhy ?? | | mr");
+    }
+
+    #[test]
+    fn web_addresses_glued_to_text() {
+        // `www.`, any labels, a 2-4 letter ending (`COMM` of `COMMex`), and what a word cannot reach
+        assert_eq!(t("ThHTTP://WWW.X.COHTTP://WWW.X.COMMex"), "thhttp : / / www.x.cohttp://www.x.comm ex");
+        assert_eq!(t("\u{30fc}HTTP://WWW.X.COM555-1234&eacute;http://www.example.com"),
+            "\u{30fc}http : / / www.x.com555-1234&eacute;http://www.example.com");
+        assert_eq!(t("ahttp://www.example.com\u{2d2b}https://www.x.com/p?q=1"),
+            "ahttp : / / www.example.com\u{2d2b}https://www.x.com/p?q=1");
+        assert_eq!(t("x www.x.co/path"), "x www.x.co/path");
+        assert_eq!(t("x www.x.co/p"), "x www.x.co / p");
+        assert_eq!(t("x www.x:y/z.co www.-x.co www.x_y.co"), "x www.x:y/z.co www.-x.co www.x_y.co");
+        assert_eq!(t("x www.x$y.co www.x'y.co www.x-.co"), "x www.x$y.co www.x'y.co www.x-.co");
+        assert_eq!(t("x www.a\u{a0}b.co"), "x www.a\u{a0}b.co");
+        assert_eq!(t("x www.a\u{1}b.co"), "x www.a\u{1}b.co");
+        assert_eq!(t("x www.\u{1d400}b.co"), "x www.\u{1d400}b.co");
+        // labels of lower-case letters, non-ASCII and `#` `*` `%` `~` `+` `&`, then com/net/org/edu (any case)
+        assert_eq!(t("hash#tagexample.com/pathWho?\u{2364}"), "hash#tagexample.com/pathwho?\u{2364}");
+        assert_eq!(t("x #abc.COM/path"), "x #abc.com/path");
+        assert_eq!(t("x #ABC.com/path"), "x #abc . com/path");
+        assert_eq!(t("x a#bc.com A#bc.com a#bC.com a#b.cOm"), "x a#bc.com a #bc.com a #bc . com a#b.com");
+        assert_eq!(t("x 1#a.com \u{e9}#a.com"), "x 1 #a.com \u{e9}#a.com");
+        assert_eq!(t("x a*b.com a%b.com a~b.com a+b.com"), "x a*b.com a%b.com a~b.com a+b.com");
+        assert_eq!(t("x ab:c.com a/b.com a;b.com a=b.com"), "x ab : c.com a/b . com a ; b.com a = b.com");
+        assert_eq!(t("a?bwww.\u{1d400}www.foo.orga"), "a?bwww . \u{1d400}www.foo.org a");
+        assert_eq!(t("x)Mary 1234example.com/path"), "x -rrb- mary 1234example . com/path");
+        // a word that reaches further wins
+        assert_eq!(t("\u{b72d}foo.comLtd."), "\u{b72d}foo.comltd .");
+        assert_eq!(t("12\u{a0}345\u{a0}678foo.comdunno"), "12\u{a0}345\u{a0}678 foo.comdunno");
     }
 }
