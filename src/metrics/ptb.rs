@@ -94,12 +94,18 @@ pub fn ptb_tokenize_lines(lines: &[&str]) -> Vec<Vec<String>> {
             _ => next_at[k + 1],
         };
     }
+    // for each position, whether a `.` comes before the next character that no address label may hold
+    let mut dot_ahead = vec![false; chars.len() + 1];
+    for k in (0..chars.len()).rev() {
+        dot_ahead[k] = chars[k] == '.' || (is_www_label_char(chars[k]) && dot_ahead[k + 1]);
+    }
     let mut lx = Lexer {
         c: &chars,
         apos_entity: &apos_entity,
         line: 0,
         toks: Vec::new(),
         next_at,
+        dot_ahead,
         comment_fail_until: 0,
         compound_fail: (0, 0),
         file_run: (0, 0, Vec::new()),
@@ -155,6 +161,9 @@ struct Lexer<'a> {
     apos_entity: &'a [usize],
     line: usize,
     toks: Vec<(usize, String)>,
+    /// for each position, whether a `.` comes before the next character that ends every address label
+    /// (no address starts where none does)
+    dot_ahead: Vec<bool>,
     /// for each position, the next `@` before a character that ends an `@` token (or usize::MAX)
     next_at: Vec<usize>,
     /// an unterminated `<!--` / `<!x` / `<?x` was found before this position on its line: later ones fail too
@@ -370,6 +379,9 @@ impl<'a> Lexer<'a> {
     /// symbols, ended by dots, and `com` / `net` / `org` / `edu` (any case); either with an optional
     /// path (`/` and two or more characters, the last no `.` `!` `?` `,` `-` or bracket).
     fn address_end(&self, i: usize) -> Option<usize> {
+        if !self.dot_ahead[i] {
+            return None;
+        }
         let mut best: Option<usize> = None;
         let mut offer = |e: usize| best = Some(best.map_or(e, |b: usize| b.max(e)));
         if self.starts_with_nocase(i, "www.") {
