@@ -445,6 +445,9 @@ impl<'a> Lexer<'a> {
         let ch = self.c[i];
         let next = self.at(i + 1);
         if ch == '&' {
+            if let Some(e) = self.at_sign_token(i) {
+                return e;
+            }
             if let Some(e) = self.entity(i) {
                 return e;
             }
@@ -702,8 +705,14 @@ impl<'a> Lexer<'a> {
     /// one `<` before it) over everything up to a character of [`ends_at_sign_token`] (control and
     /// untokenizable characters included) or one `>` after the `@`, less a final period.
     fn at_sign_token(&mut self, i: usize) -> Option<usize> {
-        // one `<` may open it (`<b@c`)
-        let s = if self.at(i) == Some('<') { i + 1 } else { i };
+        // one `<` or `&lt;` (any case) may open it (`<b@c`, `&lt;me@x.org`)
+        let s = if self.at(i) == Some('<') {
+            i + 1
+        } else if self.starts_with_nocase(i, "&lt;") {
+            i + 4
+        } else {
+            i
+        };
         if !self.is(s, |c| c.is_ascii_alphanumeric()) || self.next_at[s] == usize::MAX {
             return None;
         }
@@ -770,28 +779,39 @@ impl<'a> Lexer<'a> {
     }
 
     /// `AT&T`, `Q&A`, `R&D`: upper-case letters joined by `&`, one token, split from what follows.
+    /// (`&amp;` joins like `&` and is written `&`: `AT&amp;T` → `AT&T`; `S&Ls` is one, any case)
     fn amp_compound(&mut self, i: usize) -> Option<usize> {
+        if self.starts_with_nocase(i, "s&ls") {
+            let t = self.text(i, i + 4);
+            self.push(t);
+            return Some(i + 4);
+        }
+        // the length of an `&` or `&amp;` at k that an upper-case letter follows
+        let amp = |k: usize| {
+            let n = if self.at(k) == Some('&') && self.starts_with_nocase(k, "&amp;") { 5 } else { 1 };
+            (self.at(k) == Some('&') && self.is(k + n, is_upper)).then_some(n)
+        };
+        let mut t = String::new();
         let mut j = i;
         while self.is(j, is_upper) {
+            self.push_char(&mut t, j);
             j += 1;
         }
-        if j == i || self.at(j) != Some('&') || !self.is(j + 1, is_upper) {
+        if j == i || amp(j).is_none() {
             return None;
         }
-        j += 1;
-        while self.is(j, is_upper) {
-            j += 1;
-        }
-        while self.at(j) == Some('&') && self.is(j + 1, is_upper) {
-            j += 1;
+        while let Some(n) = amp(j) {
+            t.push('&');
+            j += n;
             while self.is(j, is_upper) {
+                self.push_char(&mut t, j);
                 j += 1;
             }
         }
         if self.at(j) == Some('.') && self.is(j + 1, |c| matches!(c, ',' | ':' | ';')) {
+            t.push('.');
             j += 1;
         }
-        let t = self.text(i, j);
         self.push(t);
         Some(j)
     }
@@ -2436,5 +2456,19 @@ mod tests {
         // a word that reaches further wins
         assert_eq!(t("\u{b72d}foo.comLtd."), "\u{b72d}foo.comltd .");
         assert_eq!(t("12\u{a0}345\u{a0}678foo.comdunno"), "12\u{a0}345\u{a0}678 foo.comdunno");
+    }
+
+    #[test]
+    fn amp_entity_in_capital_compounds_and_lt_before_at_sign_tokens() {
+        assert_eq!(t("AT&amp;T's Q&amp;A"), "at&t 's q&a");
+        assert_eq!(t("AT&amp;T&amp;X AT&amp;T&X AT&AMP;T"), "at&t&x at&t&x at&t");
+        assert_eq!(t("H&amp;TTP a&amp;b"), "h&ttp a & b");
+        assert_eq!(t("S&Ls s&Ls S&LS s&lsq"), "s&ls s&ls s&ls s&ls q");
+        assert_eq!(t("x &lt;me@a.b &LT;a@b &Lt;a@b &lt;1@b"), "x &lt;me@a.b &lt;a@b &lt;a@b &lt;1@b");
+        assert_eq!(t("&lt;a@b. x"), "&lt;a@b . x");
+        assert_eq!(t("&lt;a@b&gt;"), "&lt;a@b&gt;");
+        assert_eq!(t("&lt;&lt;a@b"), "< &lt;a@b");
+        assert_eq!(t("&lt;_a@b"), "< _ a@b");
+        assert_eq!(t("&lt;a"), "< a");
     }
 }
