@@ -619,7 +619,18 @@ impl<'a> Lexer<'a> {
             // a soft hyphen before a word belongs to it (and vanishes: `\u{ad}2 3/4` → `2` `3/4`); alone it
             // vanishes
             '\u{ad}' if next.is_some_and(is_alnum) => self.word(i + 1),
-            '\u{ad}' => i + 1,
+            // soft hyphens standing alone are one `-`
+            '\u{ad}' => {
+                let mut j = i;
+                while self.at(j) == Some('\u{ad}') {
+                    j += 1;
+                }
+                if self.is(j, is_alnum) {
+                    return self.word(j);
+                }
+                self.push("-");
+                j
+            }
             c if is_word_hyphen(c) => i + 1,
             c if is_superscript_digit(c) => self.run_of(i, is_superscript_digit),
             c if is_subscript_digit(c) => self.run_of(i, is_subscript_digit),
@@ -1366,6 +1377,12 @@ impl<'a> Lexer<'a> {
         }
         // what the word holds so far, kept up to date so that each join decision is O(1)
         let mut f = WordShape::default();
+        // a word that begins with a soft hyphen takes no `-`, `_`, `/`, hyphen, fraction slash or inner
+        // apostrophe and is no abbreviation (`\u{ad}ab-c` → `ab` `-` `c`, `\u{ad}Mr.` → `Mr` `.`); one that
+        // holds one anywhere takes no `_`, `/`, hyphen or fraction slash after it, is no abbreviation and
+        // is not split like `gimme` (`a\u{ad}b_c` → `ab` `_` `c`, `gim\u{ad}me`)
+        let soft_start = start > 0 && self.c[start - 1] == '\u{ad}';
+        let mut soft_any = soft_start;
         for c in text.chars() {
             f.add(c);
         }
@@ -1417,8 +1434,23 @@ impl<'a> Lexer<'a> {
                     || f.underscore
                     || f.apostrophe;
                 if self.is(k, is_alnum) && !split {
+                    soft_any = true;
                     i = k;
                     continue;
+                }
+                // soft hyphens at the end belong to the word (`ab\u{ad} cd`, `Mr\u{ad}.` → `Mr` `.`), and a
+                // hyphen after them joins (`5\u{ad}-a` → `5-a`)
+                if !self.is(k, is_alnum) && !split && !text.is_empty() {
+                    soft_any = true;
+                    if self.at(k) == Some('-') && self.is(k + 1, is_alnum) && !soft_start {
+                        text.push('-');
+                        f.add('-');
+                        numeric = false;
+                        i = k + 1;
+                        continue;
+                    }
+                    i = k;
+                    break;
                 }
             }
             let prev = if i > 0 { self.c[i - 1] } else { ' ' };
@@ -1433,25 +1465,31 @@ impl<'a> Lexer<'a> {
                         && !f.inner_apostrophe
                         && !f.has_mark
                         && !f.question
+                        && !soft_start
                 }
                 '_' => {
-                    nx.is_some_and(|c| is_alnum(c) && !is_mark(c)) && f.underscore_ok && !f.has_mark && !f.inner_apostrophe
+                    nx.is_some_and(|c| is_alnum(c) && !is_mark(c))
+                        && f.underscore_ok
+                        && !f.has_mark
+                        && !f.inner_apostrophe
+                        && !soft_any
                 }
-                '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok,
+                '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok && !soft_any,
                 // only inside words of letters, digits, `_` and hyphens (`a.b‐c` → `a.b` `c`, `-55‐10`)
                 c if is_word_hyphen(c) => {
-                    nx.is_some_and(is_alnum)
+                    !soft_any
+                        && nx.is_some_and(is_alnum)
                         && f.underscore_ok
                         && !f.has_mark
                         && !f.inner_apostrophe
                         && !text.starts_with(['-', '+', ',', ':'])
                 }
                 // only after plain digits (`1⁄2`, but `-1 ⁄ 2`, `1.5 ⁄ 2`)
-                '\u{2044}' => numeric && f.only_digits && nx.is_some_and(is_digit),
+                '\u{2044}' => numeric && f.only_digits && nx.is_some_and(is_digit) && !soft_any,
                 '.' if text.len() <= 8
                     && self.final_abbreviation(&text)
                     && nx.is_some_and(is_letter)
-                    && !(self.is(i + 2, is_alnum)
+                    && !(self.alnum_after_soft_hyphens(i + 2)
                         || (self.is(i + 2, |c| matches!(c, '.' | '!' | '?')) && self.is(i + 3, is_letter))
                         || (self.is(i + 2, |c| c == '\'' || c == '\u{2019}') && self.clitic_at(i + 3))) =>
                 {
@@ -1545,7 +1583,7 @@ impl<'a> Lexer<'a> {
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
                 c if is_apostrophe(c) => {
-                    let join = self.inner_apostrophe(start, i, &f);
+                    let join = !soft_start && self.inner_apostrophe(start, i, &f);
                     // only an elision (`o'clock`, `d'Art`) takes `-` / `_` / hyphens after it
                     let one_letter = i - start == 1 || (i >= start + 2 && is_part_joiner(self.c[i - 2]));
                     let elision = one_letter && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o');
@@ -1641,7 +1679,7 @@ impl<'a> Lexer<'a> {
         }
         // attached abbreviation period
         if self.at(i) == Some('.') {
-            if let Some(end) = self.abbreviation(&text, i) {
+            if let Some(end) = if soft_any { None } else { self.abbreviation(&text, i) } {
                 return end;
             }
             // a period before , : ; stays on the word (not on a ma'am-style one)
@@ -1653,8 +1691,20 @@ impl<'a> Lexer<'a> {
                 return i + 1;
             }
         }
-        self.emit_word(text);
+        if soft_any {
+            self.push(text);
+        } else {
+            self.emit_word(text);
+        }
         i
+    }
+
+    /// Whether a letter or digit stands at `k`, after any soft hyphens there.
+    fn alnum_after_soft_hyphens(&self, mut k: usize) -> bool {
+        while self.at(k) == Some('\u{ad}') {
+            k += 1;
+        }
+        self.is(k, is_alnum)
     }
 
     /// An abbreviation that may end a sentence (`Oct`, `Inc`, `Pa`): its period never joins a following word.
@@ -2470,5 +2520,38 @@ mod tests {
         assert_eq!(t("&lt;&lt;a@b"), "< &lt;a@b");
         assert_eq!(t("&lt;_a@b"), "< _ a@b");
         assert_eq!(t("&lt;a"), "< a");
+    }
+
+    #[test]
+    fn words_with_soft_hyphens() {
+        assert_eq!(t("a\u{ad}b_c \u{ad}ab_c ab_c\u{ad}d"), "ab _ c ab _ c ab_c d");
+        assert_eq!(t("a\u{ad}b-c 5\u{ad}-a"), "ab-c 5-a");
+        assert_eq!(t("\u{ad}ab-c"), "ab - c");
+        assert_eq!(t("\u{ad}3-4 \u{ad}5-a"), "3 -4 5 - a");
+        assert_eq!(t("\u{ad}gimme gim\u{ad}me \u{ad}cannot"), "gimme gimme cannot");
+        assert_eq!(t("\u{ad}don't do\u{ad}n't \u{ad}B's"), "do n't do n't b 's");
+        assert_eq!(t("\u{ad}B'sx B'sx"), "b ` sx b'sx");
+        assert_eq!(t("\u{ad}O'Neil"), "o ` neil");
+        assert_eq!(t("\u{ad}well\u{2010}known a\u{ad}b\u{2010}c"), "well known ab c");
+        assert_eq!(t("\u{ad}1\u{2044}2"), "1 \u{2044} 2");
+        assert_eq!(t("\u{ad}Mr."), "mr .");
+        assert_eq!(t("\u{ad}U.S."), "u.s .");
+        assert_eq!(t("\u{ad}Inc."), "inc .");
+        assert_eq!(t("In\u{ad}c."), "inc .");
+        assert_eq!(t("Mr\u{ad}."), "mr .");
+        assert_eq!(t("Esq.a\u{ad}b Sept.a\u{ad}b Mr.a\u{ad}b"), "esq.ab sept.ab mr.ab");
+        assert_eq!(t("\u{ad}ab/cd a\u{ad}b/c"), "ab / cd ab / c");
+        assert_eq!(t("\u{ad}ab.Cd \u{ad}ab!cd \u{ad}5,000"), "ab.cd ab!cd 5,000");
+    }
+
+    #[test]
+    fn soft_hyphens_alone_are_a_hyphen() {
+        assert_eq!(t("x \u{ad} y"), "x - y");
+        assert_eq!(t("x \u{ad}\u{ad}\u{ad} y"), "x - y");
+        assert_eq!(t("x \u{ad}- y"), "x - - y");
+        assert_eq!(t("x \u{ad}. y"), "x - . y");
+        assert_eq!(t("x .\u{ad} y"), "x . - y");
+        assert_eq!(t("x \u{ad}' y"), "x - ' y");
+        assert_eq!(t("ab\u{ad} cd a\u{ad}"), "ab cd a");
     }
 }
