@@ -798,9 +798,13 @@ impl<'a> Lexer<'a> {
             return Some(i + 4);
         }
         // the length of an `&` or `&amp;` at k that an upper-case letter follows
+        // (`P&AMP;ark` → `P&AMP` `;` `ark`)
         let amp = |k: usize| {
-            let n = if self.at(k) == Some('&') && self.starts_with_nocase(k, "&amp;") { 5 } else { 1 };
-            (self.at(k) == Some('&') && self.is(k + n, is_upper)).then_some(n)
+            if self.starts_with_nocase(k, "&amp;") && self.is(k + 5, is_upper) {
+                Some(5)
+            } else {
+                (self.at(k) == Some('&') && self.is(k + 1, is_upper)).then_some(1)
+            }
         };
         let mut t = String::new();
         let mut j = i;
@@ -2513,6 +2517,7 @@ mod tests {
         assert_eq!(t("AT&amp;T's Q&amp;A"), "at&t 's q&a");
         assert_eq!(t("AT&amp;T&amp;X AT&amp;T&X AT&AMP;T"), "at&t&x at&t&x at&t");
         assert_eq!(t("H&amp;TTP a&amp;b"), "h&ttp a & b");
+        assert_eq!(t("P&AMP;ark I&AMP; john P&amp;ark"), "p&amp ; ark i&amp ; john p & ark");
         assert_eq!(t("S&Ls s&Ls S&LS s&lsq"), "s&ls s&ls s&ls s&ls q");
         assert_eq!(t("x &lt;me@a.b &LT;a@b &Lt;a@b &lt;1@b"), "x &lt;me@a.b &lt;a@b &lt;a@b &lt;1@b");
         assert_eq!(t("&lt;a@b. x"), "&lt;a@b . x");
