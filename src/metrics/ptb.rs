@@ -467,9 +467,10 @@ impl<'a> Lexer<'a> {
                 return e;
             }
         }
-        // `^_^`, `>_<`, `x_-`, `=_x`, `=_=`: two eyes joined by `_`
-        if matches!(ch, '^' | '-' | '=' | '>' | '<' | 'x') && next == Some('_') {
-            if self.is(i + 2, |c| matches!(c, '^' | '-' | '>' | '<' | 'x' | '=')) && !(ch == 'x' && self.at(i + 2) == Some('x')) {
+        // `^_^`, `>_<`, `x_-`, `=_x`, `=_=`, `'_'`, `~_~`: two eyes joined by `_`
+        let eye = |c: char| matches!(c, '^' | '-' | '=' | '>' | '<' | 'x' | '\'' | '~');
+        if eye(ch) && next == Some('_') && !self.is_apos_entity(i) {
+            if self.is(i + 2, eye) && !self.is_apos_entity(i + 2) && !(ch == 'x' && self.at(i + 2) == Some('x')) {
                 let t = self.text(i, i + 3);
                 self.push(t);
                 return i + 3;
@@ -2558,5 +2559,15 @@ mod tests {
         assert_eq!(t("x .\u{ad} y"), "x . - y");
         assert_eq!(t("x \u{ad}' y"), "x - ' y");
         assert_eq!(t("ab\u{ad} cd a\u{ad}"), "ab cd a");
+    }
+
+    #[test]
+    fn underscore_eyes_with_apostrophes_and_tildes() {
+        assert_eq!(t("a x_' b =_' b '_x b"), "a x_' b =_' b '_x b");
+        assert_eq!(t("a ~_- b ~_~ b '_' b ~_x b x_~ b"), "a ~_- b ~_~ b '_' b ~_x b x_~ b");
+        assert_eq!(t("a '_- b -_' b ^_' b >_' b"), "a '_- b -_' b ^_' b >_' b");
+        assert_eq!(t("a x_'y b"), "a x_' y b");
+        assert_eq!(t("a _x_' b"), "a _ x_' b");
+        assert_eq!(t("a a_' b 1_' b ;_; b"), "a a _ ' b 1 _ ' b ; _ ; b");
     }
 }
