@@ -967,7 +967,8 @@ impl<'a> Lexer<'a> {
         // the run of letters, digits and periods and its `.EXT` ends, found once per run
         if !(self.file_run.0 <= i && i < self.file_run.1) {
             let mut run_end = i;
-            while self.is(run_end, |c| c.is_ascii_alphanumeric() || c == '.') {
+            // (letters and digits of any script: `1234\u{96b}image.png`)
+            while self.is(run_end, |c| is_alnum(c) || c == '.') {
                 run_end += 1;
             }
             let mut ends = Vec::new();
@@ -977,7 +978,9 @@ impl<'a> Lexer<'a> {
                     continue;
                 }
                 let ext = self.text(d + 1, ext_end).to_ascii_lowercase();
-                let after_ok = ext_end < run_end || !self.is(run_end, is_alnum);
+                // only before a space, the end, `.` `,` `!` `?` (`6file.jpg:` → `6file` `.` `jpg` `:`)
+                let after_ok = ext_end < run_end
+                    || self.at(run_end).is_none_or(|c| is_apostrophe_year_end(c) || matches!(c, ',' | '!' | '?'));
                 if after_ok && self.c[d - 1] != '.' && FILE_EXTENSIONS.contains(&ext.as_str()) {
                     ends.push((d, ext_end));
                 }
@@ -2569,5 +2572,17 @@ mod tests {
         assert_eq!(t("a x_'y b"), "a x_' y b");
         assert_eq!(t("a _x_' b"), "a _ x_' b");
         assert_eq!(t("a a_' b 1_' b ;_; b"), "a a _ ' b 1 _ ' b ; _ ; b");
+    }
+
+    #[test]
+    fn digit_initial_file_names_only_before_a_space_or_sentence_punctuation() {
+        assert_eq!(t("x 6file.jpg y 6file.jpg, y 6file.jpg? y 6file.jpg. y"), "x 6file.jpg y 6file.jpg , y 6file.jpg ? y 6file.jpg . y");
+        assert_eq!(t("x 6file.jpg\u{2003} y 6file.jpg\u{85} y"), "x 6file.jpg y 6file.jpg ... y");
+        assert_eq!(t("x 6file.jpg: y"), "x 6file . jpg : y");
+        assert_eq!(t("x 6file.jpg) y"), "x 6file . jpg -rrb- y");
+        assert_eq!(t("x 6file.jpg\u{205f} y"), "x 6file . jpg y");
+        assert_eq!(t("x 6file.jpg\u{1} y"), "x 6file . jpg y");
+        assert_eq!(t("x 6file.jpg/ y"), "x 6file . jpg / y");
+        assert_eq!(t("x 1234\u{96b}image.png 5\u{96b}i.png"), "x 1234\u{96b}image.png 5\u{96b}i.png");
     }
 }
