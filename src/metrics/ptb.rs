@@ -125,7 +125,7 @@ fn is_gap(c: char) -> bool {
         '\n' => true,
         '\0'..='\u{20}' | '\u{7f}' => true,
         '\u{21}'..='\u{7e}' => false,
-        '\u{80}' | '\u{85}' | '\u{91}'..='\u{94}' | '\u{96}' | '\u{97}' | '\u{ad}' => false,
+        '\u{80}' | '\u{85}' | '\u{91}'..='\u{94}' | '\u{96}' | '\u{97}' | '\u{ad}' | '\u{66b}' => false,
         c if (c as u32) > 0xFFFF => true,
         c => kind(c) == CharKind::Del,
     }
@@ -608,7 +608,14 @@ impl<'a> Lexer<'a> {
                 self.push("\\*");
                 i + 2
             }
-            '*' | '<' | '>' | '_' => self.run_of(i, move |c| c == ch),
+            '*' | '_' => self.run_of(i, move |c| c == ch),
+            // `<` and `>` pair off (`<<<` → `<<` `<`; `<<br>` → `<<` `br` `>`; `<<<br>` → `<<` `<br>`)
+            '<' | '>' => {
+                let two = next == Some(ch);
+                let t = if two { format!("{ch}{ch}") } else { ch.to_string() };
+                self.push(t);
+                if two { i + 2 } else { i + 1 }
+            }
             '\u{a3}' => self.one(i, "#"),
             '\u{20ac}' | '\u{80}' | '\u{a4}' | '\u{20a0}' => self.one(i, "$"),
             '\u{a2}' => self.one(i, "cents"),
@@ -619,6 +626,8 @@ impl<'a> Lexer<'a> {
             '\u{2154}' => self.one(i, "2/3"),
             // a soft hyphen before a word belongs to it (and vanishes: `\u{ad}2 3/4` → `2` `3/4`); alone it
             // vanishes
+            '\u{66b}' if next.is_some_and(is_digit) => self.word(i),
+            '\u{66b}' => i + 1,
             '\u{ad}' if next.is_some_and(is_alnum) => self.word(i + 1),
             // soft hyphens standing alone are one `-`
             '\u{ad}' => {
@@ -739,7 +748,8 @@ impl<'a> Lexer<'a> {
                 }
                 break;
             }
-            if stop(c) {
+            // (nor beyond two periods after the `@`: `a@b..c` → `a@b` `.` `.` `c`, but `I..john@doe`)
+            if stop(c) || (c == '.' && at.is_some() && self.at(j + 1) == Some('.')) {
                 break;
             }
             if c == '@' && at.is_none() && j > s && !self.is(j + 1, |x| x == '.' || stop(x)) {
@@ -961,7 +971,7 @@ impl<'a> Lexer<'a> {
     /// `3.5.jpg`, `10D.C`).
     fn filename(&mut self, i: usize) -> Option<usize> {
         // (a word that starts with a letter takes its periods anyway: `signA.B.C.D`, `file.jpg`)
-        if !self.c[i].is_ascii_digit() {
+        if !is_digit(self.c[i]) {
             return None;
         }
         // the run of letters, digits and periods and its `.EXT` ends, found once per run
@@ -1353,7 +1363,8 @@ impl<'a> Lexer<'a> {
         }
         // leading sign / punctuation of a number, hashtag or mention
         if let Some(c) = self.at(i) {
-            if matches!(c, '-' | '+' | ',' | ':' | '.' | '#' | '@') {
+            // (the Arabic decimal separator like a period: `\u{66b}3.5`)
+            if matches!(c, '-' | '+' | ',' | ':' | '.' | '#' | '@' | '\u{66b}') {
                 text.push(c);
                 i += 1;
                 if matches!(c, '-' | '+') && self.at(i) == Some('.') && self.is(i + 1, is_digit) {
@@ -1365,7 +1376,7 @@ impl<'a> Lexer<'a> {
         // a number with a decimal point, thousands separator or colon ends before letters (3.5x, 12:00am)
         let mut numeric = text.chars().all(|c| !c.is_alphanumeric()) && self.is(i, is_digit);
         let mut slashed = false;
-        let mut separated = text.contains(['.', ',', ':', '-', '+']);
+        let mut separated = text.contains(['.', ',', ':', '-', '+', '\u{66b}']);
         if text == "@" {
             while self.is(i, |c| c.is_ascii_alphanumeric() || c == '_') {
                 text.push(self.c[i]);
@@ -1467,16 +1478,20 @@ impl<'a> Lexer<'a> {
             }
             let nx = self.at(i + 1);
             let join = match ch {
+                // (not in a word with a period and non-ASCII letters: `vol.ΐ-b` → `vol.ΐ` `-` `b`)
                 '-' => {
                     nx.is_some_and(|c| is_alnum(c) && !is_mark(c))
+                        && !(f.period && (f.non_ascii || nx.is_some_and(|c| !c.is_ascii())))
                         && !(numeric && separated)
                         && !f.inner_apostrophe
                         && !f.has_mark
                         && !f.question
                         && !soft_start
                 }
+                // (not after a negative number: `-12_a` → `-12` `_` `a`)
                 '_' => {
-                    nx.is_some_and(|c| is_alnum(c) && !is_mark(c))
+                    !text.starts_with('-')
+                        && nx.is_some_and(|c| is_alnum(c) && !is_mark(c))
                         && f.underscore_ok
                         && !f.has_mark
                         && !f.inner_apostrophe
@@ -1540,8 +1555,9 @@ impl<'a> Lexer<'a> {
                 {
                     true
                 }
-                // `ab.-cd` (not after ? ! or an apostrophe in the word)
+                // `ab.-cd` (not after ? ! or an apostrophe in the word, nor in one with non-ASCII letters)
                 '.' if nx == Some('-')
+                    && !f.non_ascii
                     && is_alnum(prev)
                     && self.is(i + 2, |c| c.is_ascii_alphabetic())
                     && !f.question
@@ -1617,7 +1633,7 @@ impl<'a> Lexer<'a> {
             i += 1;
         }
         // currency prefixes such as US$ / NZ$ stay on an upper-case word
-        if self.at(i) == Some('$') && !text.is_empty() && text.chars().all(is_upper) {
+        if self.at(i) == Some('$') && !text.is_empty() && text.chars().all(is_upper) && !soft_start {
             text.push('$');
             self.push(text);
             return i + 1;
@@ -1690,9 +1706,10 @@ impl<'a> Lexer<'a> {
             if let Some(end) = if soft_any { None } else { self.abbreviation(&text, i) } {
                 return end;
             }
-            // a period before , : ; stays on the word (not on a ma'am-style one)
-            if self.is(i + 1, |c| matches!(c, ',' | ':' | ';'))
+            // a period before , : ; 、 stays on the word (not on a ma'am-style one, nor one with a `/`)
+            if self.is(i + 1, |c| matches!(c, ',' | ':' | ';' | '\u{3001}'))
                 && !f.inner_apostrophe
+                && !slashed
                 && !(text.contains(['.', ',']) && text.chars().all(|c| is_digit(c) || c == '.' || c == ','))
             {
                 self.push(format!("{text}."));
@@ -1741,6 +1758,14 @@ impl<'a> Lexer<'a> {
     fn inner_apostrophe(&self, start: usize, i: usize, f: &WordShape) -> bool {
         let prev = self.c[i - 1];
         let nx = self.at(i + 1);
+        // d' l' o' (any case) before two or more letters or digits: `d'90`, `l'9x`, `O'90`
+        if i - start == 1
+            && matches!(prev, 'd' | 'l' | 'o' | 'D' | 'L' | 'O')
+            && nx.is_some_and(|c| c.is_ascii_digit())
+            && self.is(i + 2, is_alnum)
+        {
+            return true;
+        }
         if !nx.is_some_and(|c| c.is_ascii_alphabetic()) {
             return false;
         }
@@ -1941,6 +1966,8 @@ struct WordShape {
     /// only digits / only digits and periods so far
     only_digits: bool,
     only_digits_periods: bool,
+    /// holds a non-ASCII character
+    non_ascii: bool,
     /// the first letter or digit was a digit
     first_alnum_digit: bool,
     any_alnum: bool,
@@ -1966,6 +1993,7 @@ impl Default for WordShape {
             period: false,
             only_digits: true,
             only_digits_periods: true,
+            non_ascii: false,
             first_alnum_digit: false,
             any_alnum: false,
         }
@@ -1990,6 +2018,7 @@ impl WordShape {
         self.period |= c == '.';
         self.only_digits &= is_digit(c);
         self.only_digits_periods &= is_digit(c) || c == '.';
+        self.non_ascii |= !c.is_ascii();
         if alnum && !self.any_alnum {
             self.any_alnum = true;
             self.first_alnum_digit = is_digit(c);
@@ -2584,5 +2613,59 @@ mod tests {
         assert_eq!(t("x 6file.jpg\u{1} y"), "x 6file . jpg y");
         assert_eq!(t("x 6file.jpg/ y"), "x 6file . jpg / y");
         assert_eq!(t("x 1234\u{96b}image.png 5\u{96b}i.png"), "x 1234\u{96b}image.png 5\u{96b}i.png");
+    }
+
+    #[test]
+    fn angle_brackets_pair_off() {
+        assert_eq!(t("x <<< b"), "x << < b");
+        assert_eq!(t("x <<<<< b"), "x << << < b");
+        assert_eq!(t("x >>>>> b"), "x >> >> > b");
+        assert_eq!(t("x<<<br>"), "x << <br>");
+        assert_eq!(t("x <<<?xml?>"), "x << <?xml?>");
+        assert_eq!(t("x <<br> y"), "x << br > y");
+        assert_eq!(t("x <</b> y"), "x << / b > y");
+    }
+
+    #[test]
+    fn elision_before_digits() {
+        assert_eq!(t("d'90 l'9x O'90 L'90 d'90sog d'90-x"), "d'90 l'9x o'90 l'90 d'90sog d'90-x");
+        assert_eq!(t("d'9 o'9 n'90 j'90"), "d' 9 o ' 9 n '90 j' 90");
+    }
+
+    #[test]
+    fn periods_in_words_with_non_ascii_letters() {
+        assert_eq!(t("\u{4e40}no.-ab \u{e9}b.-cd"), "\u{4e40}no . - ab \u{e9}b . - cd");
+        assert_eq!(t("xno.-ab ab.cd-ef"), "xno.-ab ab.cd-ef");
+        assert_eq!(t("vol.\u{390}-b \u{e9}.cd-ef ab.c\u{e9}-ef"), "vol.\u{390} - b \u{e9}.cd - ef ab.c\u{e9} - ef");
+        assert_eq!(t("a\u{390}-b"), "a\u{390}-b");
+        assert_eq!(t("x \u{96b}D.C."), "x \u{96b}d.c .");
+    }
+
+    #[test]
+    fn period_kept_before_an_ideographic_comma_not_after_a_slash() {
+        assert_eq!(t("dog.\u{3001}x"), "dog. \u{3001} x");
+        assert_eq!(t("dog.\u{3002}"), "dog . \u{3002}");
+        assert_eq!(t("9/11the., a/b.,"), "9/11the . , a/b . ,");
+        assert_eq!(t("abc., 1a.,"), "abc. , 1a. ,");
+    }
+
+    #[test]
+    fn arabic_decimal_separator_opens_a_number() {
+        assert_eq!(t("x \u{66b}5 y \u{66b} z"), "x \u{66b}5 y z");
+        assert_eq!(t("Food\u{66b}1\u{2044}2"), "food \u{66b}1 \u{2044} 2");
+        assert_eq!(t("\u{66b}3.5x ==\u{66b}1.2.3"), "\u{66b}3.5 x = = \u{66b}1.2.3");
+    }
+
+    #[test]
+    fn negative_numbers_take_no_underscore_and_soft_words_no_currency() {
+        assert_eq!(t("-12_a 12_a +12_a"), "-12 _ a 12_a +12 _ a");
+        assert_eq!(t("\u{ad}AU$5 AU$5"), "au $ 5 au$ 5");
+    }
+
+    #[test]
+    fn at_sign_tokens_end_at_two_periods_after_the_at() {
+        assert_eq!(t("a@b..c a@b...c"), "a@b . . c a@b ... c");
+        assert_eq!(t("!I..john@doe sma...@ll"), "! i..john@doe sma...@ll");
+        assert_eq!(t("foo@bar@baz\u{88}'...xD"), "foo@bar@baz\u{88}' ... xd");
     }
 }
