@@ -1401,6 +1401,9 @@ impl<'a> Lexer<'a> {
         // holds one anywhere takes no `_`, `/`, hyphen or fraction slash after it, is no abbreviation and
         // is not split like `gimme` (`a\u{ad}b_c` → `ab` `_` `c`, `gim\u{ad}me`)
         let soft_start = start > 0 && self.c[start - 1] == '\u{ad}';
+        // the end of the last letter entity taken (what comes after it follows a letter; a word with one
+        // takes no `-` or `_`: `a&eacute;b-c` → `a&eacute;b` `-` `c`)
+        let mut entity_end = usize::MAX;
         let mut soft_any = soft_start;
         for c in text.chars() {
             f.add(c);
@@ -1435,10 +1438,12 @@ impl<'a> Lexer<'a> {
             if ch == '&' && !(f.joined || self.is(start, is_digit)) {
                 // (like a combining mark, not in a word with `-` / `_` / a hyphen or a digit-initial one)
                 if let Some(e) = self.letter_entity(i) {
+                    // (one non-ASCII letter as far as the word's shape goes: `&eacute;bit.ly`)
                     for k in i..e {
                         text.push(self.c[k]);
-                        f.add(self.c[k]);
                     }
+                    f.add('\u{e9}');
+                    entity_end = e;
                     i = e;
                     continue;
                 }
@@ -1472,7 +1477,11 @@ impl<'a> Lexer<'a> {
                     break;
                 }
             }
-            let prev = if i > 0 { self.c[i - 1] } else { ' ' };
+            // (after a letter entity only . ! ? join: `&eacute;.x`, but `&eacute;` `-` `b`)
+            if entity_end == i && !matches!(ch, '.' | '!' | '?') {
+                break;
+            }
+            let prev = if entity_end == i { 'e' } else if i > 0 { self.c[i - 1] } else { ' ' };
             if !is_alnum(prev) {
                 break;
             }
@@ -1487,6 +1496,7 @@ impl<'a> Lexer<'a> {
                         && !f.has_mark
                         && !f.question
                         && !soft_start
+                        && entity_end == usize::MAX
                 }
                 // (not after a negative number: `-12_a` → `-12` `_` `a`)
                 '_' => {
@@ -1496,11 +1506,13 @@ impl<'a> Lexer<'a> {
                         && !f.has_mark
                         && !f.inner_apostrophe
                         && !soft_any
+                        && entity_end == usize::MAX
                 }
                 '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok && !soft_any,
                 // only inside words of letters, digits, `_` and hyphens (`a.b‐c` → `a.b` `c`, `-55‐10`)
                 c if is_word_hyphen(c) => {
                     !soft_any
+                        && entity_end == usize::MAX
                         && nx.is_some_and(is_alnum)
                         && f.underscore_ok
                         && !f.has_mark
@@ -2667,5 +2679,15 @@ mod tests {
         assert_eq!(t("a@b..c a@b...c"), "a@b . . c a@b ... c");
         assert_eq!(t("!I..john@doe sma...@ll"), "! i..john@doe sma...@ll");
         assert_eq!(t("foo@bar@baz\u{88}'...xD"), "foo@bar@baz\u{88}' ... xd");
+    }
+
+    #[test]
+    fn letter_entities_in_dotted_words() {
+        assert_eq!(t("x &eacute;foo.com y &eacute;bit.ly/2xYz"), "x &eacute;foo.com y &eacute;bit.ly / 2xyz");
+        assert_eq!(t("&eacute;Mx.more a&eacute;b.cd &eacute;&eacute;.x"), "&eacute;mx.more a&eacute;b.cd &eacute;&eacute;.x");
+        assert_eq!(t("&eacute;!x &eacute;?x"), "&eacute;!x &eacute;?x");
+        assert_eq!(t("&eacute;-b &eacute;_b &eacute;/x &eacute;.-x"), "&eacute; - b &eacute; _ b &eacute; / x &eacute; . - x");
+        assert_eq!(t("a&eacute;b-c a&eacute;b_c a&eacute;b\u{2010}c"), "a&eacute;b - c a&eacute;b _ c a&eacute;b c");
+        assert_eq!(t("&eacute;. x &eacute;b."), "&eacute; . x &eacute;b .");
     }
 }
