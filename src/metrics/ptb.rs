@@ -1376,6 +1376,10 @@ impl<'a> Lexer<'a> {
         // a number with a decimal point, thousands separator or colon ends before letters (3.5x, 12:00am)
         let mut numeric = text.chars().all(|c| !c.is_alphanumeric()) && self.is(i, is_digit);
         let mut slashed = false;
+        // slashes taken, whether the part since the last `-` or `/` holds digits / letters, and whether a
+        // `-` joined after a `/`
+        let mut slashes = 0;
+        let (mut part_digit, mut part_letter, mut slash_hyphen) = (false, false, false);
         let mut separated = text.contains(['.', ',', ':', '-', '+', '\u{66b}']);
         if text == "@" {
             while self.is(i, |c| c.is_ascii_alphanumeric() || c == '_') {
@@ -1421,6 +1425,12 @@ impl<'a> Lexer<'a> {
                     break;
                 }
                 // digits do not follow a ma'am-style word (`ma'am5` → `ma'am` `5`)
+                // nor a part after a `/` and a `-` (`a/b-c1` → `a/b-c` `1`)
+                if is_digit(ch) && slash_hyphen {
+                    break;
+                }
+                part_digit |= is_digit(ch);
+                part_letter |= is_letter(ch);
                 if is_digit(ch) && f.inner_apostrophe {
                     break;
                 }
@@ -1488,8 +1498,10 @@ impl<'a> Lexer<'a> {
             let nx = self.at(i + 1);
             let join = match ch {
                 // (not in a word with a period and non-ASCII letters: `vol.ΐ-b` → `vol.ΐ` `-` `b`)
+                // (after a `/` only before a letter: `a/b-1` → `a/b` `-1`)
                 '-' => {
                     nx.is_some_and(|c| is_alnum(c) && !is_mark(c))
+                        && !(slashed && !nx.is_some_and(is_letter))
                         && !(f.period && (f.non_ascii || nx.is_some_and(|c| !c.is_ascii())))
                         && !(numeric && separated)
                         && !f.inner_apostrophe
@@ -1508,7 +1520,22 @@ impl<'a> Lexer<'a> {
                         && !soft_any
                         && entity_end == usize::MAX
                 }
-                '/' => nx.is_some_and(|c| c.is_ascii_alphanumeric()) && !separated && f.slash_ok && !soft_any,
+                // (two at most: `1/2/3` `/` `4`; after a hyphen, a part with digits takes one only in a
+                // number with one hyphen; never after three hyphens: `a-d5` `/` `10`, `a-1` `/` `2`,
+                // `1-2-3` `/` `4`, but `1-2/3`, `5-a-d/10`)
+                '/' => {
+                    nx.is_some_and(|c| c.is_ascii_alphanumeric())
+                        && !separated
+                        && f.slash_ok
+                        && !soft_any
+                        && slashes < 2
+                        && !(f.hyphens > 0
+                            && part_digit
+                            && (part_letter
+                                || f.hyphens >= 2
+                                || !text.chars().all(|c| is_digit(c) || c == '-')))
+                        && f.hyphens < 3
+                }
                 // only inside words of letters, digits, `_` and hyphens (`a.b‐c` → `a.b` `c`, `-55‐10`)
                 c if is_word_hyphen(c) => {
                     !soft_any
@@ -1639,6 +1666,14 @@ impl<'a> Lexer<'a> {
             }
             if ch == '/' {
                 slashed = true;
+                slashes += 1;
+            }
+            if ch == '-' && slashed {
+                slash_hyphen = true;
+            }
+            if ch == '-' || ch == '/' {
+                part_digit = false;
+                part_letter = false;
             }
             self.push_char(&mut text, i);
             f.add(ch);
@@ -2689,5 +2724,16 @@ mod tests {
         assert_eq!(t("&eacute;-b &eacute;_b &eacute;/x &eacute;.-x"), "&eacute; - b &eacute; _ b &eacute; / x &eacute; . - x");
         assert_eq!(t("a&eacute;b-c a&eacute;b_c a&eacute;b\u{2010}c"), "a&eacute;b - c a&eacute;b _ c a&eacute;b c");
         assert_eq!(t("&eacute;. x &eacute;b."), "&eacute; . x &eacute;b .");
+    }
+
+    #[test]
+    fn slashes_in_words() {
+        assert_eq!(t("1/25/10/2020 a/b/c/d 1/2/3x"), "1/25/10 / 2020 a/b/c / d 1/2/3x");
+        assert_eq!(t("9/113-4 1/2-3 a/b-1 ab/1-2"), "9/113 -4 1/2 -3 a/b -1 ab/1 -2");
+        assert_eq!(t("9/113-a a/b-c-d a/b-c/d"), "9/113-a a/b-c-d a/b-c/d");
+        assert_eq!(t("a/b-c1"), "a/b-c 1");
+        assert_eq!(t("5-a-d5/10 a-d5/10 a-1/2"), "5-a-d5 / 10 a-d5 / 10 a-1 / 2");
+        assert_eq!(t("1-2-3/4 a-b-c-d/e"), "1-2-3 / 4 a-b-c-d / e");
+        assert_eq!(t("1-2/3 5-a-d/10 a-b-c/d/e 5-a/b"), "1-2/3 5-a-d/10 a-b-c/d/e 5-a/b");
     }
 }
