@@ -178,7 +178,7 @@ struct Lexer<'a> {
 const ABBREV_PLAIN: &[&str] = &[
     "mr", "mrs", "ms", "dr", "st", "ave", "vs", "mt", "ft", "gov", "sen", "prof", "capt", "gen", "col", "lt", "sgt",
     "rev", "dept", "cie", "jos", "messrs", "mme", "sens", "ste", "supt", "rep", "reps", "hon", "adm", "maj", "cmdr",
-    "pvt", "cpl", "mfg", "assoc", "cf", "mlle",
+    "pvt", "cpl", "mfg", "assoc", "cf", "mlle", "ph",
 ];
 
 /// Abbreviations that keep their period and may end a sentence: when the next token starts with an
@@ -696,11 +696,12 @@ impl<'a> Lexer<'a> {
 
     /// `http://…`, `https://…`, `mailto:…` starting a word.
     fn url(&mut self, i: usize) -> Option<usize> {
+        let mailto = self.starts_with_nocase(i, "mailto:");
         let body = if self.starts_with_nocase(i, "http://") {
             i + 7
         } else if self.starts_with_nocase(i, "https://") {
             i + 8
-        } else if self.starts_with_nocase(i, "mailto:") {
+        } else if mailto {
             i + 7
         } else {
             return None;
@@ -715,6 +716,10 @@ impl<'a> Lexer<'a> {
             }
         }
         if j < body + 2 {
+            return None;
+        }
+        // (a `mailto:` needs an `@` with something after it: `mailto:x@y`, not `mailto:ab`, `mailto:x@`)
+        if mailto && !self.c[body..j - 1].contains(&'@') {
             return None;
         }
         let t = self.text(i, j);
@@ -2735,5 +2740,17 @@ mod tests {
         assert_eq!(t("5-a-d5/10 a-d5/10 a-1/2"), "5-a-d5 / 10 a-d5 / 10 a-1 / 2");
         assert_eq!(t("1-2-3/4 a-b-c-d/e"), "1-2-3 / 4 a-b-c-d / e");
         assert_eq!(t("1-2/3 5-a-d/10 a-b-c/d/e 5-a/b"), "1-2/3 5-a-d/10 a-b-c/d/e 5-a/b");
+    }
+
+    #[test]
+    fn ph_abbreviation_and_mailto_needs_an_at_sign() {
+        assert_eq!(t("a Ph. D.."), "a ph. d. .");
+        assert_eq!(t("Ph. x pH. x PH. x"), "ph. x ph. x ph. x");
+        assert_eq!(t("x Ph."), "x ph.");
+        assert_eq!(t("a Ph.D."), "a ph.d. .");
+        assert_eq!(t("mailto:x@y mailto:@y mailto:x@@y"), "mailto:x@y mailto:@y mailto:x@@y");
+        assert_eq!(t("mailto:x@ y.z"), "mailto : x @ y.z");
+        assert_eq!(t("mailto:ab"), "mailto : ab");
+        assert_eq!(t("mailto:x@."), "mailto : x @ .");
     }
 }
