@@ -188,7 +188,7 @@ const ABBREV_FINAL: &[&str] = &[
     "intl", "pte", "sq", "ct", "ext", "bhd", "plc", "pty", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept",
     "oct", "nov", "dec", "mon", "tues", "fri", "calif", "ariz", "fla", "ind", "va", "vt", "mo", "ga", "md", "mich",
     "minn", "mont", "neb", "nev", "okla", "tenn", "wis", "wyo", "conn", "colo", "ala", "kan", "kans", "dak", "penn",
-    "al", "est",
+    "al", "est", "tue", "wed", "thu", "thurs",
 ];
 
 /// Like [`ABBREV_FINAL`] but only when capitalised (lower-case `wash.` is a word and a period).
@@ -342,7 +342,10 @@ impl<'a> Lexer<'a> {
             if is_gap(ch) {
                 // a web address may begin with characters that are otherwise deleted (`\u{200b}www.x.org`,
                 // `\u{1d400}www.foo.org`)
-                if !matches!(ch, ' ' | '\t') {
+                // (not a space-like character after a space: a run of them is skipped as one, `x \u{a0}ab.com`
+                // → `x` `ab.com`, but `5\u{a0}foo.com` → `5` `\u{a0}foo.com`)
+                let spacy = |c: char| matches!(c, ' ' | '\t' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}');
+                if !matches!(ch, ' ' | '\t') && !(spacy(ch) && i > 0 && spacy(self.c[i - 1])) {
                     if let Some(e) = self.address_end(i) {
                         let t = self.text(i, e);
                         self.push(t);
@@ -1330,6 +1333,10 @@ impl<'a> Lexer<'a> {
             if !fancy && (rest.starts_with("tis") || rest.starts_with("twas")) {
                 let t = format!("'{}", self.text(i + 1, i + 2));
                 self.push(t);
+                // (`'Twas@mention` → `'T` `was@mention`)
+                if let Some(e) = self.at_sign_token(i + 2) {
+                    return e;
+                }
                 return self.word(i + 2);
             }
         }
@@ -1358,11 +1365,13 @@ impl<'a> Lexer<'a> {
             && (i == 0 || !self.is(i - 1, is_alnum))
         {
             let mut j = i + 3;
-            while self.is(j, is_letter) {
+            // (letters up to a combining mark: `n'tcafe\u{301}` → `n'tcafe` `\u{301}`)
+            while self.is(j, |c| is_letter(c) && !is_mark(c)) {
                 j += 1;
             }
-            // the apostrophe is written ' whatever it was (`n’t`, `n&apos;t`)
-            let t = format!("{}'{}", self.c[i], self.text(i + 2, j));
+            // the apostrophe is written ' whatever it was (`n’t`, `n&apos;t`), unless letters follow (`n’ta`)
+            let apos = if j == i + 3 { "'".to_string() } else { self.text(i + 1, i + 2) };
+            let t = format!("{}{apos}{}", self.c[i], self.text(i + 2, j));
             self.push(t);
             return j;
         }
@@ -1436,7 +1445,7 @@ impl<'a> Lexer<'a> {
                 }
                 part_digit |= is_digit(ch);
                 part_letter |= is_letter(ch);
-                if is_digit(ch) && f.inner_apostrophe {
+                if is_digit(ch) && (f.inner_apostrophe || (slashed && !ch.is_ascii())) {
                     break;
                 }
                 if is_letter(ch) {
@@ -1647,7 +1656,7 @@ impl<'a> Lexer<'a> {
                     (nx.is_some_and(is_letter) && f.dot_ok && (is_letter(prev) || f.any_letter))
                         || (numeric && is_digit(prev) && nx.is_some_and(is_digit))
                 }
-                '!' | '?' => is_letter(prev) && nx.is_some_and(is_letter) && f.question_ok,
+                '!' | '?' => is_alnum(prev) && nx.is_some_and(is_letter) && f.question_ok,
                 '+' => is_upper(prev) && nx.is_some_and(is_upper),
                 ',' | ':' => numeric && nx.is_some_and(is_digit),
                 c if is_apostrophe(c) => {
@@ -1703,7 +1712,7 @@ impl<'a> Lexer<'a> {
             let n_char = self.c[i - 1];
             self.emit_word(text);
             let mut j = i + 2;
-            while self.is(j, is_letter) {
+            while self.is(j, |c| is_letter(c) && !is_mark(c)) {
                 j += 1;
             }
             let apos = if j == i + 2 { "'".to_string() } else { self.text(i, i + 1) };
@@ -1852,6 +1861,11 @@ impl<'a> Lexer<'a> {
         if vowels {
             return true;
         }
+        let first = i - start == 1;
+        // a capital and any apostrophe before two letters: one word (`B'xy`, `A‘Twas`, `B’xy`, `M'eman`)
+        if first && prev.is_ascii_uppercase() && prev != 'I' && self.is(i + 2, is_letter) {
+            return true;
+        }
         if rest.starts_with("em") && rest.len() > 2 && !rest.starts_with("emb") {
             return false;
         }
@@ -1871,10 +1885,6 @@ impl<'a> Lexer<'a> {
         // c'mon before a digit ends there (`c'mon3` → `c'mon` `3`)
         if first && matches!(prev, 'c' | 'C') && rest == "mon" && self.is(j, is_digit) {
             return false;
-        }
-        // a capital and any apostrophe before two letters: one word (`B'xy`, `A‘Twas`, `B’xy`)
-        if first && prev.is_ascii_uppercase() && prev != 'I' {
-            return true;
         }
         let ascii = self.c[i] == '\'' || self.c[i] == '`';
         let single = (first && matches!(prev.to_ascii_lowercase(), 'd' | 'l' | 'n' | 'o')) || (ascii && prev == 'O' && f.all_letters);
@@ -2061,7 +2071,7 @@ impl WordShape {
         self.underscore_ok &= alnum || c == '_' || c == '-' || is_word_hyphen(c) || is_apostrophe(c);
         self.slash_ok &= c.is_ascii_alphanumeric() || c == '/' || c == '-';
         self.dot_ok &= alnum || matches!(c, '.' | '?' | '!');
-        self.question_ok &= letter || matches!(c, '?' | '!' | '.');
+        self.question_ok &= (letter || matches!(c, '?' | '!' | '.') || (alnum && self.any_letter)) && (self.any_alnum || letter);
         self.joined |= c == '-' || c == '_' || is_word_hyphen(c);
         self.has_mark |= !c.is_ascii() && is_mark(c);
         self.underscore |= c == '_';
@@ -2752,5 +2762,41 @@ mod tests {
         assert_eq!(t("mailto:x@ y.z"), "mailto : x @ y.z");
         assert_eq!(t("mailto:ab"), "mailto : ab");
         assert_eq!(t("mailto:x@."), "mailto : x @ .");
+    }
+
+    #[test]
+    fn weekday_abbreviations() {
+        assert_eq!(t("x Wed. y Thu. y Thurs. y Tue. y"), "x wed. y thu. y thurs. y tue. y");
+        assert_eq!(t("x Sat. y Sun. y"), "x sat . y sun . y");
+        assert_eq!(t("x Wed."), "x wed. .");
+        assert_eq!(t("x Thu. The"), "x thu. . the");
+    }
+
+    #[test]
+    fn digits_before_inner_question_marks() {
+        assert_eq!(t("a1?b a1!b2 of6ftx?y?z"), "a1?b a1!b2 of6ftx?y?z");
+        assert_eq!(t("1a?b a1?1 a1?"), "1a ? b a1 ? 1 a1 ?");
+    }
+
+    #[test]
+    fn capital_apostrophe_outranks_em() {
+        assert_eq!(t("M'eman B'emx"), "m'eman b'emx");
+        assert_eq!(t("b'emx"), "b 'em x");
+    }
+
+    #[test]
+    fn nt_glued_letters_keep_the_apostrophe_and_stop_at_marks() {
+        assert_eq!(t("n\u{2019}tsit n\u{2019}t"), "n\u{2019}tsit n't");
+        assert_eq!(t("n'tcafe\u{301}"), "n'tcafe \u{301}");
+        assert_eq!(t("'Twas@m"), "'t was@m");
+    }
+
+    #[test]
+    fn addresses_after_space_runs() {
+        assert_eq!(t("x \u{a0}ab.com x \u{3000}ab.com x \u{2003}ab.com"), "x ab.com x ab.com x ab.com");
+        assert_eq!(t("x\u{a0}ab.com"), "x\u{a0}ab.com");
+        assert_eq!(t("\u{a0}ab.com"), "\u{a0}ab.com");
+        assert_eq!(t("5\u{a0}foo.com"), "5 \u{a0}foo.com");
+        assert_eq!(t("x\u{a0} ab.com"), "x ab.com");
     }
 }
