@@ -1394,6 +1394,7 @@ impl<'a> Lexer<'a> {
         // `-` joined after a `/`
         let mut slashes = 0;
         let (mut part_digit, mut part_letter, mut slash_hyphen) = (false, false, false);
+        let mut part_len = 0;
         let mut separated = text.contains(['.', ',', ':', '-', '+', '\u{66b}']);
         if text == "@" {
             while self.is(i, |c| c.is_ascii_alphanumeric() || c == '_') {
@@ -1445,7 +1446,8 @@ impl<'a> Lexer<'a> {
                 }
                 part_digit |= is_digit(ch);
                 part_letter |= is_letter(ch);
-                if is_digit(ch) && (f.inner_apostrophe || (slashed && !ch.is_ascii())) {
+                part_len += 1;
+                if is_digit(ch) && (f.inner_apostrophe || (slashed && !ch.is_ascii() && part_letter)) {
                     break;
                 }
                 if is_letter(ch) {
@@ -1546,6 +1548,7 @@ impl<'a> Lexer<'a> {
                         && !(f.hyphens > 0
                             && part_digit
                             && (part_letter
+                                || part_len > 4
                                 || f.hyphens >= 2
                                 || !text.chars().all(|c| is_digit(c) || c == '-')))
                         && f.hyphens < 3
@@ -1688,6 +1691,7 @@ impl<'a> Lexer<'a> {
             if ch == '-' || ch == '/' {
                 part_digit = false;
                 part_letter = false;
+                part_len = 0;
             }
             self.push_char(&mut text, i);
             f.add(ch);
@@ -2750,6 +2754,8 @@ mod tests {
         assert_eq!(t("5-a-d5/10 a-d5/10 a-1/2"), "5-a-d5 / 10 a-d5 / 10 a-1 / 2");
         assert_eq!(t("1-2-3/4 a-b-c-d/e"), "1-2-3 / 4 a-b-c-d / e");
         assert_eq!(t("1-2/3 5-a-d/10 a-b-c/d/e 5-a/b"), "1-2/3 5-a-d/10 a-b-c/d/e 5-a/b");
+        assert_eq!(t("5-1234/5 555-123424/7"), "5-1234/5 555-123424 / 7");
+        assert_eq!(t("3-41/2\u{6f5} bit.ly/2xYz\u{663}"), "3-41/2\u{6f5} bit.ly / 2xyz\u{663}");
     }
 
     #[test]
