@@ -580,7 +580,9 @@ impl<'a> Lexer<'a> {
                     }
                     self.push("--");
                     j
-                } else if next.is_some_and(is_digit) || (next == Some('.') && self.is(i + 2, is_digit)) {
+                } else if next.is_some_and(is_digit)
+                    || (self.is(i + 1, |c| matches!(c, '.' | ',' | ':')) && self.is(i + 2, is_digit))
+                {
                     self.word(i)
                 } else {
                     self.one(i, "-")
@@ -588,7 +590,7 @@ impl<'a> Lexer<'a> {
             }
             '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{96}' | '\u{97}' => self.one(i, "--"),
             '+' | ',' | ':' if next.is_some_and(is_digit) => self.word(i),
-            '+' if next == Some('.') && self.is(i + 2, is_digit) => self.word(i),
+            '+' if self.is(i + 1, |c| matches!(c, '.' | ',' | ':')) && self.is(i + 2, is_digit) => self.word(i),
             '#' => {
                 if next.is_some_and(is_hashtag_letter)
                     || (next == Some('\u{ad}') && self.is(i + 2, is_hashtag_letter))
@@ -1381,8 +1383,9 @@ impl<'a> Lexer<'a> {
             if matches!(c, '-' | '+' | ',' | ':' | '.' | '#' | '@' | '\u{66b}') {
                 text.push(c);
                 i += 1;
-                if matches!(c, '-' | '+') && self.at(i) == Some('.') && self.is(i + 1, is_digit) {
-                    text.push('.');
+                // (`-.5`, `+,5`, `-:5`)
+                if matches!(c, '-' | '+') && self.is(i, |x| matches!(x, '.' | ',' | ':')) && self.is(i + 1, is_digit) {
+                    text.push(self.c[i]);
                     i += 1;
                 }
             }
@@ -1625,11 +1628,6 @@ impl<'a> Lexer<'a> {
                     i += 2;
                     continue;
                 }
-                '.' if nx.is_some_and(is_letter)
-                    && f.first_alnum_digit =>
-                {
-                    false
-                }
                 // a hyphenated word ending in a single letter takes a dotted acronym after it, with its
                 // final period: `a-b.c.` `1-a.b.d.` (but `a-b . c`)
                 '.' if f.hyphens > 0 && f.since_hyphen == 1 && is_letter(prev) => {
@@ -1653,6 +1651,11 @@ impl<'a> Lexer<'a> {
                         self.emit_word(text);
                         return i;
                     }
+                    false
+                }
+                '.' if nx.is_some_and(is_letter)
+                    && f.first_alnum_digit =>
+                {
                     false
                 }
                 '.' => {
@@ -1911,7 +1914,8 @@ impl<'a> Lexer<'a> {
         }
         let low = text.to_lowercase();
         let dotted_acronym =
-            w.len() >= 3 && w.iter().enumerate().all(|(k, x)| if k % 2 == 1 { *x == '.' } else { x.is_alphabetic() });
+            // (ASCII letters: `A.B.\u{e9}.` → `A.B.\u{e9}` `.`)
+            w.len() >= 3 && w.iter().enumerate().all(|(k, x)| if k % 2 == 1 { *x == '.' } else { x.is_ascii_alphabetic() });
         // (a letter after a soft hyphen is no initial: `5a\u{ad}b.` → `b` `.`)
         let single_letter = w.len() == 1 && w[0].is_ascii_alphabetic() && !(dot >= 2 && self.c[dot - 2] == '\u{ad}');
 
@@ -1935,7 +1939,14 @@ impl<'a> Lexer<'a> {
             return Some(dot + 1);
         }
         self.push(format!("{text}."));
-        if final_kind && !single_letter && (upper_next || next.is_none()) && self.is_end_context(dot + 1) {
+        // (a two-letter acronym ends the sentence only before a typical sentence opening, like an initial:
+        // `U.S. The` → `U.S.` `.` `The`, but `U.S. Army`)
+        let ends = if dotted_acronym && w.len() == 3 {
+            self.starter_follows(dot + 1)
+        } else {
+            (upper_next || next.is_none()) && self.is_end_context(dot + 1)
+        };
+        if final_kind && !single_letter && ends {
             self.push(".");
         }
         Some(dot + 1)
@@ -2804,5 +2815,29 @@ mod tests {
         assert_eq!(t("\u{a0}ab.com"), "\u{a0}ab.com");
         assert_eq!(t("5\u{a0}foo.com"), "5 \u{a0}foo.com");
         assert_eq!(t("x\u{a0} ab.com"), "x ab.com");
+    }
+
+    #[test]
+    fn dotted_acronyms_after_hyphens_and_with_non_ascii_letters() {
+        assert_eq!(t("1-a.b. 1-a.b.d."), "1-a.b. 1-a.b.d.");
+        assert_eq!(t("x 1-N.Y.CO"), "x 1-n.y. co");
+        assert_eq!(t("A.B.\u{e9}. A.B.\u{6a05}."), "a.b.\u{e9} . a.b.\u{6a05} .");
+        assert_eq!(t("\u{e9}.B."), "\u{e9}.b .");
+    }
+
+    #[test]
+    fn two_letter_acronym_ends_a_sentence_only_before_a_sentence_opening() {
+        assert_eq!(t("x A.B. Usa y"), "x a.b. usa y");
+        assert_eq!(t("x U.S. Army"), "x u.s. army");
+        assert_eq!(t("x U.S. The"), "x u.s. . the");
+        assert_eq!(t("x U.S. He"), "x u.s. . he");
+        assert_eq!(t("x Inc. Usa"), "x inc. . usa");
+        assert_eq!(t("x A.B."), "x a.b.");
+    }
+
+    #[test]
+    fn signs_before_comma_or_colon_numbers() {
+        assert_eq!(t("+,5 -,5 +:5 +,\u{ff15}"), "+,5 -,5 +:5 +,\u{ff15}");
+        assert_eq!(t("-.5 +.5"), "-.5 +.5");
     }
 }
