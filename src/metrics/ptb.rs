@@ -1362,7 +1362,7 @@ impl<'a> Lexer<'a> {
         let mut text = String::new();
         // a standalone n't (and letters glued to it)
         if self.is(i, |c| c == 'n' || c == 'N')
-            && self.is(i + 1, |c| c == '\'' || c == '\u{2019}')
+            && self.at(i + 1).and_then(nt_apostrophe).is_some()
             && self.is(i + 2, |c| c == 't' || c == 'T')
             && (i == 0 || !self.is(i - 1, is_alnum))
         {
@@ -1371,8 +1371,9 @@ impl<'a> Lexer<'a> {
             while self.is(j, |c| is_letter(c) && !is_mark(c)) {
                 j += 1;
             }
-            // the apostrophe is written ' whatever it was (`n’t`, `n&apos;t`), unless letters follow (`n’ta`)
-            let apos = if j == i + 3 { "'".to_string() } else { self.text(i + 1, i + 2) };
+            // the apostrophe is written ' (or `: `n‘t` → `n`t`) whatever it was (`n’t`, `n&apos;t`), unless
+            // letters follow (`n’ta`)
+            let apos = if j == i + 3 { nt_apostrophe(self.c[i + 1]).unwrap_or("'").to_string() } else { self.text(i + 1, i + 2) };
             let t = format!("{}{apos}{}", self.c[i], self.text(i + 2, j));
             self.push(t);
             return j;
@@ -1450,11 +1451,12 @@ impl<'a> Lexer<'a> {
                 part_digit |= is_digit(ch);
                 part_letter |= is_letter(ch);
                 part_len += 1;
-                if is_digit(ch) && (f.inner_apostrophe || (slashed && !ch.is_ascii() && part_letter)) {
+                if is_digit(ch) && (f.inner_apostrophe || (slashed && !ch.is_ascii() && f.any_letter)) {
                     break;
                 }
                 if is_letter(ch) {
-                    if (numeric && separated) || (slashed && !ch.is_ascii()) {
+                    // (nor in a slashed word after a non-ASCII digit: `5/\u{6f5}x` → `5/\u{6f5}` `x`)
+                    if (numeric && separated) || (slashed && (!ch.is_ascii() || !self.c[i - 1].is_ascii())) {
                         break;
                     }
                     numeric = false;
@@ -1483,9 +1485,11 @@ impl<'a> Lexer<'a> {
                 while self.at(k) == Some('\u{ad}') {
                     k += 1;
                 }
+                // (nor after a Unicode hyphen: `a\u{2010}a\u{ad}b` → `a\u{2010}a` `b`)
                 let split = (self.is(start, is_digit) && (f.any_letter || self.is(k, is_letter)))
                     || f.underscore
-                    || f.apostrophe;
+                    || f.apostrophe
+                    || f.word_hyphen;
                 if self.is(k, is_alnum) && !split {
                     soft_any = true;
                     i = k;
@@ -1527,6 +1531,7 @@ impl<'a> Lexer<'a> {
                         && !f.has_mark
                         && !f.question
                         && !soft_start
+                        && !(soft_any && f.non_ascii)
                         && entity_end == usize::MAX
                 }
                 // (not after a negative number: `-12_a` → `-12` `_` `a`)
@@ -1543,7 +1548,8 @@ impl<'a> Lexer<'a> {
                 // number with one hyphen; never after three hyphens: `a-d5` `/` `10`, `a-1` `/` `2`,
                 // `1-2-3` `/` `4`, but `1-2/3`, `5-a-d/10`)
                 '/' => {
-                    nx.is_some_and(|c| c.is_ascii_alphanumeric())
+                    nx.is_some_and(|c| c.is_ascii_alphanumeric() || (is_digit(c) && !f.any_letter))
+                        && !(f.non_ascii && f.any_letter)
                         && !separated
                         && f.slash_ok
                         && !soft_any
@@ -1567,7 +1573,8 @@ impl<'a> Lexer<'a> {
                         && !text.starts_with(['-', '+', ',', ':'])
                 }
                 // only after plain digits (`1⁄2`, but `-1 ⁄ 2`, `1.5 ⁄ 2`)
-                '\u{2044}' => numeric && f.only_digits && nx.is_some_and(is_digit) && !soft_any,
+                // (after at most four digits: `12345` `⁄` `2`)
+                '\u{2044}' => numeric && f.only_digits && nx.is_some_and(is_digit) && !soft_any && text.chars().count() <= 4,
                 '.' if text.len() <= 8
                     && self.final_abbreviation(&text)
                     && nx.is_some_and(is_letter)
@@ -1712,7 +1719,7 @@ impl<'a> Lexer<'a> {
             && (text.ends_with('n') || text.ends_with('N'))
             // (not after another n: `johnn't` → `johnn` `'` `t`)
             && !text[..text.len() - 1].ends_with(['n', 'N'])
-            && self.is(i, |c| c == '\'' || c == '\u{2019}' || c == '\u{2018}')
+            && self.at(i).and_then(nt_apostrophe).is_some()
             && self.is(i + 1, |c| c == 't' || c == 'T')
         {
             text.pop();
@@ -1722,7 +1729,7 @@ impl<'a> Lexer<'a> {
             while self.is(j, |c| is_letter(c) && !is_mark(c)) {
                 j += 1;
             }
-            let apos = if j == i + 2 { "'".to_string() } else { self.text(i, i + 1) };
+            let apos = if j == i + 2 { nt_apostrophe(self.c[i]).unwrap_or("'").to_string() } else { self.text(i, i + 1) };
             let nt = format!("{n_char}{apos}{}", self.text(i + 1, j));
             self.push(nt);
             return j;
@@ -1969,11 +1976,11 @@ impl<'a> Lexer<'a> {
         // an SGML tag, or Mr. / Ms., also open a sentence here
         if self.at(i) == Some('<') {
             if let Some(e) = self.tag(i, false) {
-                return e >= self.c.len() || matches!(self.c[e], ' ' | '\t' | '\n');
+                return e >= self.c.len() || is_apostrophe_year_end(self.c[e]);
             }
         }
         for t in ["Mr.", "Ms.", "MR.", "MS."] {
-            if self.starts_with(i, t) && (i + 3 >= self.c.len() || matches!(self.c[i + 3], ' ' | '\t' | '\n')) {
+            if self.starts_with(i, t) && (i + 3 >= self.c.len() || is_apostrophe_year_end(self.c[i + 3])) {
                 return true;
             }
         }
@@ -1981,7 +1988,8 @@ impl<'a> Lexer<'a> {
         while self.is(j, |c| c.is_ascii_alphabetic()) {
             j += 1;
         }
-        if j == i || !(j >= self.c.len() || matches!(self.c[j], ' ' | '\t' | '\n')) {
+        // (and a space after it: also a no-break or other Unicode space, not U+205F or a control)
+        if j == i || !(j >= self.c.len() || is_apostrophe_year_end(self.c[j])) {
             return false;
         }
         let w = self.text(i, j);
@@ -2045,6 +2053,8 @@ struct WordShape {
     only_digits_periods: bool,
     /// holds a non-ASCII character
     non_ascii: bool,
+    /// holds a Unicode hyphen (U+2010, U+2011, U+058A)
+    word_hyphen: bool,
     /// the first letter or digit was a digit
     first_alnum_digit: bool,
     any_alnum: bool,
@@ -2071,6 +2081,7 @@ impl Default for WordShape {
             only_digits: true,
             only_digits_periods: true,
             non_ascii: false,
+            word_hyphen: false,
             first_alnum_digit: false,
             any_alnum: false,
         }
@@ -2084,7 +2095,7 @@ impl WordShape {
         self.all_letters &= letter;
         self.any_letter |= letter;
         self.underscore_ok &= alnum || c == '_' || c == '-' || is_word_hyphen(c) || is_apostrophe(c);
-        self.slash_ok &= c.is_ascii_alphanumeric() || c == '/' || c == '-';
+        self.slash_ok &= c.is_ascii_alphanumeric() || is_digit(c) || c == '/' || c == '-';
         self.dot_ok &= alnum || matches!(c, '.' | '?' | '!');
         self.question_ok &= (letter || matches!(c, '?' | '!' | '.') || (alnum && self.any_letter)) && (self.any_alnum || letter);
         self.joined |= c == '-' || c == '_' || is_word_hyphen(c);
@@ -2096,6 +2107,7 @@ impl WordShape {
         self.only_digits &= is_digit(c);
         self.only_digits_periods &= is_digit(c) || c == '.';
         self.non_ascii |= !c.is_ascii();
+        self.word_hyphen |= is_word_hyphen(c);
         if alnum && !self.any_alnum {
             self.any_alnum = true;
             self.first_alnum_digit = is_digit(c);
@@ -2131,9 +2143,19 @@ fn is_path_final_char(c: char) -> bool {
     is_path_char(c) && !matches!(c, '.' | '!' | '?' | ',' | '-' | '{' | '}')
 }
 
-/// What may follow a `'90`-style year (spaces, a line break, U+0085).
+/// What may follow a `'90`-style year (spaces, a line break, U+0085); also what ends the sentence
+/// opening that makes an initial's period a sentence end.
 fn is_apostrophe_year_end(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\u{85}' | '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{3000}')
+}
+
+/// The apostrophes of an n't and how a bare n't writes them (`n’t` → `n't`, `n‘t` → `n`t`).
+fn nt_apostrophe(c: char) -> Option<&'static str> {
+    match c {
+        '\'' | '\u{2019}' | '\u{92}' => Some("'"),
+        '\u{2018}' | '\u{91}' | '`' => Some("`"),
+        _ => None,
+    }
 }
 
 /// Characters that join the parts of a compound word (`a-b`, `a_b`, `a‐b`).
@@ -2839,5 +2861,38 @@ mod tests {
     fn signs_before_comma_or_colon_numbers() {
         assert_eq!(t("+,5 -,5 +:5 +,\u{ff15}"), "+,5 -,5 +:5 +,\u{ff15}");
         assert_eq!(t("-.5 +.5"), "-.5 +.5");
+    }
+
+    #[test]
+    fn sentence_opening_after_an_initial_may_end_at_any_space() {
+        // (observed with two-line inputs in one Java run)
+        let first = |next: &str| ptb_tokenize_lines(&["x b.", next])[0].join(" ");
+        assert_eq!(first("The\u{a0}a"), "x b .");
+        assert_eq!(first("The\u{2003}a"), "x b .");
+        assert_eq!(first("The\u{85}a"), "x b .");
+        assert_eq!(first("Mr.\u{a0}X"), "x b .");
+        assert_eq!(first("<b>\u{3000}y"), "x b .");
+        assert_eq!(first("The\u{205f}a"), "x b.");
+        assert_eq!(first("The\u{1}a"), "x b.");
+    }
+
+    #[test]
+    fn nt_with_left_quotes_and_backticks() {
+        assert_eq!(t("don\u{2018}t don\u{91}t don`t n`t"), "do n`t do n`t do n`t n`t");
+        assert_eq!(t("don\u{92}t don\u{2018}tx"), "do n't do n\u{2018}tx");
+    }
+
+    #[test]
+    fn fraction_slash_and_slashes_with_non_ascii_digits() {
+        assert_eq!(t("12345\u{2044}2"), "12345 \u{2044} 2");
+        assert_eq!(t("1234\u{2044}2"), "1234\u{2044}2");
+        assert_eq!(t("5/\u{6f5} \u{6f5}/\u{6f5} \u{6f5}/5"), "5/\u{6f5} \u{6f5}/\u{6f5} \u{6f5}/5");
+        assert_eq!(t("this1/2\u{6f5} 5/\u{6f5}x a/\u{6f5} \u{6f5}a/5"), "this1/2 \u{6f5}\u{a0}5/\u{6f5} x a / \u{6f5} \u{6f5}a / 5");
+    }
+
+    #[test]
+    fn soft_hyphens_after_unicode_hyphens_and_in_non_ascii_words() {
+        assert_eq!(t("a\u{2010}a\u{ad}b x\u{2011}raya\u{ad}bz a-a\u{ad}b"), "a\u{2010}a b x\u{2011}raya bz a-ab");
+        assert_eq!(t("a\u{ad}b\u{532}-1 a\u{ad}b\u{532}-c a\u{ad}b5-1"), "ab\u{562} -1 ab\u{562} - c ab5-1");
     }
 }
