@@ -578,7 +578,13 @@ impl<'a> Lexer<'a> {
                     while self.at(j) == Some('-') {
                         j += 1;
                     }
-                    self.push("--");
+                    // (two to four hyphens are a dash; five or more stay as written)
+                    if j - i >= 5 {
+                        let t = self.text(i, j);
+                        self.push(t);
+                    } else {
+                        self.push("--");
+                    }
                     j
                 } else if next.is_some_and(is_digit)
                     || (self.is(i + 1, |c| matches!(c, '.' | ',' | ':')) && self.is(i + 2, is_digit))
@@ -968,8 +974,15 @@ impl<'a> Lexer<'a> {
             self.compound_fail = (i, j);
             return None;
         }
+        let first = run(i);
+        let hyphen = j;
         while self.at(j) == Some('-') && self.is(j + 1, ascii) {
             j = run(j + 1);
+        }
+        // a sentence-final abbreviation and its period take a hyphenated part of two or more characters
+        // only (`Ltd.-5x`, but `Inc.` `-5`, `Co.` `-` `a`)
+        if hyphen == first + 1 && j < hyphen + 3 && self.final_abbreviation(&self.text(i, first)) {
+            return None;
         }
         let t = self.text(i, j);
         self.push(t);
@@ -1297,7 +1310,7 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        if letters.starts_with("em") && !letters.starts_with("emb") {
+        if letters.starts_with("em") {
             let t = format!("{}{}", self.c[i], self.text(i + 1, i + 3));
             self.push(t);
             return i + 3;
@@ -1364,7 +1377,6 @@ impl<'a> Lexer<'a> {
         if self.is(i, |c| c == 'n' || c == 'N')
             && self.at(i + 1).and_then(nt_apostrophe).is_some()
             && self.is(i + 2, |c| c == 't' || c == 'T')
-            && (i == 0 || !self.is(i - 1, is_alnum))
         {
             let mut j = i + 3;
             // (letters up to a combining mark: `n'tcafe\u{301}` → `n'tcafe` `\u{301}`)
@@ -1626,6 +1638,8 @@ impl<'a> Lexer<'a> {
                     && !f.non_ascii
                     && is_alnum(prev)
                     && self.is(i + 2, |c| c.is_ascii_alphabetic())
+                    // (after a sentence-final abbreviation only before two or more: `Co.` `-` `a`)
+                    && !(self.final_abbreviation(&text) && !self.is(i + 3, |c| c.is_ascii_alphanumeric()))
                     && !f.question
                     && !f.apostrophe =>
                 {
@@ -1905,7 +1919,7 @@ impl<'a> Lexer<'a> {
         if !ascii && !single && !"aeiouyAEIOUY".contains(prev) {
             return false;
         }
-        let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon";
+        let cmon = i - start == 1 && matches!(prev, 'c' | 'C') && rest == "mon" && !self.is(j, is_alnum);
         single
             || vowels
             || cmon
@@ -2894,5 +2908,30 @@ mod tests {
     fn soft_hyphens_after_unicode_hyphens_and_in_non_ascii_words() {
         assert_eq!(t("a\u{2010}a\u{ad}b x\u{2011}raya\u{ad}bz a-a\u{ad}b"), "a\u{2010}a b x\u{2011}raya bz a-ab");
         assert_eq!(t("a\u{ad}b\u{532}-1 a\u{ad}b\u{532}-c a\u{ad}b5-1"), "ab\u{562} -1 ab\u{562} - c ab5-1");
+    }
+
+    #[test]
+    fn long_hyphen_runs_stay_as_written() {
+        assert_eq!(t("x --- y x ---- y"), "x -- y x -- y");
+        assert_eq!(t("x ----- y x ------- y"), "x ----- y x ------- y");
+        assert_eq!(t("a-----b"), "a ----- b");
+    }
+
+    #[test]
+    fn final_abbreviation_takes_a_hyphen_part_of_two_or_more() {
+        assert_eq!(t("Inc.-5 etc.-5 Co.-a"), "inc. -5 etc. -5 co. - a");
+        assert_eq!(t("Ltd.-5x Co.-ab Mr.-5 Mr.-a No.-5"), "ltd.-5x co.-ab mr.-5 mr.-a no.-5");
+    }
+
+    #[test]
+    fn em_before_more_letters_and_cmon_before_non_ascii_letters() {
+        assert_eq!(t("'embed x 'embx 'emb"), "'em bed x 'em bx 'em b");
+        assert_eq!(t("c'mon\u{ff76} c'mon\u{e9} c'monx c'mon3"), "c'mon \u{ff76} c'mon \u{e9} c'mon x c'mon 3");
+    }
+
+    #[test]
+    fn nt_right_after_a_capital_compound() {
+        assert_eq!(t("P&Gn't AT&Tn'tx"), "p&g n't at&t n'tx");
+        assert_eq!(t("5n't"), "5n ' t");
     }
 }
