@@ -1634,8 +1634,10 @@ impl<'a> Lexer<'a> {
                     true
                 }
                 // `ab.-cd` (not after ? ! or an apostrophe in the word, nor in one with non-ASCII letters)
+                // (nor in one that has a `-`, `_` or Unicode hyphen already: `ab-cd` `.` `-` `ef`)
                 '.' if nx == Some('-')
                     && !f.non_ascii
+                    && !f.joined
                     && is_alnum(prev)
                     && self.is(i + 2, |c| c.is_ascii_alphabetic())
                     // (after a sentence-final abbreviation only before two or more: `Co.` `-` `a`)
@@ -2933,5 +2935,11 @@ mod tests {
     fn nt_right_after_a_capital_compound() {
         assert_eq!(t("P&Gn't AT&Tn'tx"), "p&g n't at&t n'tx");
         assert_eq!(t("5n't"), "5n ' t");
+    }
+
+    #[test]
+    fn period_hyphen_joins_only_words_without_compound_joins() {
+        assert_eq!(t("ab-cd.-ef ab_cd.-ef 5-ab.-cd"), "ab-cd . - ef ab_cd . - ef 5-ab . - cd");
+        assert_eq!(t("ab.-cd a-b.c.-d"), "ab.-cd a-b.c.-d");
     }
 }
