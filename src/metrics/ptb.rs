@@ -1638,6 +1638,7 @@ impl<'a> Lexer<'a> {
                 '.' if nx == Some('-')
                     && !f.non_ascii
                     && !f.joined
+                    && !(numeric && separated)
                     && is_alnum(prev)
                     && self.is(i + 2, |c| c.is_ascii_alphabetic())
                     // (after a sentence-final abbreviation only before two or more: `Co.` `-` `a`)
@@ -2941,5 +2942,6 @@ mod tests {
     fn period_hyphen_joins_only_words_without_compound_joins() {
         assert_eq!(t("ab-cd.-ef ab_cd.-ef 5-ab.-cd"), "ab-cd . - ef ab_cd . - ef 5-ab . - cd");
         assert_eq!(t("ab.-cd a-b.c.-d"), "ab.-cd a-b.c.-d");
+        assert_eq!(t("x .5.-lrb- 5.-ab 12.-ab"), "x .5 . -lrb- 5.-ab 12.-ab");
     }
 }
