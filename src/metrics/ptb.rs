@@ -1654,7 +1654,8 @@ impl<'a> Lexer<'a> {
                 }
                 // a hyphenated word ending in a single letter takes a dotted acronym after it, with its
                 // final period: `a-b.c.` `1-a.b.d.` (but `a-b . c`)
-                '.' if f.hyphens > 0 && f.since_hyphen == 1 && is_letter(prev) => {
+                // (not in a word with `_`: `a_b-e` `.` `u.`)
+                '.' if f.hyphens > 0 && f.since_hyphen == 1 && is_letter(prev) && !f.underscore => {
                     let mut k = i;
                     while self.at(k) == Some('.') && self.is(k + 1, is_letter) && self.at(k + 2) == Some('.') {
                         k += 2;
@@ -2943,5 +2944,6 @@ mod tests {
         assert_eq!(t("ab-cd.-ef ab_cd.-ef 5-ab.-cd"), "ab-cd . - ef ab_cd . - ef 5-ab . - cd");
         assert_eq!(t("ab.-cd a-b.c.-d"), "ab.-cd a-b.c.-d");
         assert_eq!(t("x .5.-lrb- 5.-ab 12.-ab"), "x .5 . -lrb- 5.-ab 12.-ab");
+        assert_eq!(t("a_b-e.u. ab-e.u."), "a_b-e . u. ab-e.u.");
     }
 }
