@@ -1533,6 +1533,24 @@ impl<'a> Lexer<'a> {
             let nx = self.at(i + 1);
             let join = match ch {
                 // (not in a word with a period and non-ASCII letters: `vol.ΐ-b` → `vol.ΐ` `-` `b`)
+                // `!`, `?` or `-` and soft hyphens join the word (`are!\u{ad}` → `are!`, `ab-\u{ad}c` → `ab-c`);
+                // before no letter or digit (for `-`: no ASCII one) they end it
+                '!' | '?' | '-' if nx == Some('\u{ad}') && (ch == '-' || (f.any_letter && !f.first_alnum_digit)) && !soft_start => {
+                    let mut k = i + 1;
+                    while self.at(k) == Some('\u{ad}') {
+                        k += 1;
+                    }
+                    let goes_on = if ch == '-' { self.is(k, |c| c.is_ascii_alphanumeric()) } else { self.is(k, is_alnum) };
+                    text.push(ch);
+                    f.add(ch);
+                    if goes_on {
+                        soft_any = true;
+                        i = k;
+                        continue;
+                    }
+                    self.push(text);
+                    return k;
+                }
                 // (after a `/` only before a letter: `a/b-1` → `a/b` `-1`)
                 '-' => {
                     nx.is_some_and(|c| is_alnum(c) && !is_mark(c))
@@ -2945,5 +2963,13 @@ mod tests {
         assert_eq!(t("ab.-cd a-b.c.-d"), "ab.-cd a-b.c.-d");
         assert_eq!(t("x .5.-lrb- 5.-ab 12.-ab"), "x .5 . -lrb- 5.-ab 12.-ab");
         assert_eq!(t("a_b-e.u. ab-e.u."), "a_b-e . u. ab-e.u.");
+    }
+
+    #[test]
+    fn punctuation_and_soft_hyphens_inside_words() {
+        assert_eq!(t("are!\u{ad}. are!\u{ad}a ab?\u{ad} x"), "are! . are!a ab? x");
+        assert_eq!(t("ab-\u{ad} ab-\u{ad}c ab-\u{ad}5 5-\u{ad}ab ab-\u{ad}cd-ef"), "ab- ab-c ab-5 5-ab ab-cd-ef");
+        assert_eq!(t("ab-\u{ad}\u{733b}"), "ab- \u{733b}");
+        assert_eq!(t("1234a!\u{ad} x"), "1234a ! - x");
     }
 }
