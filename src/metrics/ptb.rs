@@ -2972,4 +2972,12 @@ mod tests {
         assert_eq!(t("ab-\u{ad}\u{733b}"), "ab- \u{733b}");
         assert_eq!(t("1234a!\u{ad} x"), "1234a ! - x");
     }
+
+    #[test]
+    fn classes_listed_in_the_issue() {
+        assert_eq!(t("x $50.H&M's"), "x $ 50 . h&m 's");
+        assert_eq!(t("tenn'Twasn'tis"), "tenn 't was n'tis");
+        assert_eq!(t("&&+=~~plateexample.com/path"), "& & + = ~~plateexample.com/path");
+        assert_eq!(t("\u{92}'Tis-rrb-"), "' 't is-rrb -");
+    }
 }
