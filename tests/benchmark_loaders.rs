@@ -61,7 +61,7 @@ fn real_captions_in_karpathy_layout() {
     assert_eq!((b.query.len(), b.demos.len()), (6, 34));
     let s = &b.query.samples[0];
     match &s.target {
-        Target::Caption { image_id, references } => {
+        Target::Caption { image_id, references, .. } => {
             assert_eq!(image_id, &s.id);
             assert!(references.len() >= 5);
         }
@@ -310,4 +310,33 @@ fn a_metric_that_cannot_score_the_layout_is_refused() {
     std::fs::write(&p, serde_yaml::to_string(&spec).unwrap()).unwrap();
     let e = format!("{:#}", BenchmarkSpec::from_file(&p).unwrap_err());
     assert!(e.contains("metric.name") && e.contains("cannot score"), "{e}");
+}
+
+/// pycocoevalcap tokenizes captions in the references file's image order (its `images` list; images it
+/// does not list, in the order the annotations name them), or the Karpathy order without a references
+/// file: the caption target carries that position.
+#[test]
+fn caption_targets_carry_the_evaluation_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let karpathy = dir.path().join("karpathy.json");
+    let im = |id: u64| serde_json::json!({"cocoid": id, "filename": format!("{id}.jpg"), "split": "test", "sentences": [{"raw": "a cat"}]});
+    std::fs::write(&karpathy, serde_json::json!({"images": [im(5), im(7), im(9)]}).to_string()).unwrap();
+    let refs = dir.path().join("refs.json");
+    let ann = |id: u64| serde_json::json!({"image_id": id, "id": id * 10, "caption": "a dog"});
+    std::fs::write(&refs, serde_json::json!({"images": [{"id": 9}, {"id": 5}], "annotations": [ann(5), ann(7), ann(9)]}).to_string())
+        .unwrap();
+    let order = |d: &datasets::Dataset| -> Vec<(String, Option<usize>)> {
+        d.samples
+            .iter()
+            .map(|s| match &s.target {
+                Target::Caption { eval_order, .. } => (s.id.clone(), *eval_order),
+                t => panic!("{t:?}"),
+            })
+            .collect()
+    };
+    let mut bad = BadRecords::new(BadRecordPolicy::Error);
+    let d = datasets::load_karpathy(&karpathy, Path::new("/i"), &["test".into()], Some(&refs), &mut bad).unwrap();
+    assert_eq!(order(&d), vec![("5".into(), Some(1)), ("7".into(), Some(2)), ("9".into(), Some(0))]);
+    let d = datasets::load_karpathy(&karpathy, Path::new("/i"), &["test".into()], None, &mut bad).unwrap();
+    assert_eq!(order(&d), vec![("5".into(), Some(0)), ("7".into(), Some(1)), ("9".into(), Some(2))]);
 }

@@ -41,8 +41,16 @@ pub enum Target {
         question_type: Option<String>,
         multiple_choice_answer: Option<String>,
     },
-    /// Captioning: the image id used by the caption metrics and its reference captions.
-    Caption { image_id: String, references: Vec<String> },
+    /// Captioning: the image id used by the caption metrics and its reference captions. `eval_order`: the
+    /// image's position in the evaluation's order (the references file's `images` list, else the Karpathy
+    /// list), in which pycocoevalcap runs the PTB tokenizer over the captions; the tokenizer's output for a
+    /// caption can depend on the next one (a line-final initial), so CIDEr tokenizes in this order.
+    Caption {
+        image_id: String,
+        references: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        eval_order: Option<usize>,
+    },
     /// Classification (HatefulMemes, ImageNet): class index into the candidate list and its name.
     Class { label: usize, name: String },
     /// Video QA: the single answer (exact match).
@@ -414,15 +422,30 @@ pub fn load_karpathy(karpathy: &Path, images: &Path, splits: &[String], referenc
         .and_then(|x| x.as_array())
         .ok_or_else(|| anyhow!("{}: no `images` list (expected a Karpathy split json)", karpathy.display()))?;
     let mut refs: HashMap<String, Vec<String>> = HashMap::new();
+    // image id -> position in the references file's `images` list (pycocotools' image order), else in the
+    // order the annotations first name them
+    let mut ref_order: HashMap<String, usize> = HashMap::new();
     if let Some(rpath) = references {
         let r = read_json(rpath)?;
+        if let Some(images) = r.get("images").and_then(|x| x.as_array()) {
+            for im in images {
+                if let Some(id) = im.get("id").and_then(id_text) {
+                    let next = ref_order.len();
+                    ref_order.entry(id).or_insert(next);
+                }
+            }
+        }
         let anns = r
             .get("annotations")
             .and_then(|x| x.as_array())
             .ok_or_else(|| anyhow!("{}: no `annotations` list (expected the COCO caption layout)", rpath.display()))?;
         for (i, a) in anns.iter().enumerate() {
             match (a.get("image_id").and_then(id_text), opt_str(a, "caption")) {
-                (Some(id), Some(c)) => refs.entry(id).or_default().push(c),
+                (Some(id), Some(c)) => {
+                    let next = ref_order.len();
+                    ref_order.entry(id.clone()).or_insert(next);
+                    refs.entry(id).or_default().push(c)
+                }
                 _ => bad.add(format!("annotation #{i}"), rpath, "missing image_id or caption"),
             }
         }
@@ -458,7 +481,8 @@ pub fn load_karpathy(karpathy: &Path, images: &Path, splits: &[String], referenc
             bad.add(id, karpathy, "missing, empty or malformed `sentences` (need a list of {raw: text})");
             continue;
         };
-        let references = if references.is_some() {
+        let references_given = references.is_some();
+        let references = if references_given {
             match refs.get(&id) {
                 Some(r) => r.clone(),
                 None => {
@@ -480,7 +504,11 @@ pub fn load_karpathy(karpathy: &Path, images: &Path, splits: &[String], referenc
             question: None,
             text: None,
             demo_target,
-            target: Target::Caption { image_id: id.clone(), references },
+            target: Target::Caption {
+                image_id: id.clone(),
+                references,
+                eval_order: if references_given { ref_order.get(&id).copied() } else { Some(i) },
+            },
             id,
         });
     }

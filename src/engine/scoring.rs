@@ -151,7 +151,7 @@ pub(crate) fn prepare(metric: MetricName, recs: &[&SampleRecord]) -> Result<Prep
             if !odd.is_empty() {
                 eprintln!("{}", line_terminator_warning("CIDEr", &odd));
             }
-            let samples: Vec<CaptionSample> = samples_from_raw(&items);
+            let samples = caption_samples_in_eval_order(recs, &items);
             Prepared::Cider(CiderPrepared::new(&samples))
         }
         MetricName::RocAuc => {
@@ -170,6 +170,25 @@ pub(crate) fn prepare(metric: MetricName, recs: &[&SampleRecord]) -> Result<Prep
                 .collect::<Result<_>>()?,
         ),
     })
+}
+
+/// The records' captions tokenized as pycocoevalcap does (one PTB tokenizer call for the predictions, one
+/// for the references) with the lines in the evaluation's image order — the targets' `eval_order` where
+/// every record has one (records of older versions have none: then record order) — and returned in record
+/// order. The order matters because the Java tokenizer's output for a caption can depend on the next one.
+pub(crate) fn caption_samples_in_eval_order(recs: &[&SampleRecord], items: &[(String, &str, &[String])]) -> Vec<CaptionSample> {
+    let order: Option<Vec<u64>> = recs.iter().map(|r| r.target["eval_order"].as_u64()).collect();
+    let mut perm: Vec<usize> = (0..items.len()).collect();
+    if let Some(o) = &order {
+        perm.sort_by_key(|&k| (o[k], k));
+    }
+    let ordered: Vec<(String, &str, &[String])> = perm.iter().map(|&k| items[k].clone()).collect();
+    let mut tokenized: Vec<Option<CaptionSample>> = samples_from_raw(&ordered).into_iter().map(Some).collect();
+    let mut out: Vec<Option<CaptionSample>> = vec![None; items.len()];
+    for (pos, &k) in perm.iter().enumerate() {
+        out[k] = tokenized[pos].take();
+    }
+    out.into_iter().flatten().collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -292,5 +311,47 @@ mod tests {
             |answers: Vec<String>| Target::Vqa { answers, answer_type: None, question_type: None, multiple_choice_answer: None };
         assert_eq!(per_sample_value(&metric, &target(vec![]), "yes", None).unwrap(), None);
         assert_eq!(per_sample_value(&metric, &target(vec!["yes".into(); 10]), "yes", None).unwrap(), Some(1.0));
+    }
+
+    fn caption_record(id: &str, prediction: &str, eval_order: Option<u64>) -> SampleRecord {
+        let mut target = serde_json::json!({"kind": "caption", "image_id": id, "references": ["a dog", "The dog"]});
+        if let Some(o) = eval_order {
+            target["eval_order"] = o.into();
+        }
+        serde_json::from_value(serde_json::json!({
+            "sample_id": id, "shot": 0, "trial": 0, "trial_seed": 1, "prompt": "", "demo_ids": [],
+            "text_only_demo_ids": [], "media": [], "target": target, "raw_output": prediction,
+            "prediction": prediction, "tokens": null, "sequence_score": null, "candidate_scores": null,
+            "metric": null, "error": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn captions_are_tokenized_in_the_evaluation_order() {
+        // Java: a line-final initial is "e" "." before a line opening with "The", "e." at the end of the input
+        let items_of = |recs: &[&SampleRecord]| -> Vec<(String, String, Vec<String>)> {
+            recs.iter()
+                .map(|r| {
+                    let refs: Vec<String> = serde_json::from_value(r.target["references"].clone()).unwrap();
+                    (r.sample_id.clone(), r.prediction.clone().unwrap(), refs)
+                })
+                .collect()
+        };
+        let run = |a: SampleRecord, b: SampleRecord| {
+            let recs = [&a, &b];
+            let owned = items_of(&recs);
+            let items: Vec<(String, &str, &[String])> =
+                owned.iter().map(|(i, p, r)| (i.clone(), p.as_str(), r.as_slice())).collect();
+            caption_samples_in_eval_order(&recs, &items)
+        };
+        // record (sample id) order 1, 2; evaluation order 2, 1: "a man named E." is followed by "The dog"
+        let s = run(caption_record("1", "The dog", Some(1)), caption_record("2", "a man named E.", Some(0)));
+        assert_eq!((s[0].id.as_str(), s[1].id.as_str()), ("1", "2"));
+        assert_eq!(s[1].candidate, "a man named e");
+        assert_eq!(s[0].candidate, "the dog");
+        // records without an evaluation order (older versions): record order, "E." ends the input
+        let s = run(caption_record("1", "The dog", None), caption_record("2", "a man named E.", Some(0)));
+        assert_eq!(s[1].candidate, "a man named e.");
     }
 }
