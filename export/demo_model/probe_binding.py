@@ -8,6 +8,10 @@ Prints one JSON object:
   400 train / 200 test scenes) on the ViT's patch tokens (max-pooled, and all flattened), on the perceiver's
   latents and, as a floor, on the mean pixel colour. The ViT is at its random init (OpenFlamingo's forward
   encodes images under no_grad); a high accuracy says colour reaches the perceiver's output.
+* `residual_colour`: the same kind of probe on the LM's hidden states in 4-shot binding prompts (at the
+  demonstrations' name tokens, the `:` before them and the query's last token; at the input of every decoder
+  block and after each gated cross-attention): does the image's colour stay in the residual stream where the
+  binding lookup has to match it?
 * `binding[k]`: k-shot prompts built like the benchmark's (`<image>Question:What is it called? Short
   answer:NAME<|endofchunk|>` demonstrations in the prompts/openflamingo_vqa.yaml format, then the query) with
   a colour -> nonce-name binding drawn anew for every prompt, scored on the greedy first token:
@@ -133,6 +137,49 @@ def binding_eval(built, shots: int, prompts: int, seed: int) -> dict:
             "name_rate": pct(named, prompts), "in_context": pct(in_ctx, prompts), "confusion": confusion}
 
 
+def residual_colour_probe(built, prompts: int = 150, shots: int = 4, seed: int = 5) -> dict:
+    """Is the image's colour in the LM's residual stream where the binding lookup needs it? 4-shot binding prompts;
+    ridge-probe accuracy (%) for the colour of the image a token follows, at the demonstrations' name tokens,
+    at the `:` before each name, and at the query's last token, at six depths: the input of every decoder block
+    (`in{i}`, before its gated cross-attention) and the input of its LM layer (`x{i}`, after the cross-attention)."""
+    tok, m = built.tokenizer, built.model
+    name_ids = {tok(n)["input_ids"][0] for n in shapes.NONCE}
+    layers = m.lang_encoder._get_decoder_layers()
+    depth = [f"{k}{i}" for i in range(len(layers)) for k in ("in", "x")]
+    rng = np.random.RandomState(seed)
+    feats = {k: [[] for _ in depth] for k in ("name", "colon", "query")}
+    ys = {k: [] for k in feats}
+    for _ in range(prompts):
+        bind = dict(zip(COLOURS, [shapes.NONCE[i] for i in rng.permutation(len(shapes.NONCE))[:len(COLOURS)]]))
+        scenes = [shapes.sample_scene(rng) for _ in range(shots + 1)]
+        text = "".join(f"<image>Question:{shapes.BINDING_QUESTION} Short answer:{bind[s['colour']]}{EOC}\n"
+                       for s in scenes[:-1]) + f"<image>Question:{shapes.BINDING_QUESTION} Short answer:"
+        ids = tok(text)["input_ids"]
+        hs = []
+        grab = lambda mod, args, kw: hs.append(args[0] if args else kw["hidden_states"])  # noqa: E731
+        hooks = [h for layer in layers for h in (layer.register_forward_pre_hook(grab, with_kwargs=True),
+                                                 layer.decoder_layer.register_forward_pre_hook(grab, with_kwargs=True))]
+        try:
+            with torch.no_grad():
+                m(vision_x=torch.stack([pixels(built, s) for s in scenes])[None, :, None], lang_x=torch.tensor([ids]))
+        finally:
+            for h in hooks:
+                h.remove()
+        names = [j for j, t in enumerate(ids) if t in name_ids]
+        where = {"name": (names, scenes[:-1]), "colon": ([j - 1 for j in names], scenes[:-1]),
+                 "query": ([len(ids) - 1], scenes[-1:])}
+        for kind, (pos, sc) in where.items():
+            for d, h in enumerate(hs):
+                feats[kind][d] += [h[0, p].numpy() for p in pos]
+            ys[kind] += [COLOURS.index(s["colour"]) for s in sc]
+    out = {}
+    for kind in feats:
+        y = np.array(ys[kind])
+        n = int(len(y) * 2 / 3)
+        out[kind] = {d: round(100 * _ridge_accuracy(np.array(f), y, n), 1) for d, f in zip(depth, feats[kind])}
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=str(WEIGHTS))
@@ -143,7 +190,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     built = load(Path(a.weights), Path(a.config))
-    rep = {"weights": a.weights, "colour_probe": colour_probe(built),
+    rep = {"weights": a.weights, "colour_probe": colour_probe(built), "residual_colour": residual_colour_probe(built),
            "binding": {k: binding_eval(built, k, a.prompts, a.seed + k) for k in map(int, a.shots.split(","))}}
     print(json.dumps(rep, indent=1))
 

@@ -5,7 +5,7 @@
 #   1. export/.venv/bin/python -m export.demo_model.shapes --out data/shapes            # benchmark data
 #   2. export/.venv/bin/python -m export.demo_model.tokenizer export/demo_model/tokenizer
 #   3. export/.venv/bin/python -m export.demo_model.train_tiny --log export/demo_model/train_log.json
-#      (writes export/demo_model/weights.safetensors; single-threaded, 2000 steps, about 10 minutes on a loaded 2-core machine)
+#      (writes export/demo_model/weights.safetensors; single-threaded, 3000 steps, about 11 minutes on a loaded 2-core machine)
 #   4. export/.venv/bin/python -m export.demo_model.export_demo                       # -> models/shapes-flamingo
 # CI never runs this: export/tests/test_demo_model.py checks that the committed files belong together and runs
 # a few training steps; scripts/ci_gate.sh evaluates the committed model.

@@ -17,13 +17,23 @@ the prompt formats of prompts/openflamingo_{caption,vqa,hateful_memes}.yaml --
 with the templates' separators, sometimes after two text-only demonstrations (OpenFlamingo's zero-shot
 prompt). The loss is on each chunk's answer and its `<|endofchunk|>`; in the fast-binding task (nonce names
 bound anew to colours in every sequence) only on answers whose colour was already shown earlier in the
-sequence, i.e. the ones the demonstrations determine. So in-context use of demonstrations is what is learned.
+sequence, i.e. the ones the demonstrations determine. Task shares (TASK_P, `--task-p`): caption 0.1, VQA 0.1,
+HatefulMemes 0.05, binding 0.5, copy 0.25.
 
-Fast-binding options (off by default; the committed weights are the defaults' run): `--binding-share B` (share of
-binding sequences, the other tasks scaled), `--gate-init G` (initial tanh-gate value, default 0.1),
-`--curriculum C` (binding sequences hold at most 2 colours, so 2 names, at first and all 5 after a fraction C
-of the steps). `python -m export.demo_model.probe_binding --weights W` measures whether a weights file copies
-names by colour (README "Trained demo model" has the diagnosis of the committed model).
+Two training aids get the fast binding off its plateau (README "Trained demo model" has the measurements):
+* a copy task (`<image>Output:{names}<|endofchunk|>` with one list of 2-6 nonce names repeated in every chunk,
+  loss from the second chunk on): dense in-context copying, so the LM forms a copy circuit early;
+* an auxiliary colour loss (`--aux-colour`, weight 0.3): a linear head per decoder layer (training only; not
+  part of the exported model) classifies, at every text token, the colour of the image that token follows
+  (the one it cross-attends to). It keeps the image's colour in the residual stream of every position, so
+  that the query's and the demonstrations' positions carry the key the binding lookup matches on. Without
+  it the model copies a name of the prompt but not the one whose image has the query's colour.
+
+Other options (off by default): `--binding-share B` (the binding share, caption/VQA/HatefulMemes scaled to the
+rest), `--gate-init G` (initial tanh-gate value, default 0.1), `--curriculum C` (binding sequences hold at most
+2 colours, so 2 names, at first and all 5 after a fraction C of the steps), `--config` (another model config),
+`--train-vision`. `python -m export.demo_model.probe_binding --weights W` measures whether a weights file copies
+names by colour.
 
 Determinism: one thread, MKL_CBWR=COMPATIBLE, seeded torch and numpy, torch deterministic algorithms; the
 output safetensors file is byte-identical for the same arguments on the same machine type.
@@ -64,8 +74,9 @@ TEMPLATES = {  # (demo format, separator): prompts/openflamingo_*.yaml
     "vqa": ("<image>Question:{question} Short answer:{target}" + EOC, "\n"),
     "meme": ("<image>is an image with: '{text}' written on it. Is it hateful? Answer:{target}" + EOC, ""),
 }
-TASKS = ["caption", "vqa", "meme", "binding"]
-TASK_P = [0.25, 0.25, 0.2, 0.3]  # --binding-share B: binding B, the others scaled to 1 - B
+TASKS = ["caption", "vqa", "meme", "binding", "copy"]
+TASK_P = [0.1, 0.1, 0.05, 0.5, 0.25]  # --task-p; --binding-share B: binding B, caption/vqa/meme scaled to the rest
+AUX_COLOUR = 0.3  # --aux-colour: weight of the auxiliary colour loss on the LM's hidden states (0: off)
 GATE_INIT = 0.1  # --gate-init: initial value of every GatedCrossAttentionBlock tanh gate (OpenFlamingo: 0)
 CURRICULUM = 0.0  # --curriculum C: binding sequences hold 2 colours at first, all 5 after C of the steps (0: off)
 BINDING_WEIGHT = 1.0  # loss weight of the binding answers (the in-context skill the demo measures)
@@ -82,6 +93,8 @@ def make_chunk(task, scene, rng, binding):
     if task == "meme":
         text, label = shapes.meme_item(scene, rng)
         return {"text": text, "target": ["no", "yes"][label]}
+    if task == "copy":
+        return {"target": binding}
     return {"question": shapes.BINDING_QUESTION, "target": binding[scene["colour"]]}
 
 
@@ -89,14 +102,16 @@ def make_sequence(rng, n_images, max_colours=len(shapes.COLOURS), task_p=None):
     """One training sequence: (text, [scenes], [(start, end, loss weight)] answer character spans).
     max_colours: at most this many colours (so names) in a binding sequence (the curriculum's stage)."""
     task = TASKS[rng.choice(len(TASKS), p=TASK_P if task_p is None else task_p)]
-    fmt, sep = TEMPLATES["vqa" if task == "binding" else task]
+    fmt, sep = TEMPLATES[{"binding": "vqa", "copy": "caption"}.get(task, task)]
     binding, colours = None, None
+    if task == "copy":  # one list of nonce names, repeated in every chunk: dense in-context copying
+        binding = " ".join(shapes.NONCE[i] for i in rng.permutation(len(shapes.NONCE))[:rng.randint(2, 7)])
     if task == "binding":
         names = [shapes.NONCE[i] for i in rng.permutation(len(shapes.NONCE))[:len(shapes.COLOURS)]]
         binding = dict(zip(shapes.COLOURS, names))
         colours = [list(shapes.COLOURS)[i] for i in rng.permutation(len(shapes.COLOURS))[:rng.randint(1, max_colours + 1)]]
     text, spans, scenes = "", [], []
-    if task != "binding" and rng.rand() < 0.2:  # OpenFlamingo's zero-shot prompt: two text-only demos first
+    if task not in ("binding", "copy") and rng.rand() < 0.2:  # OpenFlamingo's zero-shot prompt: two text-only demos first
         for _ in range(2):
             f = make_chunk(task, shapes.sample_scene(rng), rng, None)
             text += fmt.replace("<image>", "").format(**f) + sep
@@ -108,7 +123,7 @@ def make_sequence(rng, n_images, max_colours=len(shapes.COLOURS), task_p=None):
         f = make_chunk(task, s, rng, binding)
         chunk = fmt.format(**f)
         start = len(text) + chunk.rindex(f["target"] + EOC)
-        learnable = task != "binding" or s["colour"] in seen
+        learnable = (task != "binding" or s["colour"] in seen) and not (task == "copy" and i == 0)
         seen.add(s["colour"])
         if learnable:
             spans.append((start, len(text) + len(chunk), BINDING_WEIGHT if task == "binding" else 1.0))
@@ -163,6 +178,7 @@ class Batcher:
                     if a <= s and t <= z:
                         weight[b, j] = wt
         vision = torch.stack([torch.stack([self.pixels(s) for s in sc]) for _, sc, _ in rows])  # [B, n, C, H, W]
+        self.colours = torch.tensor([[list(shapes.COLOURS).index(x["colour"]) for x in sc] for _, sc, _ in rows])
         return vision.unsqueeze(2), ids, mask, weight
 
 
@@ -182,30 +198,37 @@ def _encode_vision_x_trainable(self, vision_x):
 
 def train(steps: int, out: Path, seed: int = TRAIN_SEED, batch_size: int = 8, max_images: int = 9,
           lr: float = 3e-3, threads: int = 1, log=print, train_vision: bool = False, binding_share=None,
-          gate_init=None, curriculum=None) -> dict:
+          gate_init=None, curriculum=None, config=None, task_p=None, aux_colour=AUX_COLOUR) -> dict:
     prev = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
         return _train(steps, out, seed, batch_size, max_images, lr, log, train_vision,
-                      task_probabilities(binding_share), GATE_INIT if gate_init is None else gate_init, curriculum)
+                      task_probabilities(binding_share, task_p), GATE_INIT if gate_init is None else gate_init, curriculum,
+                      Path(config) if config else CONFIG, aux_colour)
     finally:
         torch.set_num_threads(prev[0])
         torch.use_deterministic_algorithms(prev[1])
 
 
-def task_probabilities(binding_share=None) -> list:
+def task_probabilities(binding_share=None, task_p=None) -> list:
     """TASK_P, or with the binding task's share set to `binding_share` and the other tasks' scaled to the rest."""
+    if task_p is not None:
+        p = [float(x) for x in task_p.split(",")]
+        if len(p) != len(TASKS) or min(p) < 0 or abs(sum(p) - 1.0) > 1e-9:
+            raise ValueError(f"--task-p {task_p!r}: {len(TASKS)} non-negative shares summing to 1 ({', '.join(TASKS)})")
+        return p
     if binding_share is None:
         return list(TASK_P)
-    if not 0.0 <= binding_share <= 1.0:
-        raise ValueError(f"binding share {binding_share} is not in [0, 1]")
-    rest = sum(TASK_P[:-1])
-    return [p * (1.0 - binding_share) / rest for p in TASK_P[:-1]] + [binding_share]
+    if not 0.0 <= binding_share <= 1.0 - TASK_P[4]:
+        raise ValueError(f"binding share {binding_share} is not in [0, {1.0 - TASK_P[4]:g}] (the copy task keeps {TASK_P[4]:g})")
+    rest = sum(TASK_P[:3])
+    return [p * (1.0 - TASK_P[4] - binding_share) / rest for p in TASK_P[:3]] + [binding_share, TASK_P[4]]
 
 
-def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision, task_p, gate_init, curriculum):
-    cfg = load_config(CONFIG)
+def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision, task_p, gate_init, curriculum, config,
+           aux_colour=AUX_COLOUR):
+    cfg = load_config(config)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
         built = build_model(cfg, Path(work))
@@ -224,7 +247,14 @@ def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision, task
         import types
 
         model._encode_vision_x = types.MethodType(_encode_vision_x_trainable, model)
-    params = [p for p in model.parameters() if p.requires_grad]
+    aux_heads, captured = None, []
+    if aux_colour > 0:  # auxiliary colour classification on the LM's hidden states (training only, not exported)
+        d = cfg["lang"]["config"]["hidden_size"]
+        layers = model.lang_encoder._get_decoder_layers()
+        aux_heads = torch.nn.ModuleList([torch.nn.Linear(d, len(shapes.COLOURS)) for _ in layers])
+        for layer in layers:
+            layer.register_forward_hook(lambda mod, args, out: captured.append(out[0] if isinstance(out, tuple) else out))
+    params = [p for p in model.parameters() if p.requires_grad] + ([] if aux_heads is None else list(aux_heads.parameters()))
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
@@ -242,6 +272,14 @@ def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision, task
         nll = -lp.gather(-1, ids[:, 1:, None])[..., 0]
         w = weight[:, 1:]
         loss = (nll * w).sum() / w.sum().clamp(min=1.0)
+        if aux_heads is not None:
+            media = ids == batcher.tok.convert_tokens_to_ids("<image>")
+            chunk = media.long().cumsum(1) - 1  # index of the image each token follows (-1: none)
+            ok = (chunk >= 0) & (mask > 0)
+            target = batcher.colours.gather(1, chunk.clamp(min=0))
+            aux = sum(torch.nn.functional.cross_entropy(head(h)[ok], target[ok]) for head, h in zip(aux_heads, captured))
+            loss = loss + aux_colour * aux / len(aux_heads)
+        captured.clear()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -269,7 +307,7 @@ def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision, task
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the tiny demo Flamingo (see module doc)")
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=TRAIN_SEED)
@@ -281,11 +319,15 @@ def main(argv=None):
     ap.add_argument("--gate-init", type=float, default=GATE_INIT, help="initial tanh-gate value")
     ap.add_argument("--curriculum", type=float, default=CURRICULUM,
                     help="binding curriculum length, a fraction of the steps (2 -> 5 colours); 0: off")
+    ap.add_argument("--task-p", help=f"task shares, comma-separated, in the order {','.join(TASKS)}")
+    ap.add_argument("--aux-colour", type=float, default=AUX_COLOUR,
+                    help="weight of an auxiliary colour-classification loss on the LM's hidden states (0: off)")
+    ap.add_argument("--config", default=str(CONFIG), help="model config (default: the demo model's)")
     ap.add_argument("--out", default=str(WEIGHTS))
     ap.add_argument("--log", help="write the training report (json) here")
     a = ap.parse_args(argv)
     rep = train(a.steps, Path(a.out), seed=a.seed, batch_size=a.batch_size, max_images=a.max_images, lr=a.lr, train_vision=a.train_vision, threads=a.threads,
-                binding_share=a.binding_share, gate_init=a.gate_init, curriculum=a.curriculum,
+                binding_share=a.binding_share, gate_init=a.gate_init, curriculum=a.curriculum, config=a.config, task_p=a.task_p, aux_colour=a.aux_colour,
                 log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.log:
         Path(a.log).write_text(json.dumps(rep, indent=1) + "\n")

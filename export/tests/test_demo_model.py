@@ -102,9 +102,37 @@ def test_binding_share_scales_the_other_tasks():
 
     assert tt.task_probabilities() == tt.TASK_P
     p = tt.task_probabilities(0.6)
-    assert abs(sum(p) - 1) < 1e-12 and p[-1] == 0.6
+    assert abs(sum(p) - 1) < 1e-12 and p[3] == 0.6 and p[4] == tt.TASK_P[4]
     assert all(abs(p[i] / p[0] - tt.TASK_P[i] / tt.TASK_P[0]) < 1e-12 for i in range(3))
     import pytest
 
     with pytest.raises(ValueError, match="binding share 1.5"):
         tt.task_probabilities(1.5)
+
+
+def test_copy_task_repeats_one_name_list_and_trains_from_the_second_chunk():
+    """The copy task: every chunk of a sequence holds the same list of nonce names; the first chunk carries no
+    loss (nothing to copy yet), every later one does."""
+    import numpy as np
+
+    from export.demo_model import shapes, train_tiny as tt
+
+    rng = np.random.RandomState(3)
+    for n in (1, 2, 5):
+        text, scenes, spans = tt.make_sequence(rng, n, task_p=[0, 0, 0, 0, 1.0])
+        chunks = text.split("\n")
+        assert len(chunks) == len(scenes) == n
+        lists = {c.removeprefix("<image>Output:").removesuffix(tt.EOC) for c in chunks}
+        assert len(lists) == 1 and all(w in shapes.NONCE for w in lists.pop().split())
+        assert len(spans) == n - 1
+        assert all(text[a:b].endswith(tt.EOC) and a > len(chunks[0]) for a, b, _ in spans)
+
+
+def test_task_shares_option_is_checked():
+    import pytest
+
+    from export.demo_model import train_tiny as tt
+
+    assert tt.task_probabilities(task_p="0.2,0.2,0.1,0.3,0.2") == [0.2, 0.2, 0.1, 0.3, 0.2]
+    with pytest.raises(ValueError, match="5 non-negative shares summing to 1"):
+        tt.task_probabilities(task_p="0.5,0.5")
