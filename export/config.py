@@ -115,3 +115,18 @@ def normalise_config(cfg: dict, path: Path) -> dict:
         raise ExportError(f"{path}: `cross_attn_every_n_layers` must be >= 1")
     cfg["_path"] = str(path)
     return cfg
+
+
+def staging_dir(out: Path) -> Path:
+    """A fresh staging directory next to `out` (same filesystem, so the finished export is moved in atomically),
+    with the permissions of a normal directory (mkdtemp makes it private; the final directory should not be)."""
+    import os
+    import tempfile
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    return tmp

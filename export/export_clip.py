@@ -41,7 +41,7 @@ if __package__ in (None, ""):  # allow `python export/export_clip.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "export"
 
-from .config import ExportError  # noqa: E402
+from .config import ExportError, staging_dir  # noqa: E402
 
 CLIP_FORMAT_VERSION = 1
 EXPORTER_VERSION = "0.1.0"
@@ -320,11 +320,7 @@ def export_clip(model: str, pretrained, out, *, quick_gelu: Optional[bool] = Non
         raise ExportError(f"--model {model}: non-square image size {clip.visual.image_size} is not supported")
     log(f"[export_clip] built {facts['name']} from {pretrained.name} ({facts['weights_format']}, "
         f"{'QuickGELU' if facts['quick_gelu'] else 'GELU'}) in {time.time() - t0:.1f}s")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
+    tmp = staging_dir(out)
     try:
         t1 = time.time()
         graph = tmp / ONNX_FILE

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .config import ExportError
+from .config import ExportError, staging_dir
 from .families import idefics as fam
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "images"
@@ -153,8 +153,7 @@ def export_folder(folder, out, *, preset: Optional[str] = None, compat: Optional
         raise ExportError(f"output directory {out} is not empty (use --overwrite)")
     identity = identity or fam.folder_identity(folder)
     model, tok, proc = fam.load_folder(folder)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = staging_dir(out)
     try:
         with tempfile.TemporaryDirectory() as work:
             d = fam.export_graphs(model, tmp, no_media)

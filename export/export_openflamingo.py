@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # allow `python export/export_openflamingo.py`
 
 import yaml  # noqa: E402
 
-from .config import ExportError, load_config  # noqa: E402
+from .config import ExportError, load_config, staging_dir  # noqa: E402
 
 EXPORTER_VERSION = "0.1.0"
 CONTRACT_VERSION = 3
@@ -245,11 +245,7 @@ def export_model(config, checkpoint, out, *, checkpoint_sha: Optional[str] = Non
     threads = int(os.environ.get("FLAMINGO_EXPORT_THREADS", "0"))
     if threads:
         torch.set_num_threads(threads)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the final directory should not be
+    tmp = staging_dir(out)
     try:
         with tempfile.TemporaryDirectory() as work:
             built = build_model(cfg, Path(work), log=log)

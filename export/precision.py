@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -40,7 +39,7 @@ if __package__ in (None, ""):  # allow `python export/precision.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "export"
 
-from .config import ExportError  # noqa: E402
+from .config import ExportError, staging_dir  # noqa: E402
 
 DTYPES = ("fp32", "fp16", "bf16")
 # contract version of a manifest with `dtype` (fp32 exports keep writing version 3, byte for byte)
@@ -249,11 +248,7 @@ def convert_model_dir(src: Path, out: Path, dtype: str, tol: Optional[float] = N
         raise ExportError(f"{src}: model.yaml says dtype {manifest_dtype(m)}; convert an fp32 export")
     if out.exists():
         raise ExportError(f"output {out} exists; choose a new --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the final directory should not be
+    tmp = staging_dir(out)
     try:
         for p in src.iterdir():
             if p.is_file():

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use flamingo_eval::model::{FlamingoModel, Media, Prompt, RuntimeOptions, SearchParams};
+use flamingo_eval::model::{FlamingoModel, Prompt, RuntimeOptions, SearchParams};
 use std::path::Path;
 
 fn load(dir: &Path, io_binding: bool) -> FlamingoModel {
@@ -13,21 +13,7 @@ fn load(dir: &Path, io_binding: bool) -> FlamingoModel {
 }
 
 fn prompts(model: &mut FlamingoModel) -> Vec<Prompt> {
-    let img = |n: &str| Media::Image(images_dir().join(n));
-    let names = ["chelsea.png", "rocket.jpg", "coffee.png", "grace_hopper.jpg"];
-    (0..5)
-        .map(|i| {
-            let (mut text, mut media) = (String::new(), Vec::new());
-            for s in 0..i % 3 {
-                text.push_str(&format!("<image>Output:a photo {s} of {i}.<|endofchunk|>"));
-                media.push(img(names[(i + s) % 4]));
-            }
-            text.push_str("<image>Output:");
-            media.push(img(names[i % 4]));
-            let enc = model.encode_media(&media).unwrap();
-            model.make_prompt(&text, enc).unwrap()
-        })
-        .collect()
+    photo_prompts(model, 5)
 }
 
 #[test]

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use flamingo_eval::model::{FlamingoModel, Media, Prompt, RuntimeOptions, SearchParams};
+use flamingo_eval::model::{FlamingoModel, Prompt, RuntimeOptions, SearchParams};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,26 +36,7 @@ fn convert(name: &str, dtype: &str, out: &Path) -> PathBuf {
 }
 
 fn prompts(model: &mut FlamingoModel) -> Vec<Prompt> {
-    let img = |n: &str| Media::Image(images_dir().join(n));
-    let names = ["chelsea.png", "rocket.jpg", "coffee.png", "grace_hopper.jpg"];
-    let mut out = Vec::new();
-    for i in 0..6 {
-        let (mut text, mut media) = (String::new(), Vec::new());
-        for s in 0..i % 3 {
-            text.push_str(&format!("<image>Output:a photo {s} of {i}.<|endofchunk|>"));
-            media.push(img(names[(i + s) % 4]));
-        }
-        text.push_str("<image>Output:");
-        media.push(img(names[i % 4]));
-        let enc = model.encode_media(&media).unwrap();
-        out.push(model.make_prompt(&text, enc).unwrap());
-    }
-    out
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    photo_prompts(model, 6)
 }
 
 #[test]
@@ -70,7 +51,7 @@ fn fp16_model_runs_end_to_end_and_agrees_with_fp32() {
         let (p32, p16) = (prompts(&mut m32), prompts(&mut m16));
         assert!(p32.iter().zip(&p16).all(|(a, b)| a.ids == b.ids));
         // media latents: float16 outputs read back exactly, close to fp32
-        let lat = max_diff(&p32[0].media[0].latents, &p16[0].media[0].latents);
+        let lat = max_abs_diff(&p32[0].media[0].latents, &p16[0].media[0].latents);
         let lat_scale = p32[0].media[0].latents.iter().fold(1f32, |m, x| m.max(x.abs()));
         assert!(lat > 0.0 && lat < FP16_TOL * lat_scale, "{name}: latents differ by {lat}");
         // prefill logits of every prompt position
@@ -78,7 +59,7 @@ fn fp16_model_runs_end_to_end_and_agrees_with_fp32() {
         for (a, b) in p32.iter().zip(&p16) {
             let (la, lb) = (m32.prompt_logits(&[a], a.ids.len()).unwrap(), m16.prompt_logits(&[b], b.ids.len()).unwrap());
             assert!(lb.iter().all(|x| x.is_finite()), "{name}: non-finite fp16 logits");
-            worst = worst.max(max_diff(&la, &lb));
+            worst = worst.max(max_abs_diff(&la, &lb));
             scale = la.iter().fold(scale, |m, x| m.max(x.abs()));
         }
         assert!(worst > 1e-5, "{name}: fp16 logits equal fp32's to {worst}: the graphs were not converted");
@@ -123,7 +104,7 @@ fn fp16_model_runs_end_to_end_and_agrees_with_fp32() {
         let cands: Vec<Vec<u32>> = ["yes", "no", "a cat on a mat"].iter().map(|t| m32.tokenizer.encode_continuation(t).unwrap()).collect();
         let (s32, s16) = (m32.score_candidates(&p32[2], &cands).unwrap(), m16.score_candidates(&p16[2], &cands).unwrap());
         for (a, b) in s32.iter().zip(&s16) {
-            assert!(max_diff(&a.token_logprobs, &b.token_logprobs) <= 2.0 * FP16_TOL * scale);
+            assert!(max_abs_diff(&a.token_logprobs, &b.token_logprobs) <= 2.0 * FP16_TOL * scale);
         }
     }
 }
@@ -195,7 +176,7 @@ fn bf16_model_runs_on_float32_graphs() {
     assert_eq!(m.manifest.dtype().as_str(), "bf16");
     let (p, p32) = (prompts(&mut m), prompts(&mut m32));
     let (a, b) = (m.prompt_logits(&[&p[1]], p[1].ids.len()).unwrap(), m32.prompt_logits(&[&p32[1]], p32[1].ids.len()).unwrap());
-    let d = max_diff(&a, &b);
+    let d = max_abs_diff(&a, &b);
     let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
     assert!(d > 1e-4 && d < 8e-2 * scale, "bf16 vs fp32 logits differ by {d} (export/precision.py DEFAULT_TOL[\"bf16\"])");
 }

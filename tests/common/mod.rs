@@ -124,3 +124,24 @@ pub fn distinct_colours(px: &[[u8; 3]]) -> usize {
     c.dedup();
     c.len()
 }
+
+/// `n` caption prompts with 0, 1 or 2 image demonstrations (prompt i has i % 3) over the bundled test images,
+/// encoded and tokenized by `model`.
+pub fn photo_prompts(model: &mut flamingo_eval::model::FlamingoModel, n: usize) -> Vec<flamingo_eval::model::Prompt> {
+    use flamingo_eval::model::Media;
+    let img = |name: &str| Media::Image(images_dir().join(name));
+    let names = ["chelsea.png", "rocket.jpg", "coffee.png", "grace_hopper.jpg"];
+    (0..n)
+        .map(|i| {
+            let (mut text, mut media) = (String::new(), Vec::new());
+            for s in 0..i % 3 {
+                text.push_str(&format!("<image>Output:a photo {s} of {i}.<|endofchunk|>"));
+                media.push(img(names[(i + s) % 4]));
+            }
+            text.push_str("<image>Output:");
+            media.push(img(names[i % 4]));
+            let enc = model.encode_media(&media).unwrap();
+            model.make_prompt(&text, enc).unwrap()
+        })
+        .collect()
+}
