@@ -213,8 +213,13 @@ def train(steps: int, out: Path, seed: int = TRAIN_SEED, batch_size: int = 8, ma
 
 def task_probabilities(binding_share=None, task_p=None) -> list:
     """TASK_P, or with the binding task's share set to `binding_share` and the other tasks' scaled to the rest."""
+    if task_p is not None and binding_share is not None:
+        raise ValueError("give --task-p or --binding-share, not both")
     if task_p is not None:
-        p = [float(x) for x in task_p.split(",")]
+        try:
+            p = [float(x) for x in task_p.split(",")]
+        except ValueError:
+            p = []
         if len(p) != len(TASKS) or min(p) < 0 or abs(sum(p) - 1.0) > 1e-9:
             raise ValueError(f"--task-p {task_p!r}: {len(TASKS)} non-negative shares summing to 1 ({', '.join(TASKS)})")
         return p
@@ -247,6 +252,8 @@ def _train(steps, out, seed, batch_size, max_images, lr, log, train_vision, task
         import types
 
         model._encode_vision_x = types.MethodType(_encode_vision_x_trainable, model)
+    if aux_colour < 0:
+        raise ValueError(f"--aux-colour {aux_colour}: a loss weight must be >= 0 (0: off)")
     aux_heads, captured = None, []
     if aux_colour > 0:  # auxiliary colour classification on the LM's hidden states (training only, not exported)
         d = cfg["lang"]["config"]["hidden_size"]
@@ -315,7 +322,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-vision", action="store_true",
                     help="also train the ViT (OpenFlamingo's forward keeps it frozen under no_grad)")
-    ap.add_argument("--binding-share", type=float, help=f"share of fast-binding sequences (default {TASK_P[-1]})")
+    ap.add_argument("--binding-share", type=float, help=f"share of fast-binding sequences (default {TASK_P[3]})")
     ap.add_argument("--gate-init", type=float, default=GATE_INIT, help="initial tanh-gate value")
     ap.add_argument("--curriculum", type=float, default=CURRICULUM,
                     help="binding curriculum length, a fraction of the steps (2 -> 5 colours); 0: off")
@@ -326,8 +333,15 @@ def main(argv=None):
     ap.add_argument("--out", default=str(WEIGHTS))
     ap.add_argument("--log", help="write the training report (json) here")
     a = ap.parse_args(argv)
-    rep = train(a.steps, Path(a.out), seed=a.seed, batch_size=a.batch_size, max_images=a.max_images, lr=a.lr, train_vision=a.train_vision, threads=a.threads,
-                binding_share=a.binding_share, gate_init=a.gate_init, curriculum=a.curriculum, config=a.config, task_p=a.task_p, aux_colour=a.aux_colour,
+    try:
+        task_probabilities(a.binding_share, a.task_p)  # option errors before the model is built
+    except ValueError as e:
+        ap.error(str(e))
+    if a.aux_colour < 0:
+        ap.error(f"--aux-colour {a.aux_colour}: a loss weight must be >= 0 (0: off)")
+    rep = train(a.steps, Path(a.out), seed=a.seed, batch_size=a.batch_size, max_images=a.max_images, lr=a.lr,
+                train_vision=a.train_vision, threads=a.threads, binding_share=a.binding_share, gate_init=a.gate_init,
+                curriculum=a.curriculum, config=a.config, task_p=a.task_p, aux_colour=a.aux_colour,
                 log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.log:
         Path(a.log).write_text(json.dumps(rep, indent=1) + "\n")
