@@ -31,8 +31,9 @@ pub struct RuntimeArgs {
     /// the batch: fewer calls; recorded in run.json and summary.json, results kept apart from equal-length).
     #[arg(long, default_value = "equal-length")]
     pub batching: crate::model::Batching,
-    /// Run the decoder through ONNX Runtime's IoBinding (KV cache bound as ONNX Runtime values, outputs allocated
-    /// by it): the same predictions; the path a GPU-resident cache needs, measured on the CPU in docs/PERFORMANCE.md.
+    /// Run the decoder through ONNX Runtime's IoBinding with a device-resident KV cache: the cache outputs stay in
+    /// the memory of the decoder's device (GPU memory with --device cuda) and their rows (beam reorders) are
+    /// selected there; only logits come back to the host. Byte-identical predictions; see docs/PERFORMANCE.md.
     #[arg(long)]
     pub io_binding: bool,
 }

@@ -8,8 +8,9 @@ use crate::model::manifest::Manifest;
 use crate::model::preprocess::{decode_image_file, preprocess};
 use crate::model::runtime::{Optimization, ProviderReport, RuntimeOptions};
 use crate::model::search::{Search, SearchParams, Step};
+use crate::model::device_kv::{KvMemory, RowGather};
 use crate::model::kv::{KvCache, KvTensor};
-use crate::model::session::{Component, DType, TensorSpec};
+use crate::model::session::{Component, DType, OutputBinding, TensorSpec};
 use crate::model::tensors::{self, FloatType};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::xattn::{CrossRows, DecoderMedia, MediaKv, XattnKv};
@@ -71,6 +72,8 @@ pub struct ModelStats {
     /// Calls of the cross-attention key/value graph (contract 3) and their share of `decoder_time`.
     pub xattn_kv_calls: usize,
     pub xattn_kv_time: Duration,
+    /// `--io-binding`: KV cache row selections done on the decoder's device (their time is in `decoder_time`).
+    pub kv_device_gathers: usize,
     pub preprocess_time: Duration,
     /// Creating the three ONNX Runtime sessions (graph loading and optimisation).
     pub session_time: Duration,
@@ -138,6 +141,8 @@ pub struct FlamingoModel {
     pub batching: super::Batching,
     /// Decoder calls through ONNX Runtime's IoBinding (`RuntimeOptions::io_binding`).
     pub io_binding: bool,
+    /// With `io_binding`: the KV cache stays in the decoder device's memory and its rows are selected there.
+    kv_gather: Option<RowGather>,
 }
 
 /// The decoding state of a batch of rows after a prefill.
@@ -158,9 +163,14 @@ pub(crate) struct RowsState {
 }
 
 impl RowsState {
-    pub fn select_rows(&self, rows: &[usize]) -> Result<RowsState> {
+    /// A new state whose row `i` is row `rows[i]` of this one; a device-resident cache (`--io-binding`) is
+    /// selected on its device by `gather`.
+    pub fn select_rows(&self, rows: &[usize], gather: Option<&mut RowGather>) -> Result<RowsState> {
         Ok(RowsState {
-            kv: self.kv.select_rows(rows)?,
+            kv: match gather {
+                Some(g) if self.kv.on_device() => self.kv.select_on_device(g, rows)?,
+                _ => self.kv.select_rows(rows)?,
+            },
             mask: rows.iter().map(|&r| self.mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| self.real_len[r]).collect(),
             media: rows.iter().map(|&r| self.media[r].clone()).collect(),
@@ -171,10 +181,15 @@ impl RowsState {
 
     /// Like [`Self::select_rows`], but reuses this state's caches: rows are rearranged in place (nothing is
     /// copied when `rows` selects every row in order).
-    pub fn into_rows(self, rows: &[usize]) -> Result<RowsState> {
+    pub fn into_rows(self, rows: &[usize], gather: Option<&mut RowGather>) -> Result<RowsState> {
         let RowsState { kv, mask, real_len, media, attends, cross } = self;
+        let in_order = rows.len() == kv.batch && rows.iter().enumerate().all(|(i, &r)| i == r);
         Ok(RowsState {
-            kv: kv.into_selected_rows(rows)?,
+            kv: match gather {
+                // (every row in order: into_selected_rows keeps the cache as it is)
+                Some(g) if kv.on_device() && !in_order => kv.select_on_device(g, rows)?,
+                _ => kv.into_selected_rows(rows)?,
+            },
             mask: rows.iter().map(|&r| mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| real_len[r]).collect(),
             media: rows.iter().map(|&r| media[r].clone()).collect(),
@@ -269,6 +284,13 @@ impl FlamingoModel {
             dec_out.push(fl(&format!("present_value_{i}"), "[B,H,Pk+S,Dh]"));
         }
         let decoder = Component::load("lang_decoder", &manifest.component_path(dir, &c.lang_decoder), &dec_in, &dec_out, opts, optim)?;
+        // --io-binding: the KV cache stays where the decoder runs (device_kv)
+        let kv_gather = if opts.io_binding {
+            let memory = KvMemory::for_provider(opts.device, &decoder.provider.provider);
+            Some(RowGather::new(2 * manifest.lang.n_layers, float_type, memory, opts)?)
+        } else {
+            None
+        };
         let session_time = t_sessions.elapsed();
         Ok(FlamingoModel {
             dir: dir.to_path_buf(),
@@ -288,6 +310,7 @@ impl FlamingoModel {
             candidate_chunk: 64,
             batching: opts.batching,
             io_binding: opts.io_binding,
+            kv_gather,
         })
     }
 
@@ -605,13 +628,19 @@ impl FlamingoModel {
         let n_layers = kv.layers.len();
         let ty = kv.ty;
         let vocab = self.manifest.lang.vocab_size;
-        let (logits, layers) = self.decoder.run_with(inputs, self.io_binding, |out| {
+        let binding = self.kv_gather.as_ref().map(|g| OutputBinding { memory: g.memory(), on_device: |n| n.starts_with("present_") });
+        let on_device = binding.is_some();
+        let (logits, layers) = self.decoder.run_with(inputs, binding.as_ref(), |out| {
             let logits = tensors::output_f32(out, "logits", &[batch, keep, vocab])?;
             // The caches stay in ONNX Runtime's output values (in the graph's element type): no copy until rows
             // are selected.
             let mut take = |name: String| {
                 let v = out.remove(&name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
-                KvTensor::from_output(v, &name)
+                let t = KvTensor::from_output(v, &name)?;
+                Ok::<_, anyhow::Error>(match t {
+                    KvTensor::Ort(t) if on_device => KvTensor::Device(t),
+                    t => t,
+                })
             };
             let mut layers = Vec::with_capacity(n_layers);
             for i in 0..n_layers {
@@ -840,7 +869,12 @@ impl FlamingoModel {
                 if still.is_empty() {
                     break;
                 }
-                let selected = state.into_rows(&keep_rows)?;
+                let t_sel = Instant::now();
+                let selected = state.into_rows(&keep_rows, self.kv_gather.as_mut())?;
+                if let Some(g) = &self.kv_gather {
+                    self.stats.decoder_time += t_sel.elapsed(); // a device-side gather: time inside ONNX Runtime
+                    self.stats.kv_device_gathers = g.calls;
+                }
                 let (st, lg) = self.extend(&selected, &tokens)?;
                 state = st;
                 row_logits = lg.chunks(v).map(|c| c.to_vec()).collect();
@@ -866,7 +900,12 @@ impl FlamingoModel {
             let inputs: Vec<Vec<u32>> = chunk.iter().map(|c| c[..c.len().saturating_sub(1)].to_vec()).collect();
             let s = inputs.iter().map(|c| c.len()).max().unwrap_or(0);
             let rows = if s > 0 {
-                let st = state.select_rows(&vec![0; chunk.len()])?;
+                let t_sel = Instant::now();
+                let st = state.select_rows(&vec![0; chunk.len()], self.kv_gather.as_mut())?;
+                if let Some(g) = &self.kv_gather {
+                    self.stats.decoder_time += t_sel.elapsed(); // a device-side gather: time inside ONNX Runtime
+                    self.stats.kv_device_gathers = g.calls;
+                }
                 let (_, lg) = self.extend(&st, &inputs)?;
                 Some(lg)
             } else {

@@ -1,17 +1,21 @@
 //! The decoder's self-attention KV cache, in the decoder graph's own element type (float32, or float16 for a
 //! `dtype: fp16` model: CONTRACT.md "Precision").
 
+use crate::model::device_kv::RowGather;
 use crate::model::tensors::{self, FloatBuf, FloatType, Floats, FloatsMut};
 use anyhow::{anyhow, bail, Result};
 use ort::session::SessionInputValue;
 use ort::value::DynTensor;
 
 /// One cached key or value tensor `[B, H, len, Dh]`: ONNX Runtime's own output (kept as is, not copied
-/// out), or host memory (after a row selection).
+/// out), host memory (after a row selection), or (`--io-binding`) an output bound to the memory of the
+/// decoder's device, which the host never reads: it is passed back to the decoder and its rows are selected
+/// on the device (`device_kv`).
 #[derive(Debug)]
 pub(crate) enum KvTensor {
     Host(FloatBuf),
     Ort(DynTensor),
+    Device(DynTensor),
 }
 
 impl KvTensor {
@@ -26,6 +30,7 @@ impl KvTensor {
         let all = match self {
             KvTensor::Host(v) => v.as_floats(),
             KvTensor::Ort(v) => tensors::tensor_floats(v).map_err(|e| anyhow!("KV cache: {e}"))?,
+            KvTensor::Device(_) => bail!("internal error: the KV cache is in device memory and cannot be read on the host"),
         };
         if all.len() < len {
             bail!("KV cache holds {} values, {len} expected", all.len());
@@ -38,6 +43,7 @@ impl KvTensor {
         let all = match self {
             KvTensor::Host(v) => v.as_floats_mut(),
             KvTensor::Ort(v) => tensors::tensor_floats_mut(v).map_err(|e| anyhow!("KV cache: {e}"))?,
+            KvTensor::Device(_) => bail!("internal error: the KV cache is in device memory and cannot be written on the host"),
         };
         let n = match &all {
             FloatsMut::F32(v) => v.len(),
@@ -56,10 +62,13 @@ impl KvTensor {
     /// own tensor when it has exactly that shape (no copy), else a view of the first `used` values (float32)
     /// or a copy of them (float16; and always with `owned`, for an IoBinding: tensors::input_as).
     pub fn input(&self, shape: &[i64], used: usize, owned: bool) -> Result<SessionInputValue<'_>> {
-        if let KvTensor::Ort(t) = self {
-            if t.shape()[..] == *shape {
-                return Ok(SessionInputValue::from(t));
+        match self {
+            KvTensor::Ort(t) if t.shape()[..] == *shape => return Ok(SessionInputValue::from(t)),
+            KvTensor::Device(t) if t.shape()[..] == *shape => return Ok(SessionInputValue::from(t)),
+            KvTensor::Device(t) => {
+                bail!("internal error: the device KV cache has shape {:?}, the decoder call needs {shape:?}", &t.shape()[..])
             }
+            _ => {}
         }
         tensors::input_as(shape.to_vec(), self.data(used)?, owned)
     }
@@ -124,9 +133,37 @@ impl KvCache {
         Ok(KvCache { batch: rows.len(), len: self.len, heads: self.heads, head_dim: self.head_dim, ty: self.ty, layers })
     }
 
+    /// Whether the cache is in device memory (`--io-binding`): rows are then selected by [`Self::select_on_device`].
+    pub fn on_device(&self) -> bool {
+        self.layers.iter().any(|(k, v)| matches!(k, KvTensor::Device(_)) || matches!(v, KvTensor::Device(_)))
+    }
+
+    /// A new cache whose row `i` is row `rows[i]` of this one, selected by `gather` on the device that holds
+    /// the cache (nothing goes through host memory).
+    pub fn select_on_device(&self, gather: &mut RowGather, rows: &[usize]) -> Result<KvCache> {
+        let mut all: Vec<&DynTensor> = Vec::with_capacity(2 * self.layers.len());
+        for (k, v) in &self.layers {
+            for t in [k, v] {
+                match t {
+                    KvTensor::Device(t) => all.push(t),
+                    _ => bail!("internal error: a KV cache partly in device memory"),
+                }
+            }
+        }
+        let mut out = gather.gather(&all, rows)?.into_iter();
+        let mut layers = Vec::with_capacity(self.layers.len());
+        while let (Some(k), Some(v)) = (out.next(), out.next()) {
+            layers.push((KvTensor::Device(k), KvTensor::Device(v)));
+        }
+        Ok(KvCache { batch: rows.len(), len: self.len, heads: self.heads, head_dim: self.head_dim, ty: self.ty, layers })
+    }
+
     /// Like [`Self::select_rows`], reusing this cache's buffers: no allocation, and only the rows that change
     /// are copied. Falls back to a copy when `rows` has more rows than the cache.
     pub fn into_selected_rows(mut self, rows: &[usize]) -> Result<KvCache> {
+        if rows.len() == self.batch && rows.iter().enumerate().all(|(i, &r)| i == r) {
+            return Ok(self); // every row in order (greedy decoding): nothing moves, wherever the cache lives
+        }
         if rows.len() > self.batch || rows.iter().any(|&r| r >= self.batch) {
             return self.select_rows(rows);
         }

@@ -8,6 +8,7 @@
 pub mod batching;
 pub mod checks;
 pub mod clip;
+pub(crate) mod device_kv;
 pub mod flamingo;
 pub(crate) mod kv;
 pub mod manifest;

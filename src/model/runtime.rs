@@ -55,9 +55,9 @@ pub struct RuntimeOptions {
     pub spinning: bool,
     /// How generation prompts of different lengths share decoder calls (`--batching`).
     pub batching: super::Batching,
-    /// Run the decoder through ONNX Runtime's IoBinding (`--io-binding`): the KV cache is bound as ONNX Runtime
-    /// values and every output is allocated by ONNX Runtime. Same predictions (byte-identical, tested); the
-    /// path a device-resident cache needs.
+    /// Run the decoder through ONNX Runtime's IoBinding (`--io-binding`) with a device-resident KV cache: the
+    /// `present_*` outputs are bound to the decoder device's memory and fed back without a host copy, rows are
+    /// selected on the device (`device_kv`), logits come back to the host. Byte-identical predictions (tested).
     pub io_binding: bool,
 }
 
@@ -216,6 +216,26 @@ pub fn create_session(path: &Path, component: &str, opts: &RuntimeOptions) -> Re
 
 /// [`create_session`] at an explicit optimisation level.
 pub fn create_session_with(path: &Path, component: &str, opts: &RuntimeOptions, optimization: Optimization) -> Result<(Session, ProviderReport)> {
+    let (mut builder, report) = session_builder(component, opts, optimization)?;
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| anyhow!("{}", strip_ansi(&e.to_string())))
+        .with_context(|| format!("could not load {} ({component}) into ONNX Runtime", path.display()))?;
+    Ok((session, report))
+}
+
+/// A session for a graph held in memory (flamingo-eval's own small graphs, e.g. the KV cache row gather of
+/// `device_kv`), with the configured provider and threads.
+pub(crate) fn create_session_from_bytes(model: &[u8], component: &str, opts: &RuntimeOptions) -> Result<(Session, ProviderReport)> {
+    let (mut builder, report) = session_builder(component, opts, Optimization::Standard)?;
+    let session = builder
+        .commit_from_memory(model)
+        .map_err(|e| anyhow!("{}", strip_ansi(&e.to_string())))
+        .with_context(|| format!("could not create the {component} session"))?;
+    Ok((session, report))
+}
+
+fn session_builder(component: &str, opts: &RuntimeOptions, optimization: Optimization) -> Result<(Builder, ProviderReport)> {
     let env = environment(opts.ort_lib.as_deref())?;
     let level = match optimization {
         Optimization::Standard => GraphOptimizationLevel::Level3,
@@ -255,11 +275,7 @@ pub fn create_session_with(path: &Path, component: &str, opts: &RuntimeOptions, 
             }
         }
     }
-    let session = builder
-        .commit_from_file(path)
-        .map_err(|e| anyhow!("{}", strip_ansi(&e.to_string())))
-        .with_context(|| format!("could not load {} ({component}) into ONNX Runtime", path.display()))?;
-    Ok((session, report))
+    Ok((builder, report))
 }
 
 type Builder = ort::session::builder::SessionBuilder;

@@ -57,6 +57,12 @@ impl TensorSpec {
     }
 }
 
+/// Where an IoBinding call puts its outputs: those `on_device` names in `memory`, the rest in host memory.
+pub(crate) struct OutputBinding {
+    pub memory: crate::model::device_kv::KvMemory,
+    pub on_device: fn(&str) -> bool,
+}
+
 pub struct Component {
     pub name: &'static str,
     pub path: PathBuf,
@@ -92,20 +98,21 @@ impl Component {
         self.session.run(inputs).map_err(|e| anyhow!("{path}: ONNX Runtime failed: {}", crate::model::runtime::strip_ansi(&e.to_string())))
     }
 
-    /// Runs the session and hands its outputs to `f`. With `binding`, through ONNX Runtime's IoBinding: every
+    /// Runs the session and hands its outputs to `f`. With a `binding`, through ONNX Runtime's IoBinding: every
     /// input bound (values ONNX Runtime owns, such as a previous call's KV cache, without a copy; borrowed views
-    /// are copied once by the binding), every output allocated by ONNX Runtime on the CPU. The same numbers either
-    /// way; the binding is the path a device-resident KV cache needs (outputs bound to device memory).
-    pub fn run_with<R>(
+    /// are copied once by the binding), the outputs `binding.on_device` names allocated by ONNX Runtime in
+    /// `binding.memory` (the device's memory: a device-resident KV cache), the others in host memory. The same
+    /// numbers either way.
+    pub(crate) fn run_with<R>(
         &mut self,
         inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>,
-        binding: bool,
+        binding: Option<&OutputBinding>,
         f: impl FnOnce(&mut SessionOutputs<'_>) -> Result<R>,
     ) -> Result<R> {
-        if !binding {
+        let Some(binding) = binding else {
             let mut out = self.run(inputs)?;
             return f(&mut out);
-        }
+        };
         let path = self.path.display().to_string();
         let err = |e: ort::Error| anyhow!("{path}: ONNX Runtime failed: {}", crate::model::runtime::strip_ansi(&e.to_string()));
         use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
@@ -114,9 +121,11 @@ impl Component {
             b.bind_input(name.as_ref(), &**value).map_err(err)?;
         }
         let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default).map_err(err)?;
+        let device = binding.memory.info()?;
         let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
         for name in names {
-            b.bind_output_to_device(name, &cpu).map_err(err)?;
+            let mem = if (binding.on_device)(&name) { &device } else { &cpu };
+            b.bind_output_to_device(name, mem).map_err(err)?;
         }
         let mut out = self.session.run_binding(&b).map_err(err)?;
         f(&mut out)
