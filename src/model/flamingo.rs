@@ -285,8 +285,13 @@ impl FlamingoModel {
         }
         let decoder = Component::load("lang_decoder", &manifest.component_path(dir, &c.lang_decoder), &dec_in, &dec_out, opts, optim)?;
         // --io-binding: the KV cache stays where the decoder runs (device_kv)
+        let mut xattn = xattn;
         let kv_gather = if opts.io_binding {
             let memory = KvMemory::for_provider(opts.device, &decoder.provider.provider);
+            // and so do the decode steps' cross-attention keys/values (contract 3)
+            if let Some(x) = xattn.as_mut() {
+                x.device = Some(RowGather::new(x.layers.len(), float_type, memory, opts)?);
+            }
             Some(RowGather::new(2 * manifest.lang.n_layers, float_type, memory, opts)?)
         } else {
             None
@@ -615,6 +620,12 @@ impl FlamingoModel {
                 let shape = vec![bi, *t as i64, l as i64, x.width as i64];
                 for (name, data) in XattnKv::input_names(&x.layers).into_iter().zip(layers.iter()) {
                     inputs.push((name.into(), tensors::input_as(shape.clone(), data.as_floats(), own)?));
+                }
+            }
+            DecoderMedia::Device(layers) => {
+                let x = self.xattn.as_ref().ok_or_else(|| anyhow!("cross-attention keys/values for a model without xattn_kv"))?;
+                for (name, t) in XattnKv::input_names(&x.layers).into_iter().zip(layers.iter()) {
+                    inputs.push((name.into(), SessionInputValue::from(t)));
                 }
             }
         }

@@ -239,6 +239,14 @@ pub(crate) fn input_as<'a>(shape: Vec<i64>, data: Floats<'a>, owned: bool) -> Re
     })
 }
 
+/// A tensor ONNX Runtime owns, holding a copy of `data`.
+pub(crate) fn owned_tensor(shape: Vec<i64>, data: Floats<'_>) -> Result<DynTensor> {
+    Ok(match data {
+        Floats::F32(v) => ort::value::Tensor::from_array((shape, v.to_vec())).map_err(|e| anyhow!("{e}"))?.upcast(),
+        Floats::F16(v) => f16_tensor(&shape, v)?,
+    })
+}
+
 /// An int64 graph input: borrowed, or with `owned` a copy (see [`input_as`]).
 pub(crate) fn i64_input<'a>(shape: Vec<i64>, data: &'a [i64], owned: bool) -> Result<SessionInputValue<'a>> {
     Ok(if owned {

@@ -9,10 +9,12 @@
 //! Contract <= 2 models have no such graph: their decoder takes `vision_latents` and recomputes the keys and
 //! values in every call (the "recompute path", kept so that old exports still run unchanged).
 
+use crate::model::device_kv::RowGather;
 use crate::model::flamingo::EncodedMedia;
 use crate::model::session::Component;
 use crate::model::tensors::{self, FloatBuf, FloatType};
 use anyhow::{anyhow, Result};
+use ort::value::DynTensor;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +33,9 @@ pub(crate) enum DecoderMedia {
     Latents(Arc<Vec<f32>>, usize),
     /// `xattn_kv_{i}` `[B, T, L, W]` per gated layer (contract 3), in the graphs' element type.
     Kv(Arc<Vec<FloatBuf>>, usize),
+    /// The same tensors already in the decoder device's memory (`--io-binding`: the decode steps' input,
+    /// uploaded once and reused while the rows' media are the same).
+    Device(Arc<Vec<DynTensor>>),
 }
 
 /// Per row, the projected keys/values its decode steps attend to (the row's last media; `None`: no media).
@@ -59,6 +64,8 @@ pub(crate) struct XattnKv {
     pub chunk: usize,
     /// The last decode-step input built and the rows it was built from (decode steps reuse it).
     last: Option<(Vec<Option<Arc<MediaKv>>>, DecoderMedia)>,
+    /// `--io-binding`: copies the decode-step input to the decoder device once (an identity row gather).
+    pub device: Option<RowGather>,
 }
 
 fn same_rows(a: &[Option<Arc<MediaKv>>], b: &[Option<Arc<MediaKv>>]) -> bool {
@@ -72,7 +79,7 @@ fn same_rows(a: &[Option<Arc<MediaKv>>], b: &[Option<Arc<MediaKv>>]) -> bool {
 
 impl XattnKv {
     pub fn new(component: Component, layers: Vec<usize>, width: usize, ty: FloatType) -> XattnKv {
-        XattnKv { component, layers, width, ty, chunk: 32, last: None }
+        XattnKv { component, layers, width, ty, chunk: 32, last: None, device: None }
     }
 
     /// Names of the decoder inputs, in layer order.
@@ -152,7 +159,14 @@ impl XattnKv {
             }
         }
         let per_row: Vec<Vec<Arc<MediaKv>>> = rows.0.iter().map(|m| m.iter().cloned().collect()).collect();
-        let media = self.batch(&per_row, l)?;
+        let mut media = self.batch(&per_row, l)?;
+        if let (Some(g), DecoderMedia::Kv(bufs, t)) = (self.device.as_mut(), &media) {
+            let shape = vec![per_row.len() as i64, *t as i64, l as i64, self.width as i64];
+            let host: Vec<DynTensor> = bufs.iter().map(|b| tensors::owned_tensor(shape.clone(), b.as_floats())).collect::<Result<_>>()?;
+            let all: Vec<usize> = (0..per_row.len()).collect();
+            let on_device = g.gather(&host.iter().collect::<Vec<_>>(), &all)?;
+            media = DecoderMedia::Device(Arc::new(on_device));
+        }
         self.last = Some((rows.0.clone(), media.clone()));
         Ok(media)
     }
