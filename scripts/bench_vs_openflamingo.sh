@@ -4,8 +4,13 @@
 #   scripts/bench_vs_openflamingo.sh [--of-repo DIR] [--queries 40] [--queries-32 4] [--pool 32] [--shots 0,4,32]
 #                                    [--models tiny-gptneox,mid-b16] [--tasks vqav2,coco] [--threads N]
 #                                    [--batch-size 8] [--device cpu|cuda:0] [--fe-device cpu|cuda:0] [--out DIR]
+#                                    [--fe-dtype fp32|fp16] [--fe-args "--io-binding ..."]
 #
 # --device: where OpenFlamingo (PyTorch) runs; --fe-device: where flamingo-eval's ONNX Runtime runs (default cpu).
+# --fe-dtype fp16: flamingo-eval runs float16 graphs converted from each model's fp32 export (export/precision.py,
+# cached in .cache/perf/fp16/MODEL; OpenFlamingo keeps the fp32 PyTorch weights, so "identical predictions" then
+# measures the fp16 difference too). --fe-args: extra `flamingo-eval run` flags, e.g. --io-binding (device-resident
+# KV cache) or "--batching padded"; recorded in OUT/env.txt.
 # FE_BIN=PATH uses a prebuilt flamingo-eval instead of building one; ORT_DYLIB_PATH a given ONNX Runtime library.
 #
 # In one invocation: builds flamingo-eval (release), fetches ONNX Runtime (scripts/setup_ort.sh), reuses the
@@ -27,7 +32,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 OF_REPO=""; QUERIES=40; QUERIES_32=4; SHOTS=0,4,32; MODELS=tiny-gptneox,mid-b16; TASKS=vqav2,coco
-THREADS=$(nproc); BATCH=8; DEVICE=cpu; FE_DEVICE=cpu; OUT=""; POOL=32; FE_BIN="${FE_BIN:-}"
+THREADS=$(nproc); BATCH=8; DEVICE=cpu; FE_DEVICE=cpu; OUT=""; POOL=32; FE_BIN="${FE_BIN:-}"; FE_DTYPE=fp32; FE_ARGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --of-repo) OF_REPO=$2; shift 2;;
@@ -41,11 +46,14 @@ while [ $# -gt 0 ]; do
     --device) DEVICE=$2; shift 2;;
     --fe-device) FE_DEVICE=$2; shift 2;;
     --pool) POOL=$2; shift 2;;
+    --fe-dtype) FE_DTYPE=$2; shift 2;;
+    --fe-args) FE_ARGS=$2; shift 2;;
     --out) OUT=$2; shift 2;;
     -h|--help) awk 'NR > 1 && /^set -euo/ {exit} NR > 1' "$0"; exit 0;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
+case "$FE_DTYPE" in fp32|fp16) ;; *) echo "--fe-dtype must be fp32 or fp16, not $FE_DTYPE" >&2; exit 2;; esac
 CACHE=$ROOT/.cache/perf
 OUT=${OUT:-$CACHE/runs/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$CACHE" "$OUT"
@@ -54,8 +62,10 @@ PY=$ROOT/export/.venv/bin/python
 log() { echo "== $*" >&2; }
 
 # --- tools
-[ -x /usr/bin/time ] || { log "installing GNU time"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
 [ -x "$PY" ] || { log "creating export/.venv"; export/setup_venv.sh; }
+[ -x /usr/bin/time ] || { log "installing GNU time"; { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time; } >/dev/null 2>&1 || true; }
+# GNU time -v, or (a machine without it and without network, e.g. the lent GPU machine) its two lines we read
+if [ -x /usr/bin/time ]; then TIMEV=(/usr/bin/time -v); else log "no GNU time: using export/perf/timev.py"; TIMEV=("$PY" -m export.perf.timev); fi
 if [ -z "${ORT_DYLIB_PATH:-}" ]; then scripts/setup_ort.sh >&2; fi
 if [ -z "$FE_BIN" ]; then
   log "building flamingo-eval (release)"
@@ -98,21 +108,31 @@ DATA=$CACHE/data-q$QUERIES-p$POOL
 {
   echo "date: $(date -u +%FT%TZ)"; echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "git: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
-  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --pool $POOL --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE"
+  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --pool $POOL --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE --fe-dtype $FE_DTYPE --fe-args '$FE_ARGS'"
 } > "$OUT/env.txt"
 FE_DEV=(); [ "$FE_DEVICE" = cpu ] || FE_DEV=(--device "$FE_DEVICE")
+read -r -a FE_EXTRA <<< "$FE_ARGS"
 for model in ${MODELS//,/ }; do
   mdir=$(awk -v m="$model" '$1 == m {print $2}' "$OUT/models.tsv")
+  if [ "$FE_DTYPE" = fp16 ]; then
+    half=$CACHE/fp16/$model
+    if [ ! -f "$half/model.yaml" ]; then
+      log "$model: converting to float16 graphs ($half)"
+      rm -rf "$half"; mkdir -p "$CACHE/fp16"
+      "$PY" -m export.precision --dtype fp16 "$mdir" "$half" > "$OUT/$model-fp16.log" 2>&1 || { tail -20 "$OUT/$model-fp16.log" >&2; exit 1; }
+    fi
+    mdir=$half
+  fi
   for task in ${TASKS//,/ }; do
     for shot in ${SHOTS//,/ }; do
       d=$OUT/$model/$task/$shot; rm -rf "$d"; mkdir -p "$d"
       n=$QUERIES; [ "$shot" -ge 32 ] && n=$QUERIES_32
       log "$model $task $shot-shot: flamingo-eval ($n samples)"
-      /usr/bin/time -v -o "$d/fe.time" "$FE_BIN" run --model "$mdir" --benchmark "$DATA/bench_$task.yaml" \
+      "${TIMEV[@]}" -o "$d/fe.time" "$FE_BIN" run --model "$mdir" --benchmark "$DATA/bench_$task.yaml" \
         --shots "$shot" --num-trials 1 --limit "$n" --batch-size "$BATCH" --threads "$THREADS" "${FE_DEV[@]}" \
-        --out "$d/fe" --quiet > "$d/fe.log" 2>&1 || { cat "$d/fe.log" >&2; exit 1; }
+        ${FE_EXTRA[@]+"${FE_EXTRA[@]}"} --out "$d/fe" --quiet > "$d/fe.log" 2>&1 || { cat "$d/fe.log" >&2; exit 1; }
       log "$model $task $shot-shot: OpenFlamingo ($n samples)"
-      PYTHONPATH=$EXTRA /usr/bin/time -v -o "$d/of.time" "$PY" -m export.perf.run_openflamingo \
+      PYTHONPATH=$EXTRA${PYTHONPATH:+:$PYTHONPATH} "${TIMEV[@]}" -o "$d/of.time" "$PY" -m export.perf.run_openflamingo \
         --of-eval "$OF_REPO" --model "$model" --cache "$CACHE" --task "$task" --shots "$shot" \
         --fe-samples "$d/fe/samples.jsonl" --data "$DATA" --out "$d/of.json" --batch-size "$BATCH" \
         --threads "$THREADS" --device "$DEVICE" > "$d/of.log" 2>&1 || { tail -30 "$d/of.log" >&2; exit 1; }

@@ -74,6 +74,19 @@ def main(argv=None):
         sys.modules["sklearn"] = types.ModuleType("sklearn")
         sys.modules["sklearn.metrics"] = types.ModuleType("sklearn.metrics")
         sys.modules["sklearn.metrics"].roc_auc_score = _no_sklearn
+    try:  # coco_metric.py imports COCOEvalCap at import time; compute_cider is replaced below (never called), so a
+        # machine without pycocoevalcap (the lent GPU machine: its wheel is 104 MB) gets a class that refuses use
+        import pycocoevalcap.eval  # noqa: F401
+    except ImportError:
+        import types
+
+        class _NoCOCOEvalCap:
+            def __init__(self, *_a, **_k):
+                raise RuntimeError("pycocoevalcap is not installed")
+
+        sys.modules["pycocoevalcap"] = types.ModuleType("pycocoevalcap")
+        sys.modules["pycocoevalcap.eval"] = types.ModuleType("pycocoevalcap.eval")
+        sys.modules["pycocoevalcap.eval"].COCOEvalCap = _NoCOCOEvalCap
     import utils as of_utils  # noqa: E402  (open_flamingo/eval/utils.py, as evaluate.py imports it)
     evaluate = _load_module("of_evaluate", eval_dir / "evaluate.py")
     of_models = _load_module("of_eval_models_open_flamingo", eval_dir / "models" / "open_flamingo.py")
