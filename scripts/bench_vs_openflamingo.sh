@@ -4,13 +4,14 @@
 #   scripts/bench_vs_openflamingo.sh [--of-repo DIR] [--queries 40] [--queries-32 4] [--pool 32] [--shots 0,4,32]
 #                                    [--models tiny-gptneox,mid-b16] [--tasks vqav2,coco] [--threads N]
 #                                    [--batch-size 8] [--device cpu|cuda:0] [--fe-device cpu|cuda:0] [--out DIR]
-#                                    [--fe-dtype fp32|fp16] [--fe-args "--io-binding ..."]
+#                                    [--fe-dtype fp32|fp16] [--fe-args "--io-binding ..."] [--of-precision fp32|amp_bf16]
 #
 # --device: where OpenFlamingo (PyTorch) runs; --fe-device: where flamingo-eval's ONNX Runtime runs (default cpu).
 # --fe-dtype fp16: flamingo-eval runs float16 graphs converted from each model's fp32 export (export/precision.py,
 # cached in .cache/perf/fp16/MODEL; OpenFlamingo keeps the fp32 PyTorch weights, so "identical predictions" then
 # measures the fp16 difference too). --fe-args: extra `flamingo-eval run` flags, e.g. --io-binding (device-resident
-# KV cache) or "--batching padded"; recorded in OUT/env.txt.
+# KV cache) or "--batching padded"; recorded in OUT/env.txt. --of-precision: OpenFlamingo's `precision` model argument
+# (default fp32; amp_bf16 = the bf16 autocast its eval README mentions, CUDA only).
 # FE_BIN=PATH uses a prebuilt flamingo-eval instead of building one; ORT_DYLIB_PATH a given ONNX Runtime library.
 #
 # In one invocation: builds flamingo-eval (release), fetches ONNX Runtime (scripts/setup_ort.sh), reuses the
@@ -32,7 +33,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 OF_REPO=""; QUERIES=40; QUERIES_32=4; SHOTS=0,4,32; MODELS=tiny-gptneox,mid-b16; TASKS=vqav2,coco
-THREADS=$(nproc); BATCH=8; DEVICE=cpu; FE_DEVICE=cpu; OUT=""; POOL=32; FE_BIN="${FE_BIN:-}"; FE_DTYPE=fp32; FE_ARGS=""
+THREADS=$(nproc); BATCH=8; DEVICE=cpu; FE_DEVICE=cpu; OUT=""; POOL=32; FE_BIN="${FE_BIN:-}"; FE_DTYPE=fp32; FE_ARGS=""; OF_PRECISION=fp32
 while [ $# -gt 0 ]; do
   case "$1" in
     --of-repo) OF_REPO=$2; shift 2;;
@@ -48,6 +49,7 @@ while [ $# -gt 0 ]; do
     --pool) POOL=$2; shift 2;;
     --fe-dtype) FE_DTYPE=$2; shift 2;;
     --fe-args) FE_ARGS=$2; shift 2;;
+    --of-precision) OF_PRECISION=$2; shift 2;;
     --out) OUT=$2; shift 2;;
     -h|--help) awk 'NR > 1 && /^set -euo/ {exit} NR > 1' "$0"; exit 0;;
     *) echo "unknown argument $1" >&2; exit 2;;
@@ -108,7 +110,7 @@ DATA=$CACHE/data-q$QUERIES-p$POOL
 {
   echo "date: $(date -u +%FT%TZ)"; echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "git: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
-  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --pool $POOL --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE --fe-dtype $FE_DTYPE --fe-args '$FE_ARGS'"
+  echo "command: $0 --queries $QUERIES --queries-32 $QUERIES_32 --pool $POOL --shots $SHOTS --models $MODELS --tasks $TASKS --threads $THREADS --batch-size $BATCH --device $DEVICE --fe-device $FE_DEVICE --fe-dtype $FE_DTYPE --fe-args '$FE_ARGS' --of-precision $OF_PRECISION"
 } > "$OUT/env.txt"
 FE_DEV=(); [ "$FE_DEVICE" = cpu ] || FE_DEV=(--device "$FE_DEVICE")
 read -r -a FE_EXTRA <<< "$FE_ARGS"
@@ -135,7 +137,7 @@ for model in ${MODELS//,/ }; do
       PYTHONPATH=$EXTRA${PYTHONPATH:+:$PYTHONPATH} "${TIMEV[@]}" -o "$d/of.time" "$PY" -m export.perf.run_openflamingo \
         --of-eval "$OF_REPO" --model "$model" --cache "$CACHE" --task "$task" --shots "$shot" \
         --fe-samples "$d/fe/samples.jsonl" --data "$DATA" --out "$d/of.json" --batch-size "$BATCH" \
-        --threads "$THREADS" --device "$DEVICE" > "$d/of.log" 2>&1 || { tail -30 "$d/of.log" >&2; exit 1; }
+        --threads "$THREADS" --device "$DEVICE" --precision "$OF_PRECISION" > "$d/of.log" 2>&1 || { tail -30 "$d/of.log" >&2; exit 1; }
       tail -1 "$d/of.log" >&2
     done
   done

@@ -53,6 +53,9 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu or cuda:N")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "amp", "amp_bf16", "amp_bfloat16", "bf16", "fp16"],
+                    help="OpenFlamingo's model_args precision (eval/utils.py get_autocast / get_cast_dtype); amp_bf16 "
+                         "is the bf16 autocast of its README, CUDA only")
     a = ap.parse_args(argv)
 
     import torch
@@ -111,8 +114,8 @@ def main(argv=None):
     em.tokenizer = tokenizer
     em.tokenizer.padding_side = "left"
     em.lm_name = a.model
-    em.autocast = of_utils.get_autocast("fp32")
-    em.cast_dtype = of_utils.get_cast_dtype("fp32")
+    em.autocast = of_utils.get_autocast(a.precision)
+    em.cast_dtype = of_utils.get_cast_dtype(a.precision)
 
     # --- instrumentation: images through the vision encoder, calls, prompts
     counts = {"vision_calls": 0, "vision_images": 0, "generate_calls": 0}
