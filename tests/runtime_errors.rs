@@ -309,3 +309,16 @@ fn clip_encoder_folder_errors_are_named() {
     let single = ClipImageEncoder::load(&d.join("clip_image_encoder.onnx"), &RuntimeOptions::default()).unwrap();
     assert!(single.manifest.is_none() && single.preprocess.image_size == 64);
 }
+
+#[test]
+fn the_load_time_probes_are_not_counted_as_evaluation_work() {
+    // `run` times the manifest probes (one decoder step at the last position) as model loading; the stage times
+    // and call counts in summary.json must start after them, or a short run reports more decoder time than it
+    // spent evaluating.
+    let mut m = FlamingoModel::load(&model("tiny-gptneox"), &RuntimeOptions { intra_threads: 1, ..Default::default() }).unwrap();
+    let before = m.stats.clone();
+    assert!(flamingo_eval::model::checks::mismatches(&mut m, true).is_empty());
+    let s = &m.stats;
+    assert_eq!((s.decoder_calls, s.decoder_time, s.vision_calls, s.vision_time), (before.decoder_calls, before.decoder_time, before.vision_calls, before.vision_time));
+    assert_eq!(s.session_time, before.session_time);
+}

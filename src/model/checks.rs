@@ -49,6 +49,15 @@ pub fn manifest_mismatches(m: &Manifest) -> Vec<Mismatch> {
 /// also runs one decoder step at the last position model.yaml promises (a KV cache of max_positions − 1
 /// zero entries), which finds a `lang.max_positions` larger than the graph supports.
 pub fn mismatches(model: &mut FlamingoModel, probe_positions: bool) -> Vec<Mismatch> {
+    // The probes' model calls are part of loading (`run` counts them in `model_load_s`), not of the evaluation:
+    // the stage times and call counts start after them.
+    let stats = model.stats.clone();
+    let out = mismatches_probed(model, probe_positions);
+    model.stats = stats;
+    out
+}
+
+fn mismatches_probed(model: &mut FlamingoModel, probe_positions: bool) -> Vec<Mismatch> {
     let mut out = manifest_mismatches(&model.manifest);
     let m = model.manifest.clone();
     let tok_file = model.dir.join(&m.components.tokenizer.file);
