@@ -88,6 +88,8 @@ PY
   # its Python sources only (eval/data holds large annotation files the benchmark does not read)
   git -C "$OF" ls-tree -r --name-only 655f693 open_flamingo | grep '\.py$' \
     | xargs git -C "$OF" archive 655f693 -- | tar -C "$STAGE/open_flamingo-655f693" -xf -
+  [ -f "$STAGE/open_flamingo-655f693/open_flamingo/eval/models/open_flamingo.py" ] \
+    || die "$OF: open_flamingo/eval/models/open_flamingo.py missing from commit 655f693's sources"
   tar -C "$STAGE" -cf - . | zstd -q -19 -T0 -o "$PACK/pack.tar.zst" -f
   split -b 48M -d -a 2 "$PACK/pack.tar.zst" "$PACK/part-"
   (cd "$PACK" && sha256sum pack.tar.zst part-* > SHA256SUMS && rm -f pack.tar.zst)
