@@ -139,9 +139,8 @@ pub struct FlamingoModel {
     pub candidate_chunk: usize,
     /// How generation prompts of different lengths share decoder calls.
     pub batching: super::Batching,
-    /// Decoder calls through ONNX Runtime's IoBinding (`RuntimeOptions::io_binding`).
-    pub io_binding: bool,
-    /// With `io_binding`: the KV cache stays in the decoder device's memory and its rows are selected there.
+    /// `RuntimeOptions::io_binding`: decoder calls through ONNX Runtime's IoBinding, the KV cache stays in the
+    /// decoder device's memory and its rows are selected there by this gather.
     kv_gather: Option<RowGather>,
 }
 
@@ -167,10 +166,7 @@ impl RowsState {
     /// selected on its device by `gather`.
     pub fn select_rows(&self, rows: &[usize], gather: Option<&mut RowGather>) -> Result<RowsState> {
         Ok(RowsState {
-            kv: match gather {
-                Some(g) if self.kv.on_device() => self.kv.select_on_device(g, rows)?,
-                _ => self.kv.select_rows(rows)?,
-            },
+            kv: self.kv.select_rows(rows, gather)?,
             mask: rows.iter().map(|&r| self.mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| self.real_len[r]).collect(),
             media: rows.iter().map(|&r| self.media[r].clone()).collect(),
@@ -183,13 +179,8 @@ impl RowsState {
     /// copied when `rows` selects every row in order).
     pub fn into_rows(self, rows: &[usize], gather: Option<&mut RowGather>) -> Result<RowsState> {
         let RowsState { kv, mask, real_len, media, attends, cross } = self;
-        let in_order = rows.len() == kv.batch && rows.iter().enumerate().all(|(i, &r)| i == r);
         Ok(RowsState {
-            kv: match gather {
-                // (every row in order: into_selected_rows keeps the cache as it is)
-                Some(g) if kv.on_device() && !in_order => kv.select_on_device(g, rows)?,
-                _ => kv.into_selected_rows(rows)?,
-            },
+            kv: kv.into_selected_rows(rows, gather)?,
             mask: rows.iter().map(|&r| mask[r].clone()).collect(),
             real_len: rows.iter().map(|&r| real_len[r]).collect(),
             media: rows.iter().map(|&r| media[r].clone()).collect(),
@@ -314,7 +305,6 @@ impl FlamingoModel {
             vision_batch: if matches!(opts.device, crate::model::runtime::Device::Cpu) { 8 } else { 32 },
             candidate_chunk: 64,
             batching: opts.batching,
-            io_binding: opts.io_binding,
             kv_gather,
         })
     }
@@ -595,7 +585,7 @@ impl FlamingoModel {
         let bi = batch as i64;
         let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(6 + 2 * kv.layers.len());
         // (with an IoBinding every input is owned, or ONNX Runtime's own KV tensor: tensors::input_as)
-        let own = self.io_binding;
+        let own = self.kv_gather.is_some();
         fn tens(shape: Vec<i64>, data: &[i64], own: bool) -> Result<SessionInputValue<'_>> {
             tensors::i64_input(shape, data, own)
         }
@@ -647,11 +637,7 @@ impl FlamingoModel {
             // are selected.
             let mut take = |name: String| {
                 let v = out.remove(&name).ok_or_else(|| anyhow!("ONNX Runtime returned no output '{name}'"))?;
-                let t = KvTensor::from_output(v, &name)?;
-                Ok::<_, anyhow::Error>(match t {
-                    KvTensor::Ort(t) if on_device => KvTensor::Device(t),
-                    t => t,
-                })
+                KvTensor::from_output(v, &name, on_device)
             };
             let mut layers = Vec::with_capacity(n_layers);
             for i in 0..n_layers {
@@ -662,6 +648,14 @@ impl FlamingoModel {
         self.stats.decoder_calls += 1;
         self.stats.decoder_time += t.elapsed();
         Ok((logits, KvCache { batch, len: total, heads: h, head_dim: dh, ty, layers }))
+    }
+
+    /// With a device-resident cache, a row selection since `t` ran on the device: time inside ONNX Runtime.
+    fn count_gathers(&mut self, t: Instant) {
+        if let Some(g) = &self.kv_gather {
+            self.stats.decoder_time += t.elapsed();
+            self.stats.kv_device_gathers = g.calls;
+        }
     }
 
     /// Flattens the media of each row into `[B, T, L, Dv]` (zero-padded to the largest T, at least 1). The last
@@ -882,10 +876,7 @@ impl FlamingoModel {
                 }
                 let t_sel = Instant::now();
                 let selected = state.into_rows(&keep_rows, self.kv_gather.as_mut())?;
-                if let Some(g) = &self.kv_gather {
-                    self.stats.decoder_time += t_sel.elapsed(); // a device-side gather: time inside ONNX Runtime
-                    self.stats.kv_device_gathers = g.calls;
-                }
+                self.count_gathers(t_sel);
                 let (st, lg) = self.extend(&selected, &tokens)?;
                 state = st;
                 row_logits = lg.chunks(v).map(|c| c.to_vec()).collect();
@@ -913,10 +904,7 @@ impl FlamingoModel {
             let rows = if s > 0 {
                 let t_sel = Instant::now();
                 let st = state.select_rows(&vec![0; chunk.len()], self.kv_gather.as_mut())?;
-                if let Some(g) = &self.kv_gather {
-                    self.stats.decoder_time += t_sel.elapsed(); // a device-side gather: time inside ONNX Runtime
-                    self.stats.kv_device_gathers = g.calls;
-                }
+                self.count_gathers(t_sel);
                 let (_, lg) = self.extend(&st, &inputs)?;
                 Some(lg)
             } else {

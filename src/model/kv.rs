@@ -19,9 +19,11 @@ pub(crate) enum KvTensor {
 }
 
 impl KvTensor {
-    /// An ONNX Runtime output kept as the cache (any float tensor).
-    pub fn from_output(v: ort::value::DynValue, name: &str) -> Result<KvTensor> {
-        v.downcast::<ort::value::DynTensorValueType>().map(KvTensor::Ort).map_err(|e| anyhow!("output '{name}': {e}"))
+    /// An ONNX Runtime output kept as the cache (any float tensor); `on_device`: an output bound to the
+    /// decoder device's memory (`--io-binding`).
+    pub fn from_output(v: ort::value::DynValue, name: &str, on_device: bool) -> Result<KvTensor> {
+        let t = v.downcast::<ort::value::DynTensorValueType>().map_err(|e| anyhow!("output '{name}': {e}"))?;
+        Ok(if on_device { KvTensor::Device(t) } else { KvTensor::Ort(t) })
     }
 
     /// The first `len` values of the buffer; after an in-place row selection the buffer can hold more rows
@@ -118,8 +120,13 @@ impl KvCache {
         self.heads * self.len * self.head_dim
     }
 
-    /// A new cache whose row `i` is row `rows[i]` of this one.
-    pub fn select_rows(&self, rows: &[usize]) -> Result<KvCache> {
+    /// A new cache whose row `i` is row `rows[i]` of this one; a device-resident cache is selected on its
+    /// device by `gather`.
+    pub fn select_rows(&self, rows: &[usize], gather: Option<&mut RowGather>) -> Result<KvCache> {
+        if self.on_device() {
+            let g = gather.ok_or_else(|| anyhow!("internal error: a device-resident KV cache without its row gather"))?;
+            return self.select_on_device(g, rows);
+        }
         let rs = self.row_size();
         let pick = |v: &KvTensor| -> Result<KvTensor> {
             let v = v.data(self.batch * rs)?;
@@ -134,13 +141,13 @@ impl KvCache {
     }
 
     /// Whether the cache is in device memory (`--io-binding`): rows are then selected by [`Self::select_on_device`].
-    pub fn on_device(&self) -> bool {
+    fn on_device(&self) -> bool {
         self.layers.iter().any(|(k, v)| matches!(k, KvTensor::Device(_)) || matches!(v, KvTensor::Device(_)))
     }
 
     /// A new cache whose row `i` is row `rows[i]` of this one, selected by `gather` on the device that holds
     /// the cache (nothing goes through host memory).
-    pub fn select_on_device(&self, gather: &mut RowGather, rows: &[usize]) -> Result<KvCache> {
+    fn select_on_device(&self, gather: &mut RowGather, rows: &[usize]) -> Result<KvCache> {
         let mut all: Vec<&DynTensor> = Vec::with_capacity(2 * self.layers.len());
         for (k, v) in &self.layers {
             for t in [k, v] {
@@ -159,13 +166,14 @@ impl KvCache {
     }
 
     /// Like [`Self::select_rows`], reusing this cache's buffers: no allocation, and only the rows that change
-    /// are copied. Falls back to a copy when `rows` has more rows than the cache.
-    pub fn into_selected_rows(mut self, rows: &[usize]) -> Result<KvCache> {
+    /// are copied. Falls back to a copy when `rows` has more rows than the cache; a device-resident cache is
+    /// gathered on its device.
+    pub fn into_selected_rows(mut self, rows: &[usize], gather: Option<&mut RowGather>) -> Result<KvCache> {
         if rows.len() == self.batch && rows.iter().enumerate().all(|(i, &r)| i == r) {
             return Ok(self); // every row in order (greedy decoding): nothing moves, wherever the cache lives
         }
-        if rows.len() > self.batch || rows.iter().any(|&r| r >= self.batch) {
-            return self.select_rows(rows);
+        if self.on_device() || rows.len() > self.batch || rows.iter().any(|&r| r >= self.batch) {
+            return self.select_rows(rows, gather);
         }
         let (rs, n) = (self.row_size(), self.batch * self.row_size());
         for (k, v) in &mut self.layers {
